@@ -1,0 +1,41 @@
+"""SSE routes: every event, or one session's (with its sub-agent sessions')."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+
+from ..fanout.stream import event_stream
+from ..relay import Relay
+from ..store.log import EventId
+from .deps import get_relay
+
+router = APIRouter(prefix="/api")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _resume_point(last_event_id: str | None, after: str | None) -> EventId | None:
+    chosen = last_event_id or after
+    return EventId.parse(chosen) if chosen else None
+
+
+@router.get("/events")
+async def all_events(after: str | None = Query(None, max_length=50),
+                     last_event_id: str | None = Header(None, max_length=50),
+                     relay: Relay = Depends(get_relay)) -> StreamingResponse:
+    resume = _resume_point(last_event_id, after)
+    stream = event_stream(relay.hub, relay.log, relay.keys.events, None, resume,
+                          relay.settings.heartbeat_seconds)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get("/sessions/{sid}/events")
+async def session_events(sid: str, after: str | None = Query(None, max_length=50),
+                         last_event_id: str | None = Header(None, max_length=50),
+                         relay: Relay = Depends(get_relay)) -> StreamingResponse:
+    resume = _resume_point(last_event_id, after)
+    await relay.session(sid)
+    stream = event_stream(relay.hub, relay.log, relay.keys.session_events(sid), sid, resume,
+                          relay.settings.heartbeat_seconds)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -1,0 +1,71 @@
+"""Request bodies: what a client may send, checked before anything reaches opencode."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class CreateSession(BaseModel):
+    # Other fields opencode accepts (agent, model, permission, metadata…) pass through.
+    model_config = ConfigDict(extra="allow")
+    title: str | None = Field(default=None, max_length=1000)
+    parentID: str | None = Field(default=None, pattern=r"^ses[A-Za-z0-9_-]{1,125}$")
+    directory: str | None = Field(default=None, min_length=1, max_length=4096,
+                                  description="Project directory (relay extension)")
+
+
+class RenameSession(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=1000)
+
+
+class ModelRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    providerID: str = Field(min_length=1)
+    modelID: str = Field(min_length=1)
+
+
+class Prompt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(default=None, min_length=1)
+    parts: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+    agent: str | None = Field(default=None, min_length=1, max_length=200)
+    model: ModelRef | str | None = None
+    messageID: str | None = Field(default=None, pattern=r"^msg[A-Za-z0-9_-]{1,125}$")
+    system: str | None = None
+    variant: str | None = None
+
+    @model_validator(mode="after")
+    def _one_content(self) -> "Prompt":
+        if (self.text is None) == (self.parts is None):
+            raise ValueError("give exactly one of 'text' or 'parts'")
+        if self.parts is not None and not all(isinstance(p.get("type"), str) for p in self.parts):
+            raise ValueError("every part needs a 'type'")
+        if isinstance(self.model, str) and "/" not in self.model.strip("/"):
+            raise ValueError("model must be 'provider/model' or {providerID, modelID}")
+        return self
+
+    def to_opencode(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"parts": self.parts or [{"type": "text", "text": self.text}]}
+        if isinstance(self.model, str):
+            provider, _, model = self.model.partition("/")
+            body["model"] = {"providerID": provider, "modelID": model}
+        elif self.model is not None:
+            body["model"] = self.model.model_dump()
+        for name in ("agent", "messageID", "system", "variant"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
+        return body
+
+
+class PermissionReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reply: Literal["once", "always", "reject"]
+    message: str | None = Field(default=None, max_length=10_000)
+
+
+class QuestionReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answers: list[list[str]]

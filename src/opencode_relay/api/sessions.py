@@ -1,0 +1,180 @@
+"""Session routes: reads come from Redis, actions go to opencode."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
+
+from ..relay import Relay, check_id
+from ..store.state import MessageRecord
+from .deps import get_relay
+from .models import CreateSession, PermissionReply, Prompt, QuestionReply, RenameSession
+
+router = APIRouter(prefix="/api")
+
+
+def raw_json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def _list(name: bytes, items: list[bytes]) -> bytes:
+    return b'{"' + name + b'":[' + b",".join(items) + b"]}"
+
+
+def _transcript(records: list[MessageRecord], cursor: str) -> bytes:
+    messages = b",".join(b'{"info":' + r.info + b',"parts":[' + b",".join(r.parts) + b"]}"
+                         for r in records)
+    return b'{"messages":[' + messages + b'],"cursor":"' + cursor.encode() + b'"}'
+
+
+@router.get("/sessions")
+async def list_sessions(limit: int = Query(50, ge=1, le=1000),
+                        search: str | None = Query(None, max_length=200),
+                        relay: Relay = Depends(get_relay)) -> Response:
+    if not search:
+        ids = await relay.store.list_session_ids(limit)
+        return raw_json(_list(b"sessions", await relay.store.get_sessions_raw(ids)))
+    needle = search.casefold()
+    found: list[bytes] = []
+    ids = await relay.store.list_session_ids()
+    for start in range(0, len(ids), 500):
+        for raw in await relay.store.get_sessions_raw(ids[start:start + 500]):
+            if needle in str(json.loads(raw).get("title", "")).casefold():
+                found.append(raw)
+                if len(found) == limit:
+                    return raw_json(_list(b"sessions", found))
+    return raw_json(_list(b"sessions", found))
+
+
+@router.post("/sessions")
+async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
+    payload = body.model_dump(exclude_none=True, exclude={"directory"})
+    directory = body.directory or relay.settings.default_directory
+    session = await relay.upstream.create_session(payload, directory)
+    # Stored now so an immediate read finds it even before the event arrives.
+    async with relay.redis.pipeline(transaction=True) as pipe:
+        relay.store.put_session(pipe, session)
+        await pipe.execute()
+    return session
+
+
+@router.get("/sessions/{sid}")
+async def get_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+    return {"session": await relay.session(sid)}
+
+
+@router.patch("/sessions/{sid}")
+async def rename_session(sid: str, body: RenameSession, relay: Relay = Depends(get_relay)) -> Any:
+    info = await relay.session(sid)
+    updated = await relay.upstream.update_session(sid, body.model_dump(), info.get("directory"))
+    return {"session": updated}
+
+
+@router.delete("/sessions/{sid}")
+async def delete_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+    info = await relay.session(sid)
+    await relay.upstream.delete_session(sid, info.get("directory"))
+    return {"deleted": True}
+
+
+@router.get("/sessions/{sid}/messages")
+async def list_messages(sid: str, relay: Relay = Depends(get_relay)) -> Response:
+    await relay.session(sid)
+    records, cursor = await relay.transcript(sid)
+    return raw_json(_transcript(records, str(cursor)))
+
+
+@router.post("/sessions/{sid}/messages")
+async def send_prompt(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
+    info = await relay.session(sid)
+    return await relay.upstream.prompt(sid, body.to_opencode(), info.get("directory"),
+                                       timeout=relay.settings.prompt_timeout_seconds)
+
+
+@router.post("/sessions/{sid}/prompt", status_code=202)
+async def send_prompt_async(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
+    info = await relay.session(sid)
+    await relay.upstream.prompt_async(sid, body.to_opencode(), info.get("directory"))
+    return {"accepted": True}
+
+
+@router.post("/sessions/{sid}/abort")
+async def abort(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+    info = await relay.session(sid)
+    await relay.upstream.abort(sid, info.get("directory"))
+    return {"aborted": True}
+
+
+@router.get("/messages/{mid}/parts")
+async def list_parts(mid: str, relay: Relay = Depends(get_relay)) -> Response:
+    sid = await relay.session_of_message(mid)
+    return raw_json(_list(b"parts", await relay.store.read_parts(sid, mid)))
+
+
+@router.get("/sessions/{sid}/status")
+async def status(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+    await relay.session(sid)
+    return {"status": await relay.store.read_json(relay.keys.status(sid)) or {"type": "idle"}}
+
+
+@router.get("/sessions/{sid}/diff")
+async def diff(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+    await relay.session(sid)
+    return {"diff": await relay.store.read_json(relay.keys.diff(sid)) or []}
+
+
+@router.get("/sessions/{sid}/todos")
+async def todos(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+    await relay.session(sid)
+    return {"todos": await relay.store.read_json(relay.keys.todos(sid)) or []}
+
+
+@router.get("/sessions/{sid}/children")
+async def children(sid: str, relay: Relay = Depends(get_relay)) -> Response:
+    await relay.session(sid)
+    ids = await relay.store.child_ids(sid)
+    return raw_json(_list(b"sessions", await relay.store.get_sessions_raw(ids)))
+
+
+@router.get("/sessions/{sid}/requests")
+async def pending_requests(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+    await relay.session(sid)
+    requests = await relay.store.pending_requests(await relay.family(sid))
+    return {"permissions": [r for r in requests if str(r.get("id", "")).startswith("per")],
+            "questions": [r for r in requests if str(r.get("id", "")).startswith("que")]}
+
+
+async def _request_directory(relay: Relay, sid: str, request_id: str) -> str | None:
+    await relay.session(sid)
+    owner, _request = await relay.pending_request(sid, request_id)
+    return (await relay.session(owner)).get("directory")
+
+
+@router.post("/sessions/{sid}/permissions/{request_id}")
+async def answer_permission(sid: str, request_id: str, body: PermissionReply,
+                            relay: Relay = Depends(get_relay)) -> Any:
+    check_id("permission request", "per", request_id)
+    directory = await _request_directory(relay, sid, request_id)
+    await relay.upstream.reply_permission(request_id, body.model_dump(exclude_none=True),
+                                          directory)
+    return {"ok": True}
+
+
+@router.post("/sessions/{sid}/questions/{request_id}")
+async def answer_question(sid: str, request_id: str, body: QuestionReply,
+                          relay: Relay = Depends(get_relay)) -> Any:
+    check_id("question request", "que", request_id)
+    directory = await _request_directory(relay, sid, request_id)
+    await relay.upstream.reply_question(request_id, body.model_dump(), directory)
+    return {"ok": True}
+
+
+@router.post("/sessions/{sid}/questions/{request_id}/reject")
+async def reject_question(sid: str, request_id: str, relay: Relay = Depends(get_relay)) -> Any:
+    check_id("question request", "que", request_id)
+    directory = await _request_directory(relay, sid, request_id)
+    await relay.upstream.reject_question(request_id, directory)
+    return {"ok": True}

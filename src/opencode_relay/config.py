@@ -1,0 +1,49 @@
+"""Settings, read once from the environment when the app is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """opencode and Redis keep the plan's variable names; everything of the relay's own is RELAY_*."""
+
+    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore", populate_by_name=True)
+
+    opencode_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENCODE_SERVER_URL", "opencode_url"))
+    opencode_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENCODE_SERVER_PASSWORD", "opencode_password"))
+    default_directory: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENCODE_DEFAULT_DIRECTORY", "default_directory"))
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+
+    key_prefix: str = "ocr:"
+    # Event logs are Redis Streams capped (approximately) at these lengths.
+    log_max_events: int = 200_000
+    session_log_max_events: int = 50_000
+    client_queue_size: int = 2_000
+    heartbeat_seconds: float = 15.0
+    reconnect_initial_seconds: float = 0.25
+    reconnect_max_seconds: float = 15.0
+    upstream_timeout_seconds: float = 30.0
+    # How long a prompt sent through POST .../messages may run before the relay gives up waiting.
+    prompt_timeout_seconds: float = 3600.0
+    ingest: bool = True
+    data_dir: Path = Path("var")
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _prefix_has_no_braces(cls, value: str) -> str:
+        if "{" in value or "}" in value:
+            raise ValueError("RELAY_KEY_PREFIX must not contain '{' or '}' (they mark Redis hash tags)")
+        return value
+
+    @property
+    def opencode_base_url(self) -> str:
+        return (self.opencode_url or "http://127.0.0.1:4096").rstrip("/")

@@ -1,0 +1,134 @@
+"""One reader of the Redis event log per relay process, fanning out to bounded client queues.
+
+Clients never touch Redis for live events: the hub reads each entry once and hands the same
+pre-encoded bytes to every subscriber whose filter matches. A subscriber whose queue is full is
+dropped (it resumes with Last-Event-ID) so a slow client never delays the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ..store.keys import Keys
+from ..store.log import EventId, EventLog
+
+logger = logging.getLogger("opencode_relay.fanout")
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    id: EventId
+    frame: bytes  # the SSE frame, ready to send
+
+
+CLOSE = LiveEvent(EventId(0, 0), b"")  # queued to end a stream
+
+
+def sse_frame(event_id: EventId, data: bytes) -> bytes:
+    return b"id: " + str(event_id).encode() + b"\ndata: " + data.replace(b"\n", b"\ndata: ") + b"\n\n"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    session_id: str | None  # None: every event
+    queue: asyncio.Queue[LiveEvent]
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
+
+
+class Hub:
+    def __init__(self, redis: Redis, keys: Keys, log: EventLog, queue_size: int = 2000,
+                 on_drop: Callable[[], None] | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.log = log
+        self.queue_size = queue_size
+        self.on_drop = on_drop or (lambda: None)
+        self._all: set[Subscriber] = set()
+        self._by_session: dict[str, set[Subscriber]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.position: EventId | None = None
+
+    @property
+    def client_count(self) -> int:
+        return len(self._all) + sum(len(s) for s in self._by_session.values())
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._read_forever())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def subscribe(self, session_id: str | None) -> Subscriber:
+        sub = Subscriber(session_id, asyncio.Queue(self.queue_size))
+        if session_id is None:
+            self._all.add(sub)
+        else:
+            self._by_session.setdefault(session_id, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        if sub.session_id is None:
+            self._all.discard(sub)
+            return
+        group = self._by_session.get(sub.session_id)
+        if group is not None:
+            group.discard(sub)
+            if not group:
+                del self._by_session[sub.session_id]
+
+    def close_all(self) -> None:
+        """Ends every stream (shutdown): clients reconnect, elsewhere or after the restart."""
+        for sub in [*self._all, *(s for group in self._by_session.values() for s in group)]:
+            sub.closing = True
+            try:
+                sub.queue.put_nowait(CLOSE)
+            except asyncio.QueueFull:
+                sub.overflowed.set()
+
+    def _deliver(self, sub: Subscriber, event: LiveEvent) -> None:
+        if sub.overflowed.is_set():
+            return
+        try:
+            sub.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            sub.overflowed.set()
+            self.on_drop()
+
+    def dispatch(self, event_id: EventId, data: bytes, sessions: list[str]) -> None:
+        event = LiveEvent(event_id, sse_frame(event_id, data))
+        for sub in self._all:
+            self._deliver(sub, event)
+        for sid in sessions:
+            for sub in self._by_session.get(sid, ()):
+                self._deliver(sub, event)
+
+    async def _read_forever(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                if self.position is None:
+                    self.position = await self.log.last_id()
+                found = await self.redis.xread({self.keys.events: str(self.position)},
+                                               count=1000, block=5000)
+                delay = 0.1
+                for _stream, entries in found or []:
+                    for raw_id, fields in entries:
+                        event_id = EventId.parse(raw_id)
+                        sessions = fields.get(b"s", b"").decode().split()
+                        self.dispatch(event_id, fields[b"e"], sessions)
+                        self.position = event_id
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                logger.warning("event log reader: %s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

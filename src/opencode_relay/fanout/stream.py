@@ -1,0 +1,54 @@
+"""One client's SSE stream: replay from the Redis log after Last-Event-ID, then live events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import AsyncIterator
+
+from ..store.log import EventId, EventLog
+from .hub import CLOSE, Hub, sse_frame
+
+RETRY_MS = 2000
+
+
+def _relay_event(kind: str, **properties: object) -> bytes:
+    data = json.dumps({"type": kind, "properties": properties}).encode()
+    return b"data: " + data + b"\n\n"
+
+
+async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str | None,
+                       after: EventId | None, heartbeat_seconds: float) -> AsyncIterator[bytes]:
+    # Subscribe before replaying: whatever is logged meanwhile arrives on the queue, and ids
+    # already sent are skipped, so the hand-over from replay to live has no gap and no double.
+    sub = hub.subscribe(session_id)
+    try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        last = after
+        if after is not None:
+            if await log.has_gap_after(stream_key, after):
+                yield _relay_event("relay.reset", reason="events after the requested id were "
+                                   "trimmed from the log; refetch state and reconnect")
+                return
+            async for event_id, data in log.read_after(stream_key, after):
+                yield sse_frame(event_id, data)
+                last = event_id
+        else:
+            yield b": connected\n\n"
+        while True:
+            if sub.overflowed.is_set():
+                return  # too slow: the client reconnects with its last id
+            try:
+                event = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
+            except asyncio.TimeoutError:
+                yield b": heartbeat\n\n"
+                continue
+            if event is CLOSE:
+                yield _relay_event("relay.shutdown", reason="relay is restarting; reconnect")
+                return
+            if last is not None and event.id <= last:
+                continue
+            last = event.id
+            yield event.frame
+    finally:
+        hub.unsubscribe(sub)

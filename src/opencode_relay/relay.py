@@ -1,0 +1,154 @@
+"""The relay's parts, wired together once, and the session look-ups the routes share."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from .api.errors import bad_request, not_found
+from .config import Settings
+from .fanout.hub import Hub
+from .ingest.ingestor import Ingestor
+from .ingest.leader import Lease
+from .ingest.snapshot import fetch_snapshot, stage_snapshot
+from .store.keys import Keys
+from .store.log import ZERO, EventId, EventLog
+from .store.state import JSON, MessageRecord, StateStore
+from .upstream.client import OpencodeClient, UpstreamError
+
+logger = logging.getLogger("opencode_relay")
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def check_id(kind: str, prefix: str, value: str) -> str:
+    if not _ID.match(value) or not value.startswith(prefix):
+        raise bad_request(f"{value[:60]!r} is not a {kind} id (expected '{prefix}…')")
+    return value
+
+
+@dataclass
+class Relay:
+    settings: Settings
+    redis: Redis
+    upstream: OpencodeClient
+    keys: Keys
+    store: StateStore
+    log: EventLog
+    hub: Hub
+    ingestor: Ingestor
+    lease: Lease
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Relay":
+        redis = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
+                               socket_connect_timeout=3, health_check_interval=30,
+                               max_connections=500)
+        password = settings.opencode_password.get_secret_value() if settings.opencode_password else None
+        upstream = OpencodeClient(settings.opencode_base_url, password,
+                                  settings.upstream_timeout_seconds)
+        keys = Keys(settings.key_prefix)
+        store = StateStore(redis, keys)
+        log = EventLog(redis, keys, settings.log_max_events, settings.session_log_max_events)
+        hub = Hub(redis, keys, log, settings.client_queue_size)
+        ingestor = Ingestor(redis, upstream, store, log,
+                            reconnect_initial=settings.reconnect_initial_seconds,
+                            reconnect_max=settings.reconnect_max_seconds)
+        lease = Lease(redis, keys.ingest_leader)
+        return cls(settings, redis, upstream, keys, store, log, hub, ingestor, lease)
+
+    async def start(self) -> None:
+        await self.hub.start()
+        if self.settings.ingest:
+            self._tasks.append(asyncio.create_task(self.ingestor.run_with_lease(self.lease)))
+
+    async def stop(self) -> None:
+        self.hub.close_all()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.lease.release()
+        except Exception as exc:  # shutting down anyway
+            logger.warning("could not release the ingest lease: %s", exc)
+        await self.hub.stop()
+        await self.upstream.aclose()
+        await self.redis.aclose()
+
+    # ----- look-ups ----------------------------------------------------------------------
+    async def session(self, sid: str) -> JSON:
+        """The stored session, read through from opencode when Redis lacks it."""
+        check_id("session", "ses", sid)
+        stored = await self.store.get_session(sid)
+        if stored is not None:
+            return stored
+        info = await self._fetch_upstream_session(sid)
+        snap = await fetch_snapshot(self.upstream, info)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await stage_snapshot(self.store, pipe, snap)
+            await pipe.execute()
+        return info
+
+    async def _fetch_upstream_session(self, sid: str) -> JSON:
+        directories = [None]
+        if self.settings.default_directory:
+            directories.append(self.settings.default_directory)
+        for directory in directories:
+            try:
+                return await self.upstream.get_session(sid, directory)
+            except UpstreamError as exc:
+                if exc.status not in (400, 404):
+                    raise
+        raise not_found("session", sid)
+
+    async def session_of_message(self, mid: str) -> str:
+        check_id("message", "msg", mid)
+        sid = await self.store.session_of_message(mid)
+        if sid is None:
+            raise not_found("message", mid)
+        return sid
+
+    async def family(self, sid: str) -> list[str]:
+        """The session and all its sub-agent sessions, depth first."""
+        found, todo = [], [sid]
+        while todo and len(found) < 1000:
+            current = todo.pop()
+            if current in found:
+                continue
+            found.append(current)
+            todo.extend(await self.store.child_ids(current))
+        return found
+
+    async def transcript(self, sid: str) -> tuple[list[MessageRecord], EventId]:
+        """The messages and the log position they reflect, read consistently."""
+        stream = self.keys.session_events(sid)
+        records: list[MessageRecord] = []
+        cursor = ZERO
+        for _attempt in range(8):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(stream)
+                    cursor = await self.log.last_id(stream)
+                    records = await self.store.read_messages(sid)
+                    pipe.multi()
+                    pipe.exists(stream)
+                    await pipe.execute()
+                    return records, cursor
+                except WatchError:
+                    continue  # an event for this session landed meanwhile: read again
+        return records, cursor
+
+    async def pending_request(self, sid: str, request_id: str) -> tuple[str, JSON]:
+        """A pending request of this session or of one of its sub-agent sessions."""
+        for member in await self.family(sid):
+            raw = await self.redis.hget(self.keys.requests(member), request_id)
+            if raw is not None:
+                return member, json.loads(raw)
+        raise not_found("pending request", request_id)

@@ -1,0 +1,71 @@
+"""The one place that builds Redis key names.
+
+The plan's layout, made safe for Redis Cluster: every key of one session carries the session id
+as its hash tag (``{ses_…}``), so a session's keys share a slot and one event's writes can be one
+transaction. A configurable prefix lets several relays (or tests) share a Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "ocr:"
+
+    # Global keys.
+    @property
+    def session_list(self) -> str:
+        return f"{self.prefix}sessions:list"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    @property
+    def message_index(self) -> str:
+        return f"{self.prefix}message-session"
+
+    @property
+    def ingest_leader(self) -> str:
+        return f"{self.prefix}ingest:leader"
+
+    # Keys of one session (all tagged with its id).
+    def session(self, sid: str) -> str:
+        return f"{self.prefix}sessions:{{{sid}}}"
+
+    def session_messages(self, sid: str) -> str:
+        return f"{self.prefix}sessions:{{{sid}}}:messages"
+
+    def message(self, sid: str, mid: str) -> str:
+        return f"{self.prefix}messages:{{{sid}}}:{mid}"
+
+    def message_parts(self, sid: str, mid: str) -> str:
+        return f"{self.prefix}messages:{{{sid}}}:{mid}:parts"
+
+    def part(self, sid: str, pid: str) -> str:
+        return f"{self.prefix}parts:{{{sid}}}:{pid}"
+
+    def status(self, sid: str) -> str:
+        return f"{self.prefix}session:{{{sid}}}:status"
+
+    def diff(self, sid: str) -> str:
+        return f"{self.prefix}session:{{{sid}}}:diff"
+
+    def todos(self, sid: str) -> str:
+        return f"{self.prefix}session:{{{sid}}}:todo"
+
+    def requests(self, sid: str) -> str:
+        return f"{self.prefix}session:{{{sid}}}:requests"
+
+    def children(self, sid: str) -> str:
+        return f"{self.prefix}session:{{{sid}}}:children"
+
+    def session_events(self, sid: str) -> str:
+        return f"{self.prefix}session:{{{sid}}}:events"
+
+    def fixed_session_keys(self, sid: str) -> list[str]:
+        """Every key of a session except the per-message and per-part ones."""
+        return [self.session(sid), self.session_messages(sid), self.status(sid), self.diff(sid),
+                self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid)]

@@ -1,0 +1,176 @@
+"""Session state in Redis: sessions, messages, parts, status, diff, todos, pending requests.
+
+Reads are batched (a whole session in three round trips). Writes are *staged* on a pipeline that
+the caller executes, so the ingestor can commit each batch of events as one transaction.
+Objects are stored as opencode's JSON, unchanged, and read back as raw bytes where possible so
+the API can pass them through without re-encoding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from .keys import Keys
+
+JSON = dict[str, Any]
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class MessageRecord:
+    """One message as raw JSON: its info and its parts in order."""
+
+    info: bytes
+    parts: list[bytes]
+
+
+class StateStore:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    # ----- reads -------------------------------------------------------------------------
+    async def list_session_ids(self, limit: int | None = None) -> list[str]:
+        stop = -1 if limit is None else limit - 1
+        return [_text(s) for s in await self.redis.zrevrange(self.keys.session_list, 0, stop)]
+
+    async def get_sessions_raw(self, sids: list[str]) -> list[bytes]:
+        if not sids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.get(self.keys.session(sid))
+            found = await pipe.execute()
+        return [raw for raw in found if raw is not None]
+
+    async def get_session(self, sid: str) -> JSON | None:
+        raw = await self.redis.get(self.keys.session(sid))
+        return json.loads(raw) if raw is not None else None
+
+    async def session_of_message(self, mid: str) -> str | None:
+        sid = await self.redis.hget(self.keys.message_index, mid)
+        return _text(sid) if sid is not None else None
+
+    async def message_ids(self, sid: str) -> list[str]:
+        return [_text(m) for m in await self.redis.zrange(self.keys.session_messages(sid), 0, -1)]
+
+    async def part_ids(self, sid: str, mid: str) -> list[str]:
+        return [_text(p) for p in await self.redis.zrange(self.keys.message_parts(sid, mid), 0, -1)]
+
+    async def part_ids_by_message(self, sid: str) -> dict[str, list[str]]:
+        """Every message id of a session with its part ids, in two round trips."""
+        mids = await self.message_ids(sid)
+        async with self.redis.pipeline(transaction=False) as batch:
+            for mid in mids:
+                batch.zrange(self.keys.message_parts(sid, mid), 0, -1)
+            part_lists = await batch.execute()
+        return {mid: [_text(p) for p in pids] for mid, pids in zip(mids, part_lists)}
+
+    async def read_messages(self, sid: str, pipe: Redis | None = None) -> list[MessageRecord]:
+        """The whole transcript in three round trips, whatever its size."""
+        redis = pipe or self.redis
+        mids = [_text(m) for m in await redis.zrange(self.keys.session_messages(sid), 0, -1)]
+        if not mids:
+            return []
+        async with self.redis.pipeline(transaction=False) as batch:
+            batch.mget([self.keys.message(sid, mid) for mid in mids])
+            for mid in mids:
+                batch.zrange(self.keys.message_parts(sid, mid), 0, -1)
+            infos, *part_lists = await batch.execute()
+        pids = [[_text(p) for p in plist] for plist in part_lists]
+        flat = [self.keys.part(sid, pid) for plist in pids for pid in plist]
+        parts = await self.redis.mget(flat) if flat else []
+        records: list[MessageRecord] = []
+        offset = 0
+        for info, plist in zip(infos, pids):
+            raw_parts = [p for p in parts[offset:offset + len(plist)] if p is not None]
+            offset += len(plist)
+            if info is not None:
+                records.append(MessageRecord(info=info, parts=raw_parts))
+        return records
+
+    async def read_parts(self, sid: str, mid: str) -> list[bytes]:
+        pids = await self.part_ids(sid, mid)
+        if not pids:
+            return []
+        found = await self.redis.mget([self.keys.part(sid, pid) for pid in pids])
+        return [p for p in found if p is not None]
+
+    async def get_part(self, sid: str, pid: str) -> JSON | None:
+        raw = await self.redis.get(self.keys.part(sid, pid))
+        return json.loads(raw) if raw is not None else None
+
+    async def read_json(self, key: str) -> Any:
+        raw = await self.redis.get(key)
+        return json.loads(raw) if raw is not None else None
+
+    async def child_ids(self, sid: str) -> list[str]:
+        return sorted(_text(c) for c in await self.redis.smembers(self.keys.children(sid)))
+
+    async def pending_requests(self, sids: list[str]) -> list[JSON]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.hvals(self.keys.requests(sid))
+            found = await pipe.execute()
+        requests = [json.loads(raw) for values in found for raw in values]
+        return sorted(requests, key=lambda r: r.get("id", ""))
+
+    # ----- staged writes -----------------------------------------------------------------
+    def put_session(self, pipe: Pipeline, info: JSON) -> None:
+        sid = info["id"]
+        pipe.set(self.keys.session(sid), dumps(info))
+        created = (info.get("time") or {}).get("created") or 0
+        pipe.zadd(self.keys.session_list, {sid: created})
+        if info.get("parentID"):
+            pipe.sadd(self.keys.children(info["parentID"]), sid)
+
+    def put_message(self, pipe: Pipeline, info: JSON) -> None:
+        sid, mid = info["sessionID"], info["id"]
+        pipe.set(self.keys.message(sid, mid), dumps(info))
+        pipe.zadd(self.keys.session_messages(sid), {mid: 0})
+        pipe.hset(self.keys.message_index, mid, sid)
+
+    def put_part(self, pipe: Pipeline, part: JSON) -> None:
+        sid, mid, pid = part["sessionID"], part["messageID"], part["id"]
+        pipe.set(self.keys.part(sid, pid), dumps(part))
+        pipe.zadd(self.keys.message_parts(sid, mid), {pid: 0})
+
+    def put_json(self, pipe: Pipeline, key: str, value: Any) -> None:
+        pipe.set(key, dumps(value))
+
+    def put_request(self, pipe: Pipeline, sid: str, request: JSON) -> None:
+        pipe.hset(self.keys.requests(sid), request["id"], dumps(request))
+
+    def remove_request(self, pipe: Pipeline, sid: str, request_id: str) -> None:
+        pipe.hdel(self.keys.requests(sid), request_id)
+
+    def remove_part(self, pipe: Pipeline, sid: str, mid: str, pid: str) -> None:
+        pipe.delete(self.keys.part(sid, pid))
+        pipe.zrem(self.keys.message_parts(sid, mid), pid)
+
+    def remove_message(self, pipe: Pipeline, sid: str, mid: str, pids: list[str]) -> None:
+        pipe.delete(self.keys.message(sid, mid), self.keys.message_parts(sid, mid),
+                    *[self.keys.part(sid, pid) for pid in pids])
+        pipe.zrem(self.keys.session_messages(sid), mid)
+        pipe.hdel(self.keys.message_index, mid)
+
+    async def stage_remove_session(self, pipe: Pipeline, sid: str, parent_id: str | None) -> None:
+        """Reads what the session holds, then stages the removal of all of it."""
+        for mid, pids in (await self.part_ids_by_message(sid)).items():
+            self.remove_message(pipe, sid, mid, pids)
+        pipe.delete(*self.keys.fixed_session_keys(sid))
+        pipe.zrem(self.keys.session_list, sid)
+        if parent_id:
+            pipe.srem(self.keys.children(parent_id), sid)

@@ -1,0 +1,177 @@
+"""opencode's REST API, as the relay uses it (httpx, basic auth when a password is set)."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import httpx
+
+from .sse import decode
+
+JSON = dict[str, Any]
+
+
+class UpstreamUnavailable(Exception):
+    """opencode could not be reached (connection refused, timeout, broken stream)."""
+
+
+class UpstreamError(Exception):
+    """opencode answered with an error status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _message_of(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        data = body.get("data")
+        if isinstance(data, dict) and data.get("message"):
+            return str(data["message"])
+        for key in ("message", "error", "name"):
+            if isinstance(body.get(key), str):
+                return body[key]
+    return json.dumps(body)[:300]
+
+
+class OpencodeClient:
+    def __init__(self, base_url: str, password: str | None = None, timeout: float = 30.0) -> None:
+        auth = httpx.BasicAuth("opencode", password) if password else None
+        self.base_url = base_url
+        self._http = httpx.AsyncClient(
+            base_url=base_url, auth=auth,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        self._stream_http = httpx.AsyncClient(
+            base_url=base_url, auth=auth, timeout=httpx.Timeout(None, connect=5.0))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._stream_http.aclose()
+
+    async def request(self, method: str, path: str, *, directory: str | None = None,
+                      params: dict[str, Any] | None = None, body: Any = None,
+                      timeout: float | None = None) -> Any:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if directory:
+            query["directory"] = directory
+        extra = {"timeout": timeout} if timeout is not None else {}
+        try:
+            response = await self._http.request(method, path, params=query, json=body, **extra)
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise UpstreamUnavailable(f"opencode at {self.base_url} is unreachable: "
+                                      f"{type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            raise UpstreamError(response.status_code, _message_of(response))
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamError(502, "opencode answered with something that is not JSON") from exc
+
+    # ----- reads -------------------------------------------------------------------------
+    async def health(self) -> JSON:
+        return await self.request("GET", "/global/health", timeout=5.0)
+
+    async def list_all_sessions(self) -> list[JSON]:
+        """Sessions of every project (opencode's cross-project listing, archived included)."""
+        found: dict[str, JSON] = {}
+        for archived in ("false", "true"):
+            page = await self.request("GET", "/experimental/session",
+                                      params={"archived": archived, "limit": 100000})
+            for session in page or []:
+                found[session["id"]] = session
+        return list(found.values())
+
+    async def get_session(self, sid: str, directory: str | None = None) -> JSON:
+        return await self.request("GET", f"/session/{sid}", directory=directory)
+
+    async def messages(self, sid: str, directory: str | None = None) -> list[JSON]:
+        return await self.request("GET", f"/session/{sid}/message", directory=directory)
+
+    async def todos(self, sid: str, directory: str | None = None) -> list[JSON]:
+        return await self.request("GET", f"/session/{sid}/todo", directory=directory)
+
+    async def diff(self, sid: str, directory: str | None = None) -> list[JSON]:
+        return await self.request("GET", f"/session/{sid}/diff", directory=directory)
+
+    async def statuses(self, directory: str | None = None) -> dict[str, JSON]:
+        return await self.request("GET", "/session/status", directory=directory) or {}
+
+    async def pending_permissions(self, directory: str | None = None) -> list[JSON]:
+        return await self.request("GET", "/permission", directory=directory) or []
+
+    async def pending_questions(self, directory: str | None = None) -> list[JSON]:
+        return await self.request("GET", "/question", directory=directory) or []
+
+    async def agents(self, directory: str | None = None) -> list[JSON]:
+        return await self.request("GET", "/agent", directory=directory)
+
+    async def providers(self, directory: str | None = None) -> JSON:
+        return await self.request("GET", "/config/providers", directory=directory)
+
+    # ----- actions -----------------------------------------------------------------------
+    async def create_session(self, body: JSON, directory: str | None = None) -> JSON:
+        return await self.request("POST", "/session", directory=directory, body=body)
+
+    async def update_session(self, sid: str, body: JSON, directory: str | None = None) -> JSON:
+        return await self.request("PATCH", f"/session/{sid}", directory=directory, body=body)
+
+    async def delete_session(self, sid: str, directory: str | None = None) -> Any:
+        return await self.request("DELETE", f"/session/{sid}", directory=directory)
+
+    async def abort(self, sid: str, directory: str | None = None) -> Any:
+        return await self.request("POST", f"/session/{sid}/abort", directory=directory)
+
+    async def prompt(self, sid: str, body: JSON, directory: str | None = None,
+                     timeout: float | None = None) -> JSON:
+        return await self.request("POST", f"/session/{sid}/message", directory=directory,
+                                  body=body, timeout=timeout)
+
+    async def prompt_async(self, sid: str, body: JSON, directory: str | None = None) -> Any:
+        return await self.request("POST", f"/session/{sid}/prompt_async", directory=directory,
+                                  body=body)
+
+    async def reply_permission(self, request_id: str, body: JSON,
+                               directory: str | None = None) -> Any:
+        return await self.request("POST", f"/permission/{request_id}/reply",
+                                  directory=directory, body=body)
+
+    async def reply_question(self, request_id: str, body: JSON,
+                             directory: str | None = None) -> Any:
+        return await self.request("POST", f"/question/{request_id}/reply",
+                                  directory=directory, body=body)
+
+    async def reject_question(self, request_id: str, directory: str | None = None) -> Any:
+        return await self.request("POST", f"/question/{request_id}/reject", directory=directory)
+
+    # ----- events ------------------------------------------------------------------------
+    @asynccontextmanager
+    async def global_events(self) -> AsyncIterator[AsyncIterator[JSON]]:
+        """Opens `GET /global/event`; yields an iterator of `{directory, project, payload}`."""
+        try:
+            async with self._stream_http.stream("GET", "/global/event",
+                                                headers={"accept": "text/event-stream"}) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise UpstreamError(response.status_code, _message_of(response))
+
+                async def events() -> AsyncIterator[JSON]:
+                    try:
+                        async for sse in decode(response.aiter_lines()):
+                            yield json.loads(sse.data)
+                    except (httpx.TransportError, httpx.TimeoutException) as exc:
+                        raise UpstreamUnavailable(f"event stream broke: {type(exc).__name__}") from exc
+
+                yield events()
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise UpstreamUnavailable(f"opencode at {self.base_url} is unreachable: "
+                                      f"{type(exc).__name__}") from exc

@@ -1,0 +1,67 @@
+"""Fixtures for the real stack. Each test run starts its own Redis, opencode and relay."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
+from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.stack import RelayProcess, start_opencode
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def redis_server(stack_dir: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(stack_dir / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def scripted() -> Iterator[ScriptedProvider]:
+    provider = ScriptedProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def opencode(stack_dir: Path, scripted: ScriptedProvider) -> Iterator[EmbeddedOpencode]:
+    server = start_opencode(stack_dir / "opencode", scripted)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def relay(stack_dir: Path, redis_server: EmbeddedRedis,
+          opencode: EmbeddedOpencode) -> Iterator[RelayProcess]:
+    process = RelayProcess(redis_server.url, opencode.url, stack_dir / "relay.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture()
+def api(relay: RelayProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=relay.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture()
+def oc(opencode: EmbeddedOpencode) -> Iterator[httpx.Client]:
+    """A client straight to opencode, to compare against."""
+    with httpx.Client(base_url=opencode.url, timeout=60,
+                      params={"directory": str(opencode.directory)}) as client:
+        yield client
+
+
+@pytest.fixture()
+def script_key() -> str:
+    return f"s{uuid.uuid4().hex[:10]}"

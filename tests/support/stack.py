@@ -1,0 +1,161 @@
+"""The real stack for integration tests: Redis, a scripted LLM, `opencode serve`, the relay."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from opencode_relay.launch.embedded import EmbeddedOpencode, free_port
+from opencode_relay.testing.scripted_provider import ScriptedProvider
+from opencode_relay.upstream.sse import ServerSentEvent
+
+
+def write_opencode_config(directory: Path, provider: ScriptedProvider) -> None:
+    config = {
+        "$schema": "https://opencode.ai/config.json",
+        "provider": {"scripted": {
+            "npm": "@ai-sdk/openai-compatible", "name": "Scripted",
+            "options": {"baseURL": provider.base_url, "apiKey": "x"},
+            "models": {"m": {"name": "Scripted model", "tool_call": True}}}},
+        "model": "scripted/m",
+        "small_model": "scripted/m",
+        "permission": {"bash": "ask", "edit": "allow", "webfetch": "deny"},
+        "autoupdate": False,
+        "share": "disabled",
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "opencode.json").write_text(json.dumps(config, indent=2))
+
+
+def start_opencode(root: Path, provider: ScriptedProvider, port: int | None = None,
+                   password: str | None = None) -> EmbeddedOpencode:
+    project = root / "project"
+    write_opencode_config(project, provider)
+    return EmbeddedOpencode(project, home=root / "home", port=port, password=password).start(
+        log_path=root / "opencode.log", timeout=90)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (AssertionError, httpx.HTTPError) as exc:
+            last_error = exc
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}" + (f": {last_error}" if last_error else ""))
+
+
+class RelayProcess:
+    """`opencode-relay serve` in a subprocess, as a user would run it."""
+
+    def __init__(self, redis_url: str, opencode_url: str, log_path: Path,
+                 prefix: str | None = None, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.prefix = prefix or f"test-{uuid.uuid4().hex[:8]}:"
+        self.env = dict(os.environ, REDIS_URL=redis_url, OPENCODE_SERVER_URL=opencode_url,
+                        RELAY_KEY_PREFIX=self.prefix, RELAY_RECONNECT_MAX_SECONDS="1",
+                        **(extra_env or {}))
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_synced: bool = True) -> "RelayProcess":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "opencode_relay.cli", "serve", "--port", str(self.port),
+             "--log-level", "info"],
+            env=self.env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+
+        def up() -> bool:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"relay exited: see {self.log_path}")
+            response = httpx.get(f"{self.url}/api/health", timeout=2)
+            return response.status_code == 200 and (
+                not wait_synced or response.json()["opencode"]["events"] == "connected")
+
+        wait_for(up, 60, "the relay to be healthy")
+        return self
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class EventCollector:
+    """Reads an SSE URL in a thread, keeping every event (and its id)."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.url = url
+        self.headers = headers or {}
+        self.events: list[ServerSentEvent] = []
+        self.status: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._response: httpx.Response | None = None
+
+    def start(self) -> "EventCollector":
+        self._thread.start()
+        wait_for(lambda: self.status is not None, 10, "the event stream to open")
+        return self
+
+    def _run(self) -> None:
+        try:
+            with httpx.stream("GET", self.url, headers=self.headers, timeout=None) as response:
+                self._response = response
+                self.status = response.status_code
+                data: list[str] = []
+                event_id = None
+                for line in response.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line == "":
+                        if data:
+                            self.events.append(ServerSentEvent("\n".join(data), id=event_id))
+                        data, event_id = [], None
+                    elif line.startswith("data:"):
+                        data.append(line[5:].lstrip(" "))
+                    elif line.startswith("id:"):
+                        event_id = line[3:].strip()
+        except httpx.HTTPError:
+            return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._response is not None:
+            try:
+                self._response.close()
+            except Exception:
+                pass
+        self._thread.join(timeout=5)
+
+    def payloads(self) -> list[dict[str, Any]]:
+        return [json.loads(e.data) for e in list(self.events)]
+
+    def types(self) -> list[str]:
+        return [p.get("type") for p in self.payloads()]
+
+    def wait_for_type(self, kind: str, timeout: float = 30,
+                      where: Callable[[dict[str, Any]], bool] = lambda _p: True) -> dict[str, Any]:
+        return wait_for(lambda: next((p for p in self.payloads()
+                                      if p.get("type") == kind and where(p)), None),
+                        timeout, f"a {kind} event")
