@@ -1,0 +1,100 @@
+// One SSE subscription that survives drops without gaps or doubles.
+//
+// EventSource reconnects by itself after a network drop and sends Last-Event-ID. When it
+// gives up (HTTP error, relay restart refusing the connection) we open a new one with
+// ?after=<last id applied>. Every applied id is remembered, so a replayed event is never
+// applied twice even if the relay resends it.
+
+const MAX_SEEN = 50000;
+
+export class EventStream {
+  constructor(path, { after = null, onEvent, onState = () => {} }) {
+    this.path = path;
+    this.lastId = after;
+    this.onEvent = onEvent;
+    this.onState = onState;
+    this.state = 'closed';
+    this.es = null;
+    this.seen = new Set();
+    this.retryTimer = null;
+    this.attempt = 0;
+    this.stopped = false;
+    this.onOnline = () => { if (this.state === 'reconnecting') this.reconnectNow(); };
+  }
+
+  start() {
+    this.stopped = false;
+    window.addEventListener('online', this.onOnline);
+    this.open('connecting');
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+    window.removeEventListener('online', this.onOnline);
+    clearTimeout(this.retryTimer);
+    if (this.es) this.es.close();
+    this.es = null;
+    this.setState('closed');
+  }
+
+  // Closes the current connection and resumes from the last applied id.
+  reconnectNow() {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    if (this.es) this.es.close();
+    this.open('reconnecting');
+  }
+
+  open(state) {
+    this.setState(state);
+    const url = this.lastId ? `${this.path}?after=${encodeURIComponent(this.lastId)}` : this.path;
+    const es = new EventSource(url);
+    this.es = es;
+    es.onopen = () => {
+      if (es !== this.es) return;
+      this.attempt = 0;
+      this.setState('open');
+    };
+    es.onmessage = (msg) => {
+      if (es !== this.es) return;
+      this.receive(msg);
+    };
+    es.onerror = () => {
+      if (es !== this.es || this.stopped) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up; retry ourselves with a growing delay.
+        const delay = Math.min(15000, 1000 * 2 ** this.attempt++);
+        this.setState('reconnecting');
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.open('reconnecting'), delay);
+      } else {
+        this.setState('reconnecting');
+      }
+    };
+  }
+
+  receive(msg) {
+    let event;
+    try { event = JSON.parse(msg.data); } catch { return; }
+    const id = msg.lastEventId || (event && event.id) || null;
+    if (id) {
+      if (this.seen.has(id)) return;
+      this.seen.add(id);
+      if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value);
+      this.lastId = id;
+    }
+    if (this.state !== 'open') this.setState('open');
+    try {
+      this.onEvent(event, id);
+    } catch (err) {
+      console.error('event handler failed', event && event.type, err);
+    }
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.onState(state);
+  }
+}

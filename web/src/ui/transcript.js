@@ -1,0 +1,227 @@
+// The transcript: one element per message and per part, keyed by id. A delta re-renders only
+// its own part (once per frame). Big sessions render the newest messages first and older
+// ones as the reader scrolls up.
+import { h, clear, clockTime, perFrame } from '../dom.js';
+import { createPartView } from '../render/parts.js';
+
+const PAGE = 40;
+
+export function errorText(error) {
+  if (!error) return '';
+  const msg = (error.data && error.data.message) || error.message || '';
+  switch (error.name) {
+    case 'MessageAbortedError': return 'Stopped.';
+    case 'ProviderAuthError': return `The model provider refused the credentials${msg ? `: ${msg}` : '.'}`;
+    case 'APIError': return `The model provider answered with an error${msg ? `: ${msg}` : '.'}`;
+    case 'MessageOutputLengthError': return 'The answer was cut off: it reached the output length limit.';
+    default: return msg || error.name || 'Something went wrong.';
+  }
+}
+
+export class TranscriptView {
+  constructor(root, store, ctx) {
+    this.root = root; // scrolling element
+    this.store = store;
+    this.ctx = ctx;
+    this.list = h('div', { class: 'messages' });
+    this.more = h('button', { class: 'load-earlier', type: 'button', hidden: true });
+    this.more.addEventListener('click', () => this.showEarlier());
+    this.empty = h('div', { class: 'transcript-empty', hidden: true },
+      h('div', { class: 'empty-title', text: 'No messages yet' }),
+      h('div', { class: 'muted', text: 'Write a prompt below to start.' }));
+    clear(root).append(this.more, this.empty, this.list);
+    this.messageViews = new Map(); // messageID -> {el, head, partsEl, errorEl}
+    this.partViews = new Map(); // partID -> {el, update, type}
+    this.firstRendered = null; // id of the oldest rendered message; older ones wait
+    this.stick = true;
+    this.onScroll = () => {
+      this.stick = root.scrollHeight - root.scrollTop - root.clientHeight < 80;
+    };
+    root.addEventListener('scroll', this.onScroll, { passive: true });
+    this.observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) this.showEarlier();
+    }, { root, rootMargin: '300px 0px 0px 0px' });
+    this.unsubscribe = store.on((change) => this.onChange(change));
+    this.renderInitial();
+  }
+
+  destroy() {
+    this.unsubscribe();
+    this.observer.disconnect();
+    this.root.removeEventListener('scroll', this.onScroll);
+  }
+
+  renderInitial() {
+    const order = this.store.order;
+    const start = Math.max(0, order.length - PAGE);
+    this.firstRendered = order.length ? order[start] : null;
+    const frag = document.createDocumentFragment();
+    for (let i = start; i < order.length; i++) frag.append(this.buildMessage(order[i]));
+    this.list.append(frag);
+    this.updateMore();
+    this.updateEmpty();
+    this.scrollToBottom();
+  }
+
+  isRendered(messageID) {
+    return this.firstRendered === null || messageID >= this.firstRendered;
+  }
+
+  updateMore() {
+    const hidden = this.firstRendered === null ? 0 : this.store.order.indexOf(this.firstRendered);
+    this.more.hidden = hidden <= 0;
+    this.more.textContent = `Show ${Math.min(PAGE, hidden)} earlier messages (${hidden} hidden)`;
+    if (hidden > 0) this.observer.observe(this.more); else this.observer.unobserve(this.more);
+  }
+
+  updateEmpty() {
+    this.empty.hidden = this.store.order.length > 0;
+  }
+
+  showEarlier() {
+    const order = this.store.order;
+    const idx = this.firstRendered === null ? 0 : order.indexOf(this.firstRendered);
+    if (idx <= 0) return;
+    const start = Math.max(0, idx - PAGE);
+    const frag = document.createDocumentFragment();
+    for (let i = start; i < idx; i++) frag.append(this.buildMessage(order[i]));
+    // Keep the reader's place while content is added above.
+    const before = this.root.scrollHeight - this.root.scrollTop;
+    this.list.prepend(frag);
+    this.firstRendered = order[start];
+    this.root.scrollTop = this.root.scrollHeight - before;
+    this.updateMore();
+  }
+
+  buildMessage(id) {
+    const entry = this.store.messages.get(id);
+    const head = h('div', { class: 'msg-head' });
+    const partsEl = h('div', { class: 'msg-parts' });
+    const errorEl = h('div', { class: 'msg-error', testid: 'message-error', hidden: true });
+    const el = h('article', { class: 'message', testid: 'message' }, head, partsEl, errorEl);
+    const view = { el, head, partsEl, errorEl };
+    this.messageViews.set(id, view);
+    this.updateMessage(id);
+    for (const partID of entry.partOrder) partsEl.append(this.buildPart(entry.parts.get(partID), entry.info.role));
+    return el;
+  }
+
+  updateMessage(id) {
+    const entry = this.store.messages.get(id);
+    const view = this.messageViews.get(id);
+    if (!entry || !view) return;
+    const info = entry.info;
+    if (view.role && view.role !== info.role) {
+      // A stub guessed the wrong role: rebuild the parts for the real one.
+      clear(view.partsEl);
+      for (const partID of entry.partOrder) view.partsEl.append(this.buildPart(entry.parts.get(partID), info.role));
+    }
+    view.role = info.role;
+    view.el.dataset.role = info.role;
+    view.el.dataset.messageId = id;
+    view.el.className = `message message-${info.role}`;
+    clear(view.head);
+    const who = info.role === 'user' ? 'You' : 'Assistant';
+    view.head.append(h('span', { class: 'msg-role', text: who }));
+    const detail = info.role === 'assistant' ? [info.agent || info.mode, info.modelID].filter(Boolean).join(' · ') : '';
+    if (detail) view.head.append(h('span', { class: 'msg-detail', text: detail }));
+    if (info.time && info.time.created) view.head.append(h('time', { class: 'msg-time', text: clockTime(info.time.created) }));
+    const err = info.error;
+    view.errorEl.hidden = !err;
+    view.errorEl.textContent = err ? errorText(err) : '';
+    view.errorEl.classList.toggle('aborted', Boolean(err && err.name === 'MessageAbortedError'));
+  }
+
+  buildPart(part, role) {
+    const view = createPartView(part, { role, openSession: this.ctx.openSession });
+    view.type = part.type;
+    this.partViews.set(part.id, view);
+    return view.el;
+  }
+
+  onChange(change) {
+    switch (change.type) {
+      case 'message': {
+        if (!this.isRendered(change.id)) { this.updateMore(); return; }
+        if (change.isNew) this.insertMessage(change.id);
+        else this.updateMessage(change.id);
+        this.updateEmpty();
+        break;
+      }
+      case 'message-removed': {
+        const view = this.messageViews.get(change.id);
+        if (view) {
+          view.el.remove();
+          this.messageViews.delete(change.id);
+        }
+        this.updateMore();
+        this.updateEmpty();
+        break;
+      }
+      case 'part': {
+        if (!this.messageViews.has(change.messageID)) return;
+        const entry = this.store.messages.get(change.messageID);
+        const part = entry.parts.get(change.id);
+        const existing = this.partViews.get(change.id);
+        if (existing && existing.type === part.type) {
+          existing.update(part);
+        } else {
+          const el = this.buildPart(part, entry.info.role);
+          if (existing) existing.el.replaceWith(el);
+          else this.insertPartEl(entry, change.id, el);
+        }
+        break;
+      }
+      case 'delta': {
+        const view = this.partViews.get(change.id);
+        if (!view || !this.messageViews.has(change.messageID)) return;
+        perFrame(`part:${change.id}`, () => {
+          const entry = this.store.messages.get(change.messageID);
+          const part = entry && entry.parts.get(change.id);
+          if (part && this.partViews.get(change.id) === view) view.update(part);
+          this.keepBottom();
+        });
+        return;
+      }
+      case 'part-removed': {
+        const view = this.partViews.get(change.id);
+        if (view) { view.el.remove(); this.partViews.delete(change.id); }
+        break;
+      }
+      default:
+        return;
+    }
+    this.keepBottom();
+  }
+
+  insertMessage(id) {
+    const el = this.buildMessage(id);
+    const order = this.store.order;
+    const idx = order.indexOf(id);
+    for (let i = idx + 1; i < order.length; i++) {
+      const next = this.messageViews.get(order[i]);
+      if (next) { this.list.insertBefore(el, next.el); return; }
+    }
+    this.list.append(el);
+  }
+
+  insertPartEl(entry, partID, el) {
+    const view = this.messageViews.get(entry.info.id);
+    const idx = entry.partOrder.indexOf(partID);
+    for (let i = idx + 1; i < entry.partOrder.length; i++) {
+      const next = this.partViews.get(entry.partOrder[i]);
+      if (next && next.el.parentNode === view.partsEl) { view.partsEl.insertBefore(el, next.el); return; }
+    }
+    view.partsEl.append(el);
+  }
+
+  keepBottom() {
+    if (!this.stick) return;
+    perFrame(`scroll:${this.store.sessionID}`, () => this.scrollToBottom());
+  }
+
+  scrollToBottom() {
+    this.root.scrollTop = this.root.scrollHeight;
+    this.stick = true;
+  }
+}
