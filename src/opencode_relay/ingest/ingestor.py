@@ -119,6 +119,8 @@ class Ingestor:
                 logger.warning("opencode event stream: %s", exc)
             except RedisError as exc:
                 logger.warning("redis error while ingesting: %s", exc)
+            except Exception:  # a bug must not stop ingestion for good: log it, reconnect
+                logger.exception("ingest failed; reconnecting")
             self.connected.clear()
             self.reconnects += 1
             await asyncio.sleep(self.backoff.next_delay())
@@ -212,8 +214,9 @@ class Ingestor:
             await pipe.execute()
             fresh_parts |= snap.part_ids
         # Requests of sessions that were not stale may have changed too.
+        synced_ids = {info["id"] for info in to_sync}
         for info in upstream_sessions:
-            if info not in to_sync:
+            if info["id"] not in synced_ids:
                 pipe = self.redis.pipeline(transaction=True)
                 pipe.delete(self.store.keys.requests(info["id"]))
                 for request in requests.get(info["id"], []):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -11,6 +13,7 @@ import httpx
 from .sse import decode
 
 JSON = dict[str, Any]
+logger = logging.getLogger("opencode_relay.upstream")
 
 
 class UpstreamUnavailable(Exception):
@@ -49,8 +52,9 @@ class OpencodeClient:
             base_url=base_url, auth=auth,
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        # opencode sends heartbeats on its event stream; a minute of silence means it is gone.
         self._stream_http = httpx.AsyncClient(
-            base_url=base_url, auth=auth, timeout=httpx.Timeout(None, connect=5.0))
+            base_url=base_url, auth=auth, timeout=httpx.Timeout(60.0, connect=5.0))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -155,23 +159,36 @@ class OpencodeClient:
 
     # ----- events ------------------------------------------------------------------------
     @asynccontextmanager
-    async def global_events(self) -> AsyncIterator[AsyncIterator[JSON]]:
-        """Opens `GET /global/event`; yields an iterator of `{directory, project, payload}`."""
+    async def global_events(self, open_timeout: float = 10.0) -> AsyncIterator[AsyncIterator[JSON]]:
+        """Opens `GET /global/event`; yields an iterator of `{directory, project, payload}`.
+
+        A server that accepts the connection but sends no headers (still starting) or goes
+        silent for longer than the read timeout counts as unreachable, so the caller reconnects.
+        """
+        request = self._stream_http.build_request("GET", "/global/event",
+                                                  headers={"accept": "text/event-stream"})
         try:
-            async with self._stream_http.stream("GET", "/global/event",
-                                                headers={"accept": "text/event-stream"}) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise UpstreamError(response.status_code, _message_of(response))
-
-                async def events() -> AsyncIterator[JSON]:
-                    try:
-                        async for sse in decode(response.aiter_lines()):
-                            yield json.loads(sse.data)
-                    except (httpx.TransportError, httpx.TimeoutException) as exc:
-                        raise UpstreamUnavailable(f"event stream broke: {type(exc).__name__}") from exc
-
-                yield events()
-        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            response = await asyncio.wait_for(self._stream_http.send(request, stream=True),
+                                              open_timeout)
+        except (httpx.TransportError, httpx.TimeoutException, asyncio.TimeoutError) as exc:
             raise UpstreamUnavailable(f"opencode at {self.base_url} is unreachable: "
                                       f"{type(exc).__name__}") from exc
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise UpstreamError(response.status_code, _message_of(response))
+
+            async def events() -> AsyncIterator[JSON]:
+                try:
+                    async for sse in decode(response.aiter_lines()):
+                        try:
+                            yield json.loads(sse.data)
+                        except ValueError:
+                            logger.warning("skipped an upstream event that is not JSON: %.200s",
+                                           sse.data)
+                except (httpx.TransportError, httpx.TimeoutException) as exc:
+                    raise UpstreamUnavailable(f"event stream broke: {type(exc).__name__}") from exc
+
+            yield events()
+        finally:
+            await response.aclose()
