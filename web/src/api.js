@@ -1,8 +1,9 @@
 // The relay's REST API (docs/api.md). Every failure becomes an ApiError with plain words.
 
 export class ApiError extends Error {
-  constructor(message, { status = 0, code = 'network' } = {}) {
+  constructor(message, { status = 0, code = 'network', data = null } = {}) {
     super(message);
+    this.data = data;
     this.status = status;
     this.code = code;
   }
@@ -29,7 +30,7 @@ async function request(method, path, body) {
     const err = data && data.error;
     const message = (typeof err === 'string' ? err : err && err.message)
       || `The relay answered ${res.status} ${res.statusText}`.trim();
-    throw new ApiError(message, { status: res.status, code: (err && err.code) || 'http' });
+    throw new ApiError(message, { status: res.status, code: (err && err.code) || 'http', data });
   }
   return data;
 }

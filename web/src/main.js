@@ -86,6 +86,11 @@ const list = new SessionList(sidebar, { onOpen: (id) => navigate(id), onNew: cre
 
 const globalStream = new EventStream('/api/events', {
   onEvent: (event) => {
+    if (event.type === 'relay.reset') {
+      globalStream.restartLive();
+      list.load();
+      return;
+    }
     list.apply(event);
     const p = event.properties || {};
     if (event.type === 'session.deleted' && p.info && current && p.info.id === current.id) sessionGone();
@@ -162,6 +167,10 @@ function onSessionEvent(id, event) {
   const p = event.properties || {};
   switch (event.type) {
     case 'relay.reset':
+      // The log no longer reaches back to our position: start over from a fresh transcript.
+      current.stream.stop();
+      sessionState = 'reconnecting';
+      renderConnection();
       openSession(id, { reload: true });
       return;
     case 'relay.session.synced':
@@ -391,4 +400,9 @@ list.load();
 route();
 api.agents().then((r) => composer.setAgents(r.agents)).catch(() => {});
 api.providers().then((r) => composer.setProviders(r)).catch(() => {});
-api.health().catch((err) => notify(`The relay is not healthy: ${err.message}`));
+api.health().catch((err) => {
+  const d = err.data || {};
+  const part = d.opencode && !d.opencode.ok ? `opencode is unreachable (${d.opencode.error || 'no answer'})`
+    : d.redis && !d.redis.ok ? `Redis is unreachable (${d.redis.error || 'no answer'})` : err.message;
+  notify(`The relay is not healthy: ${part}`);
+});

@@ -38,6 +38,13 @@ export class EventStream {
     this.setState('closed');
   }
 
+  // Starts over from the live end (after relay.reset, once state has been refetched).
+  restartLive() {
+    this.lastId = null;
+    this.seen.clear();
+    this.reconnectNow();
+  }
+
   // Closes the current connection and resumes from the last applied id.
   reconnectNow() {
     if (this.stopped) return;
@@ -77,8 +84,11 @@ export class EventStream {
   receive(msg) {
     let event;
     try { event = JSON.parse(msg.data); } catch { return; }
-    const id = msg.lastEventId || (event && event.id) || null;
-    if (id) {
+    const id = msg.lastEventId || null;
+    // Relay notices sent without an id of their own (relay.reset, relay.shutdown) still report
+    // the previous event's id, so a repeated id is a duplicate only for other events.
+    const notice = Boolean(event && String(event.type || '').startsWith('relay.'));
+    if (id && !(notice && id === this.lastId)) {
       if (this.seen.has(id)) return;
       this.seen.add(id);
       if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value);

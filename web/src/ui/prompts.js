@@ -75,7 +75,7 @@ export class PromptsView {
   async reply(req, reply) {
     this.setBusy(req.id, true);
     try {
-      await api.replyPermission(req.sessionID || this.store.sessionID, req.id, reply);
+      await api.replyPermission(this.store.sessionID, req.id, reply);
       this.store.removePermission(req.id);
     } catch (err) {
       this.notify(`Could not answer the permission request: ${err.message}`);
@@ -121,7 +121,7 @@ export class PromptsView {
   async answer(req, answers) {
     this.setBusy(req.id, true);
     try {
-      await api.answerQuestion(req.sessionID || this.store.sessionID, req.id, answers);
+      await api.answerQuestion(this.store.sessionID, req.id, answers);
       this.store.removeQuestion(req.id);
     } catch (err) {
       this.notify(`Could not send the answer: ${err.message}`);
@@ -133,7 +133,7 @@ export class PromptsView {
   async rejectQuestion(req) {
     this.setBusy(req.id, true);
     try {
-      await api.rejectQuestion(req.sessionID || this.store.sessionID, req.id);
+      await api.rejectQuestion(this.store.sessionID, req.id);
       this.store.removeQuestion(req.id);
     } catch (err) {
       this.notify(`Could not dismiss the question: ${err.message}`);

@@ -163,10 +163,6 @@ export class SessionList {
       case 'session.idle':
         this.setStatus(p.sessionID, { type: 'idle' });
         break;
-      case 'relay.reset':
-        this.status.clear();
-        this.load();
-        break;
       default:
     }
   }
