@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -45,6 +46,7 @@ class Relay:
     ingestor: Ingestor
     lease: Lease
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _catalogs: dict[str | None, tuple[float, set[str], set[str]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> "Relay":
@@ -144,6 +146,26 @@ class Relay:
                 except WatchError:
                     continue  # an event for this session landed meanwhile: read again
         return records, cursor
+
+    async def check_choices(self, body: JSON, directory: str | None) -> None:
+        """Rejects an unknown agent or model up front: opencode would fail with a bare 500."""
+        if "agent" not in body and "model" not in body:
+            return
+        cached = self._catalogs.get(directory)
+        if cached is None or time.monotonic() - cached[0] > 30:
+            providers, agents = await asyncio.gather(self.upstream.providers(directory),
+                                                     self.upstream.agents(directory))
+            models = {f"{p['id']}/{m}" for p in providers.get("providers", [])
+                      for m in (p.get("models") or {})}
+            cached = (time.monotonic(), models, {a.get("name") for a in agents})
+            self._catalogs[directory] = cached
+        _, models, agents = cached
+        model = body.get("model")
+        if model and f"{model['providerID']}/{model['modelID']}" not in models:
+            raise bad_request(f"unknown model {model['providerID']}/{model['modelID']}; "
+                              "see GET /api/providers")
+        if body.get("agent") and body["agent"] not in agents:
+            raise bad_request(f"unknown agent {body['agent']!r}; see GET /api/agents")
 
     async def pending_request(self, sid: str, request_id: str) -> tuple[str, JSON]:
         """A pending request of this session or of one of its sub-agent sessions."""

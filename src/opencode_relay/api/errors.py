@@ -19,9 +19,33 @@ logger = logging.getLogger("opencode_relay.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers
+
+
+def unauthorized(message: str = "a valid API token or login is required") -> ApiError:
+    return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def rate_limited(what: str, retry_after_seconds: int) -> ApiError:
+    return ApiError(429, "rate_limited", f"too many {what}; retry in {retry_after_seconds}s",
+                    {"Retry-After": str(retry_after_seconds)})
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"the request body exceeds {limit} bytes")
+
+
+def render(exc: ApiError) -> JSONResponse:
+    """For code outside the routes (middleware), which the handlers below do not reach."""
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 def not_found(what: str, ident: str) -> ApiError:
@@ -49,7 +73,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return render(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -60,9 +84,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "bad_event_id", str(exc))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+            message = f"no route for {request.method} {request.url.path}"
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
     @app.exception_handler(UpstreamUnavailable)

@@ -90,14 +90,18 @@ async def list_messages(sid: str, relay: Relay = Depends(get_relay)) -> Response
 @router.post("/sessions/{sid}/messages")
 async def send_prompt(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     info = await relay.session(sid)
-    return await relay.upstream.prompt(sid, body.to_opencode(), info.get("directory"),
+    prompt = body.to_opencode()
+    await relay.check_choices(prompt, info.get("directory"))
+    return await relay.upstream.prompt(sid, prompt, info.get("directory"),
                                        timeout=relay.settings.prompt_timeout_seconds)
 
 
 @router.post("/sessions/{sid}/prompt", status_code=202)
 async def send_prompt_async(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     info = await relay.session(sid)
-    await relay.upstream.prompt_async(sid, body.to_opencode(), info.get("directory"))
+    prompt = body.to_opencode()
+    await relay.check_choices(prompt, info.get("directory"))
+    await relay.upstream.prompt_async(sid, prompt, info.get("directory"))
     return {"accepted": True}
 
 

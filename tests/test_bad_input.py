@@ -1,0 +1,98 @@
+"""Bad input on every route: a clear JSON error with the right 4xx, and stored data intact."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.compare import assert_same_as_opencode
+
+UNKNOWN = "ses_doesnotexist000000000000"
+
+CASES = [
+    # (method, path, json body or raw content, expected status, expected code)
+    ("GET", "/api/sessions?limit=0", None, 422, "invalid_request"),
+    ("GET", "/api/sessions?limit=abc", None, 422, "invalid_request"),
+    ("GET", "/api/sessions?limit=100000", None, 422, "invalid_request"),
+    ("POST", "/api/sessions", b"{not json", 422, "invalid_request"),
+    ("POST", "/api/sessions", [1, 2], 422, "invalid_request"),
+    ("POST", "/api/sessions", {"parentID": "nope"}, 422, "invalid_request"),
+    ("GET", f"/api/sessions/{UNKNOWN}", None, 404, "not_found"),
+    ("GET", "/api/sessions/..%2F..%2Fetc", None, 404, "not_found"),
+    ("GET", "/api/sessions/not-a-session", None, 400, "bad_request"),
+    ("PATCH", f"/api/sessions/{UNKNOWN}", {"title": "x"}, 404, "not_found"),
+    ("DELETE", f"/api/sessions/{UNKNOWN}", None, 404, "not_found"),
+    ("GET", f"/api/sessions/{UNKNOWN}/messages", None, 404, "not_found"),
+    ("POST", f"/api/sessions/{UNKNOWN}/messages", {"text": "hi"}, 404, "not_found"),
+    ("POST", f"/api/sessions/{UNKNOWN}/prompt", {"text": "hi"}, 404, "not_found"),
+    ("POST", f"/api/sessions/{UNKNOWN}/abort", None, 404, "not_found"),
+    ("GET", f"/api/sessions/{UNKNOWN}/status", None, 404, "not_found"),
+    ("GET", f"/api/sessions/{UNKNOWN}/diff", None, 404, "not_found"),
+    ("GET", f"/api/sessions/{UNKNOWN}/todos", None, 404, "not_found"),
+    ("GET", f"/api/sessions/{UNKNOWN}/children", None, 404, "not_found"),
+    ("GET", f"/api/sessions/{UNKNOWN}/requests", None, 404, "not_found"),
+    ("GET", f"/api/sessions/{UNKNOWN}/events", None, 404, "not_found"),
+    ("GET", "/api/messages/msg_unknown000000/parts", None, 404, "not_found"),
+    ("GET", "/api/messages/bogus/parts", None, 400, "bad_request"),
+    ("GET", "/api/events?after=yesterday", None, 400, "bad_event_id"),
+    ("GET", "/api/nope", None, 404, "not_found"),
+    ("PUT", "/api/sessions", {}, 405, "method_not_allowed"),
+]
+
+SESSION_CASES = [
+    ("PATCH", "", {"title": ""}, 422),
+    ("PATCH", "", {"title": "ok", "extra": 1}, 422),
+    ("POST", "/messages", {}, 422),
+    ("POST", "/messages", {"text": "a", "parts": [{"type": "text", "text": "b"}]}, 422),
+    ("POST", "/messages", {"parts": []}, 422),
+    ("POST", "/messages", {"parts": [{"text": "no type"}]}, 422),
+    ("POST", "/messages", {"text": "x", "model": "no-slash"}, 422),
+    ("POST", "/messages", {"text": "x", "model": {"providerID": "nope", "modelID": "nope"}}, 400),
+    ("POST", "/prompt", {"text": "x", "agent": "nobody-by-this-name"}, 400),
+    ("POST", "/prompt", {"text": 5}, 422),
+    ("POST", "/permissions/per_unknown000", {"reply": "once"}, 404),
+    ("POST", "/permissions/per_unknown000", {"reply": "sometimes"}, 422),
+    ("POST", "/permissions/que_wrongkind00", {"reply": "once"}, 400),
+    ("POST", "/questions/que_unknown000", {"answers": [["a"]]}, 404),
+    ("POST", "/questions/que_unknown000", {"answers": "a"}, 422),
+    ("POST", "/questions/que_unknown000/reject", None, 404),
+    ("GET", "/events", None, 400),  # with a bad Last-Event-ID header, below
+]
+
+
+def _send(api: httpx.Client, method: str, path: str, body: object,
+          headers: dict[str, str] | None = None) -> httpx.Response:
+    if isinstance(body, bytes):
+        return api.request(method, path, content=body,
+                           headers={"content-type": "application/json", **(headers or {})})
+    return api.request(method, path, json=body, headers=headers)
+
+
+def _assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, (response.status_code, response.text)
+    error = response.json()["error"]
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in error["message"]
+    if code:
+        assert error["code"] == code
+
+
+@pytest.mark.parametrize("method,path,body,status,code", CASES)
+def test_bad_input_gets_a_clear_error(api: httpx.Client, method: str, path: str, body: object,
+                                      status: int, code: str) -> None:
+    _assert_error(_send(api, method, path, body), status, code)
+
+
+def test_bad_input_on_a_real_session_keeps_its_data(api: httpx.Client, oc: httpx.Client,
+                                                    scripted: ScriptedProvider,
+                                                    script_key: str) -> None:
+    marker = scripted.script(script_key, [[{"text": "stored before the bad requests"}]])
+    sid = api.post("/api/sessions", json={"title": "keep me"}).json()["id"]
+    assert api.post(f"/api/sessions/{sid}/messages", json={"text": marker}).status_code == 200
+    before = assert_same_as_opencode(api, oc, sid)
+    for method, suffix, body, status in SESSION_CASES:
+        headers = {"Last-Event-ID": "garbage"} if suffix == "/events" else None
+        _assert_error(_send(api, method, f"/api/sessions/{sid}{suffix}", body, headers), status)
+    assert api.get(f"/api/sessions/{sid}").json()["session"]["title"] == "keep me"
+    assert assert_same_as_opencode(api, oc, sid) == before
