@@ -1,0 +1,228 @@
+"""Unit tests of the core pieces against a real Redis (own server), with events faked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from opencode_relay.fanout.hub import Hub
+from opencode_relay.fanout.stream import event_stream
+from opencode_relay.ingest.ingestor import Backoff, Ingestor
+from opencode_relay.ingest.routing import session_id_of
+from opencode_relay.launch.embedded import EmbeddedRedis
+from opencode_relay.store.keys import Keys
+from opencode_relay.store.log import EventId, EventLog, InvalidEventId
+from opencode_relay.store.state import StateStore
+from opencode_relay.upstream.sse import decode
+
+SID = "ses_unit0001"
+
+
+def ev(kind: str, **props: object) -> dict:
+    return {"directory": "/tmp/x", "payload": {"id": f"evt_{uuid.uuid4().hex}", "type": kind,
+                                               "properties": props}}
+
+
+def session_info(sid: str = SID, parent: str | None = None, created: int = 1000) -> dict:
+    info = {"id": sid, "title": "t", "directory": "/tmp/x",
+            "time": {"created": created, "updated": created}}
+    if parent:
+        info["parentID"] = parent
+    return info
+
+
+def text_part(pid: str, mid: str = "msg_a", text: str = "", sid: str = SID) -> dict:
+    return {"id": pid, "messageID": mid, "sessionID": sid, "type": "text", "text": text}
+
+
+@pytest.fixture()
+async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture()
+def keys() -> Keys:
+    return Keys(f"unit-{uuid.uuid4().hex[:8]}:")
+
+
+@pytest.fixture()
+def parts(redis: Redis, keys: Keys) -> tuple[StateStore, EventLog, Ingestor]:
+    store = StateStore(redis, keys)
+    log = EventLog(redis, keys, 10_000, 10_000)
+    return store, log, Ingestor(redis, upstream=None, store=store, log=log)  # type: ignore[arg-type]
+
+
+def test_every_session_key_shares_one_hash_tag() -> None:
+    keys = Keys("p:")
+    tagged = [*keys.fixed_session_keys(SID), keys.message(SID, "msg_1"),
+              keys.message_parts(SID, "msg_1"), keys.part(SID, "prt_1")]
+    for key in tagged:
+        assert key.startswith("p:")
+        assert key[key.index("{") + 1:key.index("}")] == SID
+
+
+def test_event_ids_parse_order_and_advance() -> None:
+    assert EventId.parse("5-2") < EventId.parse("5-10") < EventId.parse("6-0")
+    assert EventId(5, 2).next_after(4) == EventId(5, 3)
+    assert EventId(5, 2).next_after(9) == EventId(9, 0)
+    for bad in ["", "abc", "1-", "-1", "1-2-3", "1.5-2"]:
+        with pytest.raises(InvalidEventId):
+            EventId.parse(bad)
+
+
+def test_backoff_is_capped_and_jittered() -> None:
+    backoff = Backoff(0.1, 2.0)
+    delays = [backoff.next_delay() for _ in range(20)]
+    assert all(0 < d <= 2.0 for d in delays)
+    assert max(delays[-5:]) > 0.9  # grew towards the cap
+    backoff.reset()
+    assert backoff.next_delay() <= 0.1
+
+
+def test_routing_finds_the_session_and_skips_noise() -> None:
+    assert session_id_of(ev("message.part.delta", sessionID=SID)["payload"]) == SID
+    assert session_id_of(ev("session.updated", info=session_info())["payload"]) == SID
+    assert session_id_of(ev("message.updated", info={"id": "msg_1", "role": "user",
+                                                     "sessionID": SID})["payload"]) == SID
+    assert session_id_of(ev("plugin.added", id="x", sessionID=SID)["payload"]) is None
+    assert session_id_of(ev("project.updated", id="global")["payload"]) is None
+
+
+async def test_sse_decoder_handles_multiline_and_comments() -> None:
+    async def lines() -> AsyncIterator[str]:
+        for line in [": hi", "id: 1", "data: a", "data: b", "", "event: x", "data: c", ""]:
+            yield line
+
+    decoded = [e async for e in decode(lines())]
+    assert [(e.data, e.id, e.event) for e in decoded] == [("a\nb", "1", "message"), ("c", "1", "x")]  # the id persists, as the spec says
+
+
+async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -> None:
+    store, log, ingestor = parts
+    message = {"id": "msg_a", "sessionID": SID, "role": "assistant", "time": {"created": 1}}
+    await ingestor.apply([
+        ev("session.created", sessionID=SID, info=session_info()),
+        ev("message.updated", sessionID=SID, info=message),
+        ev("message.part.updated", sessionID=SID, part=text_part("prt_2")),
+        ev("message.part.updated", sessionID=SID, part=text_part("prt_1", text="first")),
+    ])
+    await ingestor.apply([ev("message.part.delta", sessionID=SID, messageID="msg_a",
+                             partID="prt_2", field="text", delta=d) for d in ["Hel", "lo ", "!"]])
+    records = await store.read_messages(SID)
+    assert [json.loads(p)["id"] for p in records[0].parts] == ["prt_1", "prt_2"]  # by id
+    assert json.loads(records[0].parts[1])["text"] == "Hello !"
+    # A delta for a part the relay has not cached is applied from Redis.
+    ingestor._parts.clear()
+    await ingestor.apply([ev("message.part.delta", sessionID=SID, messageID="msg_a",
+                             partID="prt_2", field="text", delta="?")])
+    assert (await store.get_part(SID, "prt_2"))["text"] == "Hello !?"
+    await ingestor.apply([ev("message.part.removed", sessionID=SID, messageID="msg_a",
+                             partID="prt_1")])
+    assert [json.loads(p)["id"] for p in await store.read_parts(SID, "msg_a")] == ["prt_2"]
+    await ingestor.apply([ev("message.removed", sessionID=SID, messageID="msg_a")])
+    assert await store.read_messages(SID) == []
+    assert await store.session_of_message("msg_a") is None
+    assert await store.get_part(SID, "prt_2") is None
+    await ingestor.apply([ev("session.deleted", sessionID=SID, info=session_info())])
+    assert await store.get_session(SID) is None
+    assert await store.list_session_ids() == []
+    leftovers = [k async for k in store.redis.scan_iter(f"{store.keys.prefix}*")]
+    # Only the logs remain: the global one and the deleted session's, expiring.
+    assert sorted(k.decode() for k in leftovers) == sorted(
+        [store.keys.events, store.keys.session_events(SID)])
+    assert 0 < await store.redis.ttl(store.keys.session_events(SID)) <= 3600
+
+
+async def test_unknown_and_malformed_events_are_logged_not_dropped(parts) -> None:
+    store, log, ingestor = parts
+    await ingestor.apply([ev("brand.new.thing", sessionID=SID, anything=1),
+                          ev("message.updated", sessionID=SID, info={"no": "id"}),
+                          ev("server.heartbeat")])
+    logged = [json.loads(d)["type"] async for _i, d in log.read_after(store.keys.events,
+                                                                       EventId(0, 0))]
+    assert logged == ["brand.new.thing", "message.updated"]
+    session_logged = [json.loads(d)["type"] async for _i, d in
+                      log.read_after(store.keys.session_events(SID), EventId(0, 0))]
+    assert session_logged == ["brand.new.thing", "message.updated"]
+
+
+async def test_child_events_reach_the_parent_stream_with_the_same_id(parts) -> None:
+    store, log, ingestor = parts
+    child = "ses_unit0002"
+    await ingestor.apply([ev("session.created", sessionID=SID, info=session_info()),
+                          ev("session.created", sessionID=child,
+                             info=session_info(child, parent=SID)),
+                          ev("permission.asked", id="per_1", sessionID=child, permission="bash",
+                             patterns=[], metadata={}, always=[])])
+    own = [i async for i, _d in log.read_after(store.keys.session_events(child), EventId(0, 0))]
+    parent = [i async for i, _d in log.read_after(store.keys.session_events(SID), EventId(0, 0))]
+    assert set(own) <= set(parent)
+    assert await store.child_ids(SID) == [child]
+    assert [r["id"] for r in await store.pending_requests([SID, child])] == ["per_1"]
+    await ingestor.apply([ev("permission.replied", sessionID=child, requestID="per_1",
+                             reply="once")])
+    assert await store.pending_requests([SID, child]) == []
+
+
+class CountingRedis(Redis):
+    """Counts round trips: single commands and pipeline executions."""
+
+    round_trips = 0
+
+    async def execute_command(self, *args, **options):
+        CountingRedis.round_trips += 1
+        return await super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint=None):
+        pipe = super().pipeline(transaction, shard_hint)
+        original = pipe.execute
+
+        async def execute(raise_on_error: bool = True):
+            CountingRedis.round_trips += 1
+            return await original(raise_on_error)
+
+        pipe.execute = execute  # type: ignore[method-assign]
+        return pipe
+
+
+async def test_a_big_session_reads_in_a_handful_of_round_trips(redis_server: EmbeddedRedis,
+                                                               keys: Keys) -> None:
+    client = CountingRedis.from_url(redis_server.url)
+    store = StateStore(client, keys)
+    async with client.pipeline(transaction=False) as pipe:
+        for m in range(1000):
+            mid = f"msg_{m:05d}"
+            store.put_message(pipe, {"id": mid, "sessionID": SID, "role": "user"})
+            for p in range(10):
+                store.put_part(pipe, text_part(f"prt_{m:05d}_{p:02d}", mid, f"text {m} {p}"))
+        await pipe.execute()
+    CountingRedis.round_trips = 0
+    records = await store.read_messages(SID)
+    assert CountingRedis.round_trips <= 3
+    assert len(records) == 1000 and all(len(r.parts) == 10 for r in records)
+    assert json.loads(records[999].parts[9])["text"] == "text 999 9"
+    await client.aclose()
+
+
+async def test_slow_client_is_dropped_without_delaying_others(redis: Redis, keys: Keys) -> None:
+    log = EventLog(redis, keys, 10_000, 10_000)
+    hub = Hub(redis, keys, log, queue_size=5)
+    slow = hub.subscribe(None)
+    fast_stream = event_stream(hub, log, keys.events, None, None, heartbeat_seconds=5)
+    assert (await fast_stream.__anext__()).startswith(b"retry:")
+    assert await fast_stream.__anext__() == b": connected\n\n"
+    received = []
+    for n in range(1, 21):
+        hub.dispatch(EventId(n, 0), b'{"n":%d}' % n, [])
+        received.append(await asyncio.wait_for(fast_stream.__anext__(), 1))
+    assert [r.split(b"\n")[0] for r in received] == [f"id: {n}-0".encode() for n in range(1, 21)]
+    assert slow.overflowed.is_set() and slow.queue.qsize() == 5
+    await fast_stream.aclose()
+    assert hub.client_count == 1  # the closed stream unsubscribed; the slow one is still counted
