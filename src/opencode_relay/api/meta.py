@@ -41,7 +41,8 @@ async def health(relay: Relay = Depends(get_relay)) -> JSONResponse:
     opencode, redis = await asyncio.gather(_check(relay.upstream.health()),
                                            _check(relay.redis.ping()))
     opencode.pop("healthy", None)
-    opencode["events"] = "connected" if relay.ingestor.connected.is_set() else "not connected"
+    # "standby": another replica holds the ingest lease and this one serves from Redis.
+    opencode["events"] = relay.ingestor.state
     ok = opencode["ok"] and redis["ok"]
     body = {"status": "ok" if ok else "unavailable", "opencode": opencode, "redis": redis}
     return JSONResponse(body, status_code=200 if ok else 503)

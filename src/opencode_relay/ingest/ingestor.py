@@ -61,6 +61,7 @@ class Ingestor:
         self.part_cache_size = part_cache_size
         self.on_event = on_event or (lambda _type: None)
         self.connected = asyncio.Event()
+        self.leading = False  # holds the ingest lease (another replica ingests otherwise)
         self.synced = asyncio.Event()
         self.reconnects = 0
         self._last_id: EventId | None = None
@@ -90,6 +91,7 @@ class Ingestor:
         while True:
             try:
                 if await lease.acquire():
+                    self.leading = True
                     work = asyncio.create_task(self.run())
                     try:
                         while not work.done():
@@ -101,11 +103,18 @@ class Ingestor:
                         work.cancel()
                         await asyncio.gather(work, return_exceptions=True)
                         self.connected.clear()
+                        self.leading = False
                 else:
                     await asyncio.sleep(lease.renew_every)
             except RedisError as exc:
                 logger.warning("redis unavailable for the ingest lease: %s", exc)
                 await asyncio.sleep(self.backoff.next_delay())
+
+    @property
+    def state(self) -> str:
+        if self.connected.is_set():
+            return "connected" if self.synced.is_set() else "syncing"
+        return "reconnecting" if self.leading else "standby"
 
     async def run(self) -> None:
         """Reads opencode's events forever, reconnecting with backoff."""
@@ -122,6 +131,7 @@ class Ingestor:
             except Exception:  # a bug must not stop ingestion for good: log it, reconnect
                 logger.exception("ingest failed; reconnecting")
             self.connected.clear()
+            self.synced.clear()
             self.reconnects += 1
             await asyncio.sleep(self.backoff.next_delay())
 
