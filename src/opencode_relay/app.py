@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from . import hardening
 from .api import events, meta, sessions
 from .api.errors import error_response, install_error_handlers
 from .config import Settings
@@ -27,13 +28,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.relay = relay
         await relay.start()
         try:
-            yield
+            async with hardening.running(app, relay):
+                yield
         finally:
             await relay.stop()
 
     app = FastAPI(title="opencode-relay", version="0.1.0", lifespan=lifespan,
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     install_error_handlers(app)
+    hardening.install(app, settings)  # auth gate, limits, CORS, login, /metrics, /readyz
     app.include_router(sessions.router)
     app.include_router(events.router)
     app.include_router(meta.router)

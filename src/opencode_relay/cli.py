@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import uvicorn
 
+from .admin_cli import REDIS_URL_FILE, add_commands
 from .app import create_app
 from .config import Settings
 from .launch.embedded import EmbeddedOpencode, EmbeddedRedis
+from .logs import setup_logging
+from .shutdown import RelayServer
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(args: argparse.Namespace) -> None:
     settings = Settings()
+    if settings.auth is None:
+        settings.auth = not is_loopback(args.host)
+    if not settings.auth and not is_loopback(args.host):
+        sys.exit(f"refusing to listen on {args.host} with RELAY_AUTH off: anyone who can reach "
+                 "it could drive the agent; turn auth on or bind to 127.0.0.1")
     started: list[EmbeddedRedis | EmbeddedOpencode] = []
+    url_file = settings.data_dir / REDIS_URL_FILE
     try:
         if not settings.redis_url:
             redis = EmbeddedRedis(settings.data_dir / "redis").start()
             started.append(redis)
             settings.redis_url = redis.url
+            url_file.write_text(redis.url)  # lets `token`/`prune` reach it while we run
         if not settings.opencode_url:
             directory = Path(settings.default_directory or os.getcwd())
             password = (settings.opencode_password.get_secret_value()
@@ -30,9 +50,14 @@ def serve(args: argparse.Namespace) -> None:
                 log_path=settings.data_dir / "opencode.log")
             started.append(opencode)
             settings.opencode_url = opencode.url
-        uvicorn.run(create_app(settings), host=args.host, port=args.port,
-                    log_level=args.log_level, timeout_graceful_shutdown=10)
+        app = create_app(settings)
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                                timeout_graceful_shutdown=10, log_config=None,
+                                access_log=False)  # the gate logs requests, with their id
+        RelayServer(config, app).run()
     finally:
+        if started and url_file.is_file():
+            url_file.unlink()
         for service in reversed(started):
             service.stop()
 
@@ -45,9 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--log-level", default="info")
     run.set_defaults(handler=serve)
+    add_commands(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    password = settings.opencode_password
+    setup_logging(getattr(args, "log_level", "warning"), settings.log_format,
+                  secrets=[password.get_secret_value()] if password else [])
     args.handler(args)
 
 

@@ -37,12 +37,35 @@ class Settings(BaseSettings):
     ingest: bool = True
     data_dir: Path = Path("var")
 
+    # Security (see security/). None: on unless bound to loopback (the CLI decides).
+    auth: bool | None = None
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
+    cookie_secure: bool = True
+    login_ttl_seconds: float = 12 * 3600
+    # Limits (per principal, shared by replicas through Redis; 0 = no limit).
+    prompts_per_minute: int = 30
+    streams_per_principal: int = 20
+    max_body_bytes: int = 10 * 1024 * 1024
+    # Retention: idle sessions leave Redis; event logs also lose entries older than this (0 = never).
+    session_idle_seconds: float = 30 * 86400
+    log_max_age_seconds: float = 7 * 86400
+    prune_interval_seconds: float = 600.0
+    log_format: str = "json"  # or "text"
+
     @field_validator("key_prefix")
     @classmethod
     def _prefix_has_no_braces(cls, value: str) -> str:
         if "{" in value or "}" in value:
             raise ValueError("RELAY_KEY_PREFIX must not contain '{' or '}' (they mark Redis hash tags)")
         return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.auth)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def opencode_base_url(self) -> str:

@@ -18,6 +18,7 @@ from .fanout.hub import Hub
 from .ingest.ingestor import Ingestor
 from .ingest.leader import Lease
 from .ingest.snapshot import fetch_snapshot, stage_snapshot
+from .security.access import Access
 from .store.keys import Keys
 from .store.log import ZERO, EventId, EventLog
 from .store.state import JSON, MessageRecord, StateStore
@@ -45,6 +46,7 @@ class Relay:
     hub: Hub
     ingestor: Ingestor
     lease: Lease
+    access: Access
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _catalogs: dict[str | None, tuple[float, set[str], set[str]]] = field(default_factory=dict)
 
@@ -64,7 +66,8 @@ class Relay:
                             reconnect_initial=settings.reconnect_initial_seconds,
                             reconnect_max=settings.reconnect_max_seconds)
         lease = Lease(redis, keys.ingest_leader)
-        return cls(settings, redis, upstream, keys, store, log, hub, ingestor, lease)
+        access = Access(redis, keys, settings.auth_enabled)
+        return cls(settings, redis, upstream, keys, store, log, hub, ingestor, lease, access)
 
     async def start(self) -> None:
         await self.hub.start()
@@ -73,6 +76,7 @@ class Relay:
 
     async def stop(self) -> None:
         self.hub.close_all()
+        await self.ingestor.drain()  # what was read from opencode is written before we go
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -86,9 +90,12 @@ class Relay:
 
     # ----- look-ups ----------------------------------------------------------------------
     async def session(self, sid: str) -> JSON:
-        """The stored session, read through from opencode when Redis lacks it."""
+        """The stored session, read through from opencode when Redis lacks it.
+
+        404 when the current principal may not see it (security/access.py)."""
         check_id("session", "ses", sid)
         stored = await self.store.get_session(sid)
+        await self.access.require(sid, stored)
         if stored is not None:
             return stored
         info = await self._fetch_upstream_session(sid)
@@ -113,7 +120,7 @@ class Relay:
     async def session_of_message(self, mid: str) -> str:
         check_id("message", "msg", mid)
         sid = await self.store.session_of_message(mid)
-        if sid is None:
+        if sid is None or not await self.access.may_see_current(sid):
             raise not_found("message", mid)
         return sid
 

@@ -84,7 +84,8 @@ class RelayProcess:
         def up() -> bool:
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"relay exited: see {self.log_path}")
-            response = httpx.get(f"{self.url}/api/health", timeout=2)
+            # /readyz: public (works with RELAY_AUTH on), same verdict as /api/health.
+            response = httpx.get(f"{self.url}/readyz", timeout=2)
             return response.status_code == 200 and (
                 not wait_synced or response.json()["opencode"]["events"] == "connected")
 

@@ -25,8 +25,9 @@ async def all_events(after: str | None = Query(None, max_length=50),
                      last_event_id: str | None = Header(None, max_length=50),
                      relay: Relay = Depends(get_relay)) -> StreamingResponse:
     resume = _resume_point(last_event_id, after)
+    # Principals other than admins get only the events of their own sessions.
     stream = event_stream(relay.hub, relay.log, relay.keys.events, None, resume,
-                          relay.settings.heartbeat_seconds)
+                          relay.settings.heartbeat_seconds, relay.access.event_filter())
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
 

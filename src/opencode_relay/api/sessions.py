@@ -35,11 +35,13 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
                         search: str | None = Query(None, max_length=200),
                         relay: Relay = Depends(get_relay)) -> Response:
     if not search:
-        ids = await relay.store.list_session_ids(limit)
+        # Anyone but an admin sees only their own sessions: the whole list is filtered.
+        ids = await relay.access.visible(
+            await relay.store.list_session_ids(limit if relay.access.sees_all() else None), limit)
         return raw_json(_list(b"sessions", await relay.store.get_sessions_raw(ids)))
     needle = search.casefold()
     found: list[bytes] = []
-    ids = await relay.store.list_session_ids()
+    ids = await relay.access.visible(await relay.store.list_session_ids())
     for start in range(0, len(ids), 500):
         for raw in await relay.store.get_sessions_raw(ids[start:start + 500]):
             if needle in str(json.loads(raw).get("title", "")).casefold():
@@ -53,9 +55,12 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
 async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
     payload = body.model_dump(exclude_none=True, exclude={"directory"})
     directory = body.directory or relay.settings.default_directory
+    if body.parentID:
+        await relay.session(body.parentID)  # 404 unless the caller may see the parent
     session = await relay.upstream.create_session(payload, directory)
     # Stored now so an immediate read finds it even before the event arrives.
     async with relay.redis.pipeline(transaction=True) as pipe:
+        relay.access.claim(pipe, session["id"])
         relay.store.put_session(pipe, session)
         await pipe.execute()
     return session

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Protocol, Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -34,10 +34,19 @@ def sse_frame(event_id: EventId, data: bytes) -> bytes:
     return b"id: " + str(event_id).encode() + b"\ndata: " + data.replace(b"\n", b"\ndata: ") + b"\n\n"
 
 
+class EventFilter(Protocol):
+    """Which events of the global stream a subscriber may get (security/access.py)."""
+
+    async def prepare(self, sessions: Iterable[str]) -> None: ...  # may wait; called first
+
+    def __call__(self, sessions: Sequence[str]) -> bool: ...  # must not wait
+
+
 @dataclass(eq=False)
 class Subscriber:
     session_id: str | None  # None: every event
     queue: asyncio.Queue[LiveEvent]
+    accept: EventFilter | None = None
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
 
@@ -50,6 +59,8 @@ class Hub:
         self.log = log
         self.queue_size = queue_size
         self.on_drop = on_drop or (lambda: None)
+        self.on_dispatch: Callable[[EventId], None] = lambda _id: None
+        self.closed = False
         self._all: set[Subscriber] = set()
         self._by_session: dict[str, set[Subscriber]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -67,8 +78,11 @@ class Hub:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def subscribe(self, session_id: str | None) -> Subscriber:
-        sub = Subscriber(session_id, asyncio.Queue(self.queue_size))
+    def subscribe(self, session_id: str | None, accept: EventFilter | None = None) -> Subscriber:
+        sub = Subscriber(session_id, asyncio.Queue(self.queue_size), accept)
+        if self.closed:  # shutting down: the stream ends at once, the client goes elsewhere
+            sub.closing = True
+            sub.queue.put_nowait(CLOSE)
         if session_id is None:
             self._all.add(sub)
         else:
@@ -87,6 +101,7 @@ class Hub:
 
     def close_all(self) -> None:
         """Ends every stream (shutdown): clients reconnect, elsewhere or after the restart."""
+        self.closed = True
         for sub in [*self._all, *(s for group in self._by_session.values() for s in group)]:
             sub.closing = True
             try:
@@ -106,10 +121,16 @@ class Hub:
     def dispatch(self, event_id: EventId, data: bytes, sessions: list[str]) -> None:
         event = LiveEvent(event_id, sse_frame(event_id, data))
         for sub in self._all:
-            self._deliver(sub, event)
+            if sub.accept is None or sub.accept(sessions):
+                self._deliver(sub, event)
         for sid in sessions:
             for sub in self._by_session.get(sid, ()):
                 self._deliver(sub, event)
+
+    async def _prepare_filters(self, sessions: set[str]) -> None:
+        filters = {id(sub.accept): sub.accept for sub in self._all if sub.accept is not None}
+        for accept in filters.values():
+            await accept.prepare(sessions)
 
     async def _read_forever(self) -> None:
         # BLOCK stays under the client's 5 s socket timeout, so an idle log is not an error.
@@ -122,11 +143,14 @@ class Hub:
                                                count=1000, block=2000)
                 delay = 0.1
                 for _stream, entries in found or []:
-                    for raw_id, fields in entries:
-                        event_id = EventId.parse(raw_id)
-                        sessions = fields.get(b"s", b"").decode().split()
-                        self.dispatch(event_id, fields[b"e"], sessions)
+                    batch = [(EventId.parse(raw_id), fields[b"e"],
+                              fields.get(b"s", b"").decode().split())
+                             for raw_id, fields in entries]
+                    await self._prepare_filters({s for _i, _d, ss in batch for s in ss})
+                    for event_id, data, sessions in batch:
+                        self.dispatch(event_id, data, sessions)
                         self.position = event_id
+                        self.on_dispatch(event_id)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:

@@ -7,7 +7,7 @@ import json
 from typing import AsyncIterator
 
 from ..store.log import EventId, EventLog
-from .hub import CLOSE, Hub, sse_frame
+from .hub import CLOSE, EventFilter, Hub, sse_frame
 
 RETRY_MS = 2000
 
@@ -18,10 +18,11 @@ def _relay_event(kind: str, **properties: object) -> bytes:
 
 
 async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str | None,
-                       after: EventId | None, heartbeat_seconds: float) -> AsyncIterator[bytes]:
+                       after: EventId | None, heartbeat_seconds: float,
+                       accept: EventFilter | None = None) -> AsyncIterator[bytes]:
     # Subscribe before replaying: whatever is logged meanwhile arrives on the queue, and ids
     # already sent are skipped, so the hand-over from replay to live has no gap and no double.
-    sub = hub.subscribe(session_id)
+    sub = hub.subscribe(session_id, accept)
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()
         last = after
@@ -30,9 +31,12 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
                 yield _relay_event("relay.reset", reason="events after the requested id were "
                                    "trimmed from the log; refetch state and reconnect")
                 return
-            async for event_id, data in log.read_after(stream_key, after):
-                yield sse_frame(event_id, data)
-                last = event_id
+            async for entry in log.read_entries_after(stream_key, after):
+                if accept is not None:
+                    await accept.prepare(entry.sessions)
+                if accept is None or accept(entry.sessions):
+                    yield sse_frame(entry.id, entry.data)
+                last = entry.id
         else:
             yield b": connected\n\n"
         while True:

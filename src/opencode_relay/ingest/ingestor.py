@@ -64,6 +64,8 @@ class Ingestor:
         self.leading = False  # holds the ingest lease (another replica ingests otherwise)
         self.synced = asyncio.Event()
         self.reconnects = 0
+        self._inbox: asyncio.Queue[Any] | None = None  # read from opencode, not yet written
+        self._reader: asyncio.Task[None] | None = None
         self._last_id: EventId | None = None
         self._parents: dict[str, str | None] = {}
         self._parts: OrderedDict[str, JSON] = OrderedDict()
@@ -147,6 +149,7 @@ class Ingestor:
                 queue.put_nowait(exc)
 
         reader = asyncio.create_task(read())
+        self._inbox, self._reader = queue, reader
         try:
             fresh_parts = await self.reconcile()
             self.backoff.reset()
@@ -164,6 +167,16 @@ class Ingestor:
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Shutdown: stops reading opencode, then waits until what was read is in Redis."""
+        if self._reader is not None:
+            self._reader.cancel()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and (self._pipe is not None or (
+                self._inbox is not None and not self._inbox.empty())):
+            await asyncio.sleep(0.02)
 
     async def _apply_or_raise(self, items: list[Any]) -> None:
         events = []

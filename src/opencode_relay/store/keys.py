@@ -31,6 +31,28 @@ class Keys:
     def ingest_leader(self) -> str:
         return f"{self.prefix}ingest:leader"
 
+    @property
+    def retention_lock(self) -> str:
+        return f"{self.prefix}retention:lock"
+
+    # Security: API tokens (stored as hashes only), login sessions, rate-limit counters.
+    @property
+    def auth_tokens(self) -> str:
+        return f"{self.prefix}auth:tokens"
+
+    @property
+    def auth_token_hashes(self) -> str:
+        return f"{self.prefix}auth:token-hashes"
+
+    def auth_login(self, digest: str) -> str:
+        return f"{self.prefix}auth:login:{digest}"
+
+    def rate_prompts(self, principal_id: str) -> str:
+        return f"{self.prefix}ratelimit:prompts:{principal_id}"
+
+    def rate_streams(self, principal_id: str) -> str:
+        return f"{self.prefix}ratelimit:streams:{principal_id}"
+
     # Keys of one session (all tagged with its id).
     def session(self, sid: str) -> str:
         return f"{self.prefix}sessions:{{{sid}}}"
@@ -65,7 +87,11 @@ class Keys:
     def session_events(self, sid: str) -> str:
         return f"{self.prefix}session:{{{sid}}}:events"
 
+    def session_owner(self, sid: str) -> str:
+        return f"{self.prefix}session:{{{sid}}}:owner"
+
     def fixed_session_keys(self, sid: str) -> list[str]:
         """Every key of a session except the per-message and per-part ones."""
         return [self.session(sid), self.session_messages(sid), self.status(sid), self.diff(sid),
-                self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid)]
+                self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid),
+                self.session_owner(sid)]

@@ -92,11 +92,18 @@ class EventLog:
 
     async def read_after(self, stream: str, after: EventId,
                          batch: int = 1000) -> AsyncIterator[tuple[EventId, bytes]]:
+        async for entry in self.read_entries_after(stream, after, batch):
+            yield entry.id, entry.data
+
+    async def read_entries_after(self, stream: str, after: EventId,
+                                 batch: int = 1000) -> AsyncIterator[LogEntry]:
+        """Like read_after, with the sessions of each entry (known on the global stream)."""
         cursor = f"({after}"
         while True:
             found = await self.redis.xrange(stream, min=cursor, max="+", count=batch)
             for raw_id, fields in found:
-                yield EventId.parse(raw_id), fields[b"e"]
+                yield LogEntry(EventId.parse(raw_id), fields[b"e"],
+                               tuple(fields.get(b"s", b"").decode().split()))
             if len(found) < batch:
                 return
             cursor = f"({_text(found[-1][0])}"

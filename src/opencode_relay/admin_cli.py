@@ -1,0 +1,94 @@
+"""`opencode-relay token …` and `opencode-relay prune`: operator commands that work on Redis."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from redis.asyncio import Redis
+
+from .config import Settings
+from .launch.embedded import EmbeddedRedis
+from .security.tokens import TokenStore
+from .store.keys import Keys
+
+REDIS_URL_FILE = "redis.url"  # written by `serve` while it runs an embedded Redis
+
+
+@asynccontextmanager
+async def _redis(settings: Settings) -> AsyncIterator[Redis]:
+    url = settings.redis_url
+    started = None
+    if not url:
+        shared = settings.data_dir / REDIS_URL_FILE
+        if shared.is_file():
+            url = shared.read_text().strip()
+        else:  # no relay running: open its embedded Redis ourselves
+            started = EmbeddedRedis(settings.data_dir / "redis").start()
+            url = started.url
+    redis = Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        yield redis
+    finally:
+        await redis.aclose()
+        if started is not None:
+            started.stop()
+
+
+async def _token(args: argparse.Namespace) -> int:
+    settings = Settings()
+    async with _redis(settings) as redis:
+        tokens = TokenStore(redis, Keys(settings.key_prefix))
+        if args.action == "create":
+            info, secret = await tokens.create(args.name, args.admin)
+            print(f"created {info.id} ({'admin' if info.admin else 'user'} {info.name!r})",
+                  file=sys.stderr)
+            print("the token is shown only now; store it safely:", file=sys.stderr)
+            print(secret)
+        elif args.action == "list":
+            for info in await tokens.list():
+                state = (f"revoked {time.strftime('%Y-%m-%d %H:%M', time.localtime(info.revoked))}"
+                         if info.revoked else "active")
+                created = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.created))
+                print(f"{info.id}\t{info.name}\t{'admin' if info.admin else 'user'}\t"
+                      f"created {created}\t{state}")
+        elif args.action == "revoke":
+            if not await tokens.revoke(args.id):
+                print(f"no token {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.id}", file=sys.stderr)
+    return 0
+
+
+async def _prune(args: argparse.Namespace) -> int:
+    from .retention import Retention  # noqa: PLC0415 - only this command needs it
+    settings = Settings()
+    if args.idle_seconds is not None:
+        settings.session_idle_seconds = args.idle_seconds
+    async with _redis(settings) as redis:
+        report = await Retention.for_settings(redis, settings).prune(dry_run=args.dry_run)
+    print(json.dumps(report.as_dict(args.dry_run), indent=2))
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    token = commands.add_parser("token", help="create, list or revoke API tokens")
+    actions = token.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="a new token (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin", action="store_true", help="may see every session")
+    actions.add_parser("list", help="every token, without secrets")
+    revoke = actions.add_parser("revoke", help="revoke a token and its browser logins")
+    revoke.add_argument("id")
+    token.set_defaults(handler=lambda a: sys.exit(asyncio.run(_token(a))))
+
+    prune = commands.add_parser("prune", help="remove idle sessions and old events from Redis")
+    prune.add_argument("--dry-run", action="store_true", help="only show what would go")
+    prune.add_argument("--idle-seconds", type=float, default=None,
+                       help="override RELAY_SESSION_IDLE_SECONDS")
+    prune.set_defaults(handler=lambda a: sys.exit(asyncio.run(_prune(a))))

@@ -1,0 +1,58 @@
+"""Browser login: an API token in, an HttpOnly session cookie out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..api.errors import unauthorized
+from .gate import COOKIE, Guard, _cookies, _headers
+from .principal import LOCAL, current_principal
+
+router = APIRouter(prefix="/api")
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=200)
+
+
+def _guard(request: Request) -> Guard:
+    return request.app.state.guard
+
+
+@router.post("/login")
+async def login(body: Login, request: Request) -> JSONResponse:
+    guard = _guard(request)
+    if not guard.settings.auth_enabled:
+        return JSONResponse({"principal": LOCAL.public(), "auth": False})
+    made = await guard.tokens.login(body.token, guard.settings.login_ttl_seconds)
+    if made is None:
+        raise unauthorized("the API token is not valid")
+    principal, cookie = made
+    response = JSONResponse({"principal": principal.public(), "auth": True})
+    response.set_cookie(COOKIE, cookie, max_age=int(guard.settings.login_ttl_seconds),
+                        path="/", secure=guard.settings.cookie_secure, httponly=True,
+                        samesite="strict")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> JSONResponse:
+    guard = _guard(request)
+    cookie = _cookies(_headers(request.scope)).get(COOKIE)
+    if cookie:
+        await guard.tokens.logout(cookie)
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(COOKIE, path="/", secure=guard.settings.cookie_secure, httponly=True,
+                           samesite="strict")
+    return response
+
+
+@router.get("/me")
+async def me(request: Request) -> Any:
+    principal = current_principal() or LOCAL
+    return {"principal": principal.public(), "auth": _guard(request).settings.auth_enabled}
