@@ -16,8 +16,10 @@ function metaOf(part) { return (part.state && part.state.metadata) || {}; }
 
 export function toolTitle(part) {
   const state = part.state || {};
-  if (state.title) return state.title;
   const input = inputOf(part);
+  // opencode titles a bash call with its command; the description reads better.
+  if (part.tool === 'bash' && input.description) return input.description;
+  if (state.title) return state.title;
   switch (part.tool) {
     case 'bash': return input.description || input.command || '';
     case 'read': case 'edit': case 'write': case 'multiedit': return shortPath(input.filePath || input.path);
