@@ -21,6 +21,7 @@ from .api.errors import forbidden
 from .config import Settings
 from .metrics import Metrics
 from .relay import Relay
+from .retention import Retention
 from .security.gate import Gate, Guard
 from .security.limits import PromptLimiter, StreamSlots
 from .security.principal import current_principal
@@ -55,6 +56,10 @@ async def running(app: FastAPI, relay: Relay) -> AsyncIterator[None]:
     app.state.metrics.attach(relay)
     streams.start()
     tasks: list[asyncio.Task[None]] = []
+    if settings.prune_interval_seconds > 0:
+        retention = Retention(relay.redis, relay.keys, relay.store, settings.session_idle_seconds,
+                              settings.log_max_age_seconds, app.state.metrics.pruned.inc)
+        tasks.append(asyncio.create_task(retention.run_forever(settings.prune_interval_seconds)))
     try:
         yield
     finally:
