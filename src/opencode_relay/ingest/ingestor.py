@@ -66,8 +66,6 @@ class Ingestor:
         self.reconnects = 0
         self._inbox: asyncio.Queue[Any] | None = None  # read from opencode, not yet written
         self._reader: asyncio.Task[None] | None = None
-        self._inbox: asyncio.Queue[Any] | None = None  # read from opencode, not yet written
-        self._reader: asyncio.Task[None] | None = None
         self._last_id: EventId | None = None
         self._parents: dict[str, str | None] = {}
         self._parts: OrderedDict[str, JSON] = OrderedDict()
@@ -169,16 +167,6 @@ class Ingestor:
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
-
-    async def drain(self, timeout: float = 5.0) -> None:
-        """Shutdown: stops reading opencode, then waits until what was read is in Redis."""
-        if self._reader is not None:
-            self._reader.cancel()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline and (self._pipe is not None or (
-                self._inbox is not None and not self._inbox.empty())):
-            await asyncio.sleep(0.02)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Shutdown: stops reading opencode, then waits until what was read is in Redis."""
