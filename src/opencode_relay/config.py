@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     # Limits (per principal, shared by replicas through Redis; 0 = no limit).
     prompts_per_minute: int = 30
     streams_per_principal: int = 20
+    stream_slot_ttl_seconds: float = 30.0  # a dead replica's stream slots free after this
     max_body_bytes: int = 10 * 1024 * 1024
     # Retention: idle sessions leave Redis; event logs also lose entries older than this (0 = never).
     session_idle_seconds: float = 30 * 86400

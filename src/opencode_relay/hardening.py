@@ -49,7 +49,8 @@ def install(app: FastAPI, settings: Settings) -> None:
 @asynccontextmanager
 async def running(app: FastAPI, relay: Relay) -> AsyncIterator[None]:
     settings = relay.settings
-    streams = StreamSlots(relay.redis, relay.keys, settings.streams_per_principal)
+    streams = StreamSlots(relay.redis, relay.keys, settings.streams_per_principal,
+                          settings.stream_slot_ttl_seconds)
     app.state.guard = Guard(settings, TokenStore(relay.redis, relay.keys), relay.access,
                             PromptLimiter(relay.redis, relay.keys, settings.prompts_per_minute),
                             streams)
