@@ -1,0 +1,106 @@
+"""A swarm of SSE clients in its own process: raw asyncio sockets, no HTTP library in the way.
+
+`python -m bench.clients URL --clients N [--stalled S]` opens N streams (S of them never read
+after sending their request: slow clients), prints `connected` once every reading stream has its
+first bytes, then records, for every event carrying `"benchT":<monotonic ns>`, the time it was
+read (one clock read per socket read). When every reading client has `--expect` events, or a
+line arrives on stdin, it prints one JSON line: the latencies in microseconds, and per-client
+event counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from urllib.parse import urlsplit
+
+STAMP = re.compile(rb'"benchT":(\d+)')
+
+
+class Client:
+    def __init__(self, expect: int, done: asyncio.Event, pending: list[int]) -> None:
+        self.expect, self.done, self.pending = expect, done, pending
+        self.latencies: list[int] = []
+        self.events = 0
+        self.first = asyncio.Event()
+
+    async def run(self, host: str, port: int, path: str, stalled: bool) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"GET {path} HTTP/1.1\r\nhost: {host}\r\naccept: text/event-stream\r\n"
+                     "\r\n".encode())
+        await writer.drain()
+        if stalled:
+            self.first.set()
+            await asyncio.sleep(3600)
+        tail = b""
+        try:
+            while True:
+                chunk = await reader.read(65536)
+                now = time.monotonic_ns()
+                if not chunk:
+                    return
+                self.first.set()
+                data = tail + chunk
+                cut = data.rfind(b"\n\n")
+                if cut < 0:
+                    tail = data
+                    continue
+                tail = data[cut + 2:]
+                for found in STAMP.finditer(data, 0, cut):
+                    self.latencies.append((now - int(found.group(1))) // 1000)
+                    self.events += 1
+                    if self.events == self.expect:
+                        self.pending[0] -= 1
+                        if self.pending[0] == 0:
+                            self.done.set()
+        finally:
+            writer.close()
+
+
+async def main(url: str, clients: int, stalled: int, expect: int) -> None:
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    step = max(1, clients // stalled) if stalled else 0
+    slow = set(list(range(0, clients, step))[:stalled]) if stalled else set()
+    done = asyncio.Event()
+    pending = [clients - len(slow)]
+    swarm = [Client(expect, done, pending) for _ in range(clients)]
+    tasks = []
+    for i, client in enumerate(swarm):
+        # Stalled clients are spread among the others.
+        is_stalled = i in slow
+        tasks.append((asyncio.create_task(client.run(parts.hostname or "127.0.0.1",
+                                                     parts.port or 80, path, is_stalled)),
+                      is_stalled))
+        if i % 50 == 49:
+            await asyncio.sleep(0.01)  # stay under the listen backlog
+    await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in swarm)), 120)
+    print("connected", flush=True)
+    stop = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await asyncio.wait([stop, asyncio.ensure_future(done.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    latencies: list[int] = []
+    counts: list[int] = []
+    for client, (task, is_stalled) in zip(swarm, tasks):
+        if not is_stalled:
+            latencies.extend(client.latencies)
+            counts.append(client.events)
+        task.cancel()
+    print(json.dumps({"latencies_us": latencies, "counts": counts}), flush=True)
+    os._exit(0)  # without waiting for the thread that may still read stdin
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--stalled", type=int, default=0)
+    parser.add_argument("--expect", type=int, default=0,
+                        help="events per client after which the swarm reports by itself")
+    args = parser.parse_args()
+    asyncio.run(main(args.url, args.clients, args.stalled, args.expect))
