@@ -31,8 +31,11 @@ def test_two_replicas_share_one_log_and_fail_over(
         on_a.wait_for_type("session.idle")
         on_b.wait_for_type("session.idle")
         # Same events, same ids, each once: only one replica ingested.
-        assert [(e.id, e.data) for e in on_a.events if e.id] == \
-            [(e.id, e.data) for e in on_b.events if e.id]
+        def same_on_both() -> bool:
+            return [(e.id, e.data) for e in on_a.events if e.id] == \
+                [(e.id, e.data) for e in on_b.events if e.id]
+
+        wait_for(same_on_both, 10, "both replicas to have sent the same events")
         upstream_ids = [json.loads(e.data).get("id") for e in on_b.events if e.id]
         assert len(upstream_ids) == len(set(upstream_ids))
         assert_same_as_opencode(b, oc, sid)

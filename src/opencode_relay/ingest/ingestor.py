@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections import OrderedDict
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -18,7 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from ..store.log import EventId, EventLog, LogEntry
+from ..store.log import EventLog, LogEntry
 from ..store.state import JSON, StateStore
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .leader import Lease
@@ -66,7 +65,6 @@ class Ingestor:
         self.reconnects = 0
         self._inbox: asyncio.Queue[Any] | None = None  # read from opencode, not yet written
         self._reader: asyncio.Task[None] | None = None
-        self._last_id: EventId | None = None
         self._parents: dict[str, str | None] = {}
         self._parts: OrderedDict[str, JSON] = OrderedDict()
         self._dirty: set[str] = set()
@@ -230,11 +228,12 @@ class Ingestor:
         for snap in snapshots:
             self._parents[snap.info["id"]] = snap.info.get("parentID")
         for snap in snapshots:
-            pipe = self.redis.pipeline(transaction=True)
-            await stage_snapshot(self.store, pipe, snap)
-            await self._stage_log(pipe, {"type": "relay.session.synced",
-                                         "properties": {"sessionID": snap.info["id"]}})
-            await pipe.execute()
+            self._pipe = self.redis.pipeline(transaction=True)
+            await stage_snapshot(self.store, self._pipe, snap)
+            await self._stage_log({"type": "relay.session.synced",
+                                   "properties": {"sessionID": snap.info["id"]}})
+            await self._flush()
+            self._pipe = None
             fresh_parts |= snap.part_ids
         # Requests of sessions that were not stale may have changed too.
         synced_ids = {info["id"] for info in to_sync}
@@ -267,12 +266,13 @@ class Ingestor:
         except UpstreamError as exc:
             if exc.status != 404:
                 return
-        pipe = self.redis.pipeline(transaction=True)
-        await self.store.stage_remove_session(pipe, sid, (info or {}).get("parentID"))
-        await self._stage_log(pipe, {"type": "relay.session.synced",
-                                     "properties": {"sessionID": sid, "removed": True}},
+        self._pipe = self.redis.pipeline(transaction=True)
+        await self.store.stage_remove_session(self._pipe, sid, (info or {}).get("parentID"))
+        await self._stage_log({"type": "relay.session.synced",
+                               "properties": {"sessionID": sid, "removed": True}},
                               expire_session_log=True)
-        await pipe.execute()
+        await self._flush()
+        self._pipe = None
 
     # ----- applying events ---------------------------------------------------------------
     async def apply(self, events: list[JSON]) -> None:
@@ -294,26 +294,22 @@ class Ingestor:
                     await handler(self._pipe, props)
                 except (KeyError, TypeError, AttributeError) as exc:
                     logger.warning("event %s had an unexpected shape (%s); logged only", kind, exc)
-            await self._stage_log(self._pipe, payload,
+            await self._stage_log(payload,
                                   expire_session_log=kind == "session.deleted")
             self.on_event(str(kind))
         await self._flush()
         self._pipe = None
 
-    async def _stage_log(self, pipe: Pipeline, payload: JSON,
-                         expire_session_log: bool = False) -> None:
-        if self._last_id is None:
-            self._last_id = await self.log.last_id()
-        self._last_id = self._last_id.next_after(int(time.time() * 1000))
+    async def _stage_log(self, payload: JSON, expire_session_log: bool = False) -> None:
         sid = session_id_of(payload)
         lineage = await self._lineage(sid) if sid else ()
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        self.log.stage_append(pipe, LogEntry(self._last_id, data, lineage))
-        if expire_session_log and sid:
-            # A deleted session keeps its last events briefly, so watchers see the deletion.
-            pipe.expire(self.store.keys.session_events(sid), 3600)
+        assert self._pipe is not None
+        await self.log.stage_append(self._pipe, LogEntry(None, data, lineage,
+                                                   expire_own_log=expire_session_log))
 
     async def _flush(self) -> None:
+        """Commits what is staged, state and log entries together, as one transaction."""
         pipe = self._pipe
         assert pipe is not None
         for pid in self._dirty:

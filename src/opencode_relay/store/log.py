@@ -18,6 +18,20 @@ from .keys import Keys
 _ENTRY_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 
 
+# KEYS: the global log, then the logs of the event's sessions (own first).
+# ARGV: data, session ids, global cap, session cap, expire the own log (0/1).
+_APPEND = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[1], 's', ARGV[2])
+for i = 2, #KEYS do
+  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], id, 'e', ARGV[1])
+end
+if ARGV[5] == '1' and #KEYS > 1 then
+  redis.call('EXPIRE', KEYS[2], 3600)
+end
+return id
+"""
+
+
 class InvalidEventId(ValueError):
     pass
 
@@ -39,18 +53,16 @@ class EventId:
     def __str__(self) -> str:
         return f"{self.ms}-{self.seq}"
 
-    def next_after(self, now_ms: int) -> "EventId":
-        return EventId(now_ms, 0) if now_ms > self.ms else EventId(self.ms, self.seq + 1)
-
 
 ZERO = EventId(0, 0)
 
 
 @dataclass(frozen=True)
 class LogEntry:
-    id: EventId
+    id: EventId | None  # None until the log assigned it
     data: bytes          # the event JSON, as opencode sent it
     sessions: tuple[str, ...]  # the sessions whose streams it belongs to (own + ancestors)
+    expire_own_log: bool = False  # its session is gone: that session's log stays only briefly
 
 
 class EventLog:
@@ -59,14 +71,18 @@ class EventLog:
         self.keys = keys
         self.max_events = max_events
         self.session_max_events = session_max_events
+        self._append = redis.register_script(_APPEND)
 
-    def stage_append(self, pipe: Pipeline, entry: LogEntry) -> None:
-        fields = {"e": entry.data, "s": " ".join(entry.sessions)}
-        pipe.xadd(self.keys.events, fields, id=str(entry.id), maxlen=self.max_events,
-                  approximate=True)
-        for sid in entry.sessions:
-            pipe.xadd(self.keys.session_events(sid), {"e": entry.data}, id=str(entry.id),
-                      maxlen=self.session_max_events, approximate=True)
+    async def stage_append(self, pipe: Pipeline, entry: LogEntry) -> None:
+        """Stages one event for the global log and its sessions' logs, under one id.
+
+        Redis assigns the id (XADD *) inside a script, so the entry lands in every log at once
+        and several ingesting relays (one per opencode server) can share the global log.
+        """
+        keys = [self.keys.events, *(self.keys.session_events(s) for s in entry.sessions)]
+        args = [entry.data, " ".join(entry.sessions), self.max_events, self.session_max_events,
+                1 if entry.expire_own_log else 0]
+        await self._append(keys=keys, args=args, client=pipe)  # queued, not sent yet
 
     async def last_id(self, stream: str | None = None) -> EventId:
         found = await self.redis.xrevrange(stream or self.keys.events, count=1)
