@@ -114,12 +114,13 @@ async def big_session(bench: Bench) -> tuple[str, str, int] | None:
     if history["messages"] >= wanted:
         return relay.url, history["session"], history["messages"]
     sid = await asyncio.to_thread(seed_session, bench, wanted)
+    relay = bench.relay(bench.opencode[1].url, "browser-history")  # imports it on connect
     with httpx.Client(base_url=relay.url, timeout=120) as api:
-        # The relay reconnects to the restarted opencode and imports the new session.
-        count = wait_for(lambda: len(api.get(f"/api/sessions/{sid}/messages")
-                                     .json()["messages"]) >= wanted, 180,
-                         "the relay to import the browser session") and wanted
-    return relay.url, sid, count
+        await asyncio.to_thread(
+            wait_for, lambda: len(api.get(f"/api/sessions/{sid}/messages")
+                                  .json()["messages"]) >= wanted, 180,
+            "the relay to import the browser session")
+    return relay.url, sid, wanted
 
 
 async def delta_to_screen(bench: Bench, browser: Any) -> dict[str, list[float]]:
