@@ -377,7 +377,7 @@ function navigate(id) {
 
 function route() {
   const id = routeId();
-  if (id && current && current.id === id) return;
+  if (id && current && current.id === id) return undefined;
   if (!id) {
     openToken++;
     teardown();
@@ -385,9 +385,9 @@ function route() {
     sessionPane.hidden = true;
     welcome.hidden = false;
     document.title = 'opencode relay';
-    return;
+    return undefined;
   }
-  openSession(id);
+  return openSession(id);
 }
 
 window.addEventListener('popstate', route);
@@ -395,14 +395,19 @@ window.addEventListener('hashchange', route);
 
 // ---- start --------------------------------------------------------------------------------
 
+// The open session's transcript goes first: it is what the reader waits for, and the browser
+// has only a few connections per host. Pickers, health and list statuses follow once it is drawn.
+const opened = Promise.resolve(route()).catch(() => {});
 globalStream.start();
+list.idle = opened;
 list.load();
-route();
-api.agents().then((r) => composer.setAgents(r.agents)).catch(() => {});
-api.providers().then((r) => composer.setProviders(r)).catch(() => {});
-api.health().catch((err) => {
-  const d = err.data || {};
-  const part = d.opencode && !d.opencode.ok ? `opencode is unreachable (${d.opencode.error || 'no answer'})`
-    : d.redis && !d.redis.ok ? `Redis is unreachable (${d.redis.error || 'no answer'})` : err.message;
-  notify(`The relay is not healthy: ${part}`);
+opened.then(() => {
+  api.agents().then((r) => composer.setAgents(r.agents)).catch(() => {});
+  api.providers().then((r) => composer.setProviders(r)).catch(() => {});
+  api.health().catch((err) => {
+    const d = err.data || {};
+    const part = d.opencode && !d.opencode.ok ? `opencode is unreachable (${d.opencode.error || 'no answer'})`
+      : d.redis && !d.redis.ok ? `Redis is unreachable (${d.redis.error || 'no answer'})` : err.message;
+    notify(`The relay is not healthy: ${part}`);
+  });
 });

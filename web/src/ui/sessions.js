@@ -20,6 +20,7 @@ export class SessionList {
     this.activeId = null;
     this.search = '';
     this.loadToken = 0;
+    this.idle = Promise.resolve(); // statuses wait for this (the open session loads first)
     this.searchInput = h('input', {
       type: 'search', class: 'search', placeholder: 'Search sessions', testid: 'session-search', 'aria-label': 'Search sessions',
     });
@@ -62,6 +63,7 @@ export class SessionList {
   }
 
   async loadStatuses(sessions) {
+    await this.idle;
     const queue = sessions.filter((s) => !this.status.has(s.id));
     const worker = async () => {
       while (queue.length) {

@@ -4,6 +4,7 @@
 import { h, clear, clockTime, perFrame } from '../dom.js';
 import { createPartView } from '../render/parts.js';
 
+const FIRST_PAGE = 24; // enough to fill a tall screen; older ones follow on scroll
 const PAGE = 40;
 
 export function errorText(error) {
@@ -53,7 +54,7 @@ export class TranscriptView {
 
   renderInitial() {
     const order = this.store.order;
-    const start = Math.max(0, order.length - PAGE);
+    const start = Math.max(0, order.length - FIRST_PAGE);
     this.firstRendered = order.length ? order[start] : null;
     const frag = document.createDocumentFragment();
     for (let i = start; i < order.length; i++) frag.append(this.buildMessage(order[i]));
