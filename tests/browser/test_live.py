@@ -233,3 +233,45 @@ def test_diff_panel_shows_the_session_diff(ui: str, api: httpx.Client, new_page)
     text = item.locator(".diff").inner_text()
     assert "-    pass" in text and "+    return 42" in text
     page.errors.check()
+
+
+def test_subagent_permission_is_answered_on_the_parent(ui: str, api: httpx.Client, new_page,
+                                                       scripted: ScriptedProvider,
+                                                       opencode: EmbeddedOpencode,
+                                                       script_key: str) -> None:
+    child_marker = scripted.script(f"{script_key}-child", [
+        [{"tool": "bash", "args": {"command": "echo from-child", "description": "Child echo"}}],
+        [{"text": "Child done."}],
+    ])
+    marker = scripted.script(script_key, [
+        [{"tool": "task", "args": {"description": "Delegate the echo", "subagent_type": "general",
+                                   "prompt": f"Run the echo {child_marker}"}}],
+        [{"text": "The sub-agent finished."}],
+    ])
+    sid = new_session(api)
+    page = new_page()
+    open_session(page, ui, sid)
+    send(page, marker)
+    prompt = page.get_by_test_id("permission-prompt")
+    prompt.wait_for(timeout=60_000)
+    assert "sub-agent" in prompt.inner_text() and "echo from-child" in prompt.inner_text()
+    page.wait_for_selector("[data-testid=part-tool][data-tool=task][data-status=running]")
+    page.get_by_test_id("permission-allow-once").click()
+    prompt.wait_for(state="detached")
+    page.wait_for_selector("[data-testid=part-tool][data-tool=task][data-status=completed]",
+                           timeout=60_000)
+    wait_idle(page)
+    # Only the parent's messages are in its transcript; the task card links to the child.
+    shown = page_transcript(page)
+    assert [m["id"] for m in shown] == [m["info"]["id"] for m in transcript_from_api(api, sid)]
+    card = page.locator("[data-testid=part-tool][data-tool=task]")
+    card.locator("summary").click()
+    link = card.get_by_text("Open sub-agent session")
+    link.click()
+    page.wait_for_url(re.compile(r"\?session=ses"))
+    child = page.url.split("session=")[1]
+    assert child != sid
+    assert api.get(f"/api/sessions/{child}").json()["session"]["parentID"] == sid
+    page.wait_for_selector("[data-testid=part-tool][data-tool=bash][data-status=completed]")
+    page.screenshot(path=str(opencode.directory.parent / "ui-subagent-child.png"))
+    page.errors.check()

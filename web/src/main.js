@@ -24,7 +24,9 @@ const statusEl = h('span', { class: 'status-pill', testid: 'status-indicator', '
 const renameBtn = h('button', { type: 'button', class: 'btn btn-ghost', testid: 'session-rename', text: 'Rename' });
 const deleteBtn = h('button', { type: 'button', class: 'btn btn-ghost', testid: 'session-delete', text: 'Delete' });
 const panelsBtn = h('button', { type: 'button', class: 'btn btn-ghost', testid: 'toggle-panels', text: 'Panels', 'aria-pressed': 'true' });
+const backBtn = h('button', { type: 'button', class: 'btn btn-ghost only-narrow', testid: 'back-to-list', text: '←', 'aria-label': 'All sessions' });
 const header = h('header', { class: 'session-header' },
+  backBtn,
   h('div', { class: 'title-wrap' }, titleEl, dirEl),
   h('div', { class: 'header-actions' }, statusEl, renameBtn, deleteBtn, panelsBtn));
 const transcriptEl = h('div', { class: 'transcript', testid: 'transcript' });
@@ -44,12 +46,13 @@ const sessionPane = h('div', { class: 'session-pane', hidden: true },
     panelsEl));
 const toasts = h('div', { class: 'toasts', 'aria-live': 'assertive' });
 
-document.body.append(h('div', { class: 'app' },
+const app = h('div', { class: 'app' },
   h('aside', { class: 'sidebar' },
     h('div', { class: 'brand' }, h('span', { class: 'brand-name', text: 'opencode relay' }), connection),
     sidebar),
   h('main', { class: 'main' }, welcome, sessionPane),
-  toasts));
+  toasts);
+document.body.append(app);
 
 // ---- notices ------------------------------------------------------------------------------
 
@@ -142,7 +145,12 @@ function teardown() {
 function renderHeader(store) {
   const s = store.session || {};
   titleEl.textContent = s.title || 'Untitled session';
-  dirEl.textContent = s.directory || '';
+  clear(dirEl).append(s.directory || '');
+  if (s.parentID) {
+    const parent = h('a', { href: `/?session=${encodeURIComponent(s.parentID)}`, class: 'link parent-link', testid: 'parent-link', text: 'sub-agent of the parent session' });
+    parent.addEventListener('click', (e) => { e.preventDefault(); navigate(s.parentID); });
+    dirEl.append(' · ', parent);
+  }
   document.title = `${s.title || 'Session'} · opencode relay`;
 }
 
@@ -215,6 +223,7 @@ async function openSession(id, { reload = false } = {}) {
     teardown();
     welcome.hidden = true;
     sessionPane.hidden = false;
+    app.classList.add('has-session');
     titleEl.textContent = 'Loading…';
     dirEl.textContent = '';
     showBanner('');
@@ -384,12 +393,14 @@ function route() {
     list.setActive(null);
     sessionPane.hidden = true;
     welcome.hidden = false;
+    app.classList.remove('has-session');
     document.title = 'opencode relay';
     return undefined;
   }
   return openSession(id);
 }
 
+backBtn.addEventListener('click', () => { history.pushState(null, '', '/'); route(); });
 window.addEventListener('popstate', route);
 window.addEventListener('hashchange', route);
 

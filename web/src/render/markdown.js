@@ -54,7 +54,6 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
     const src = node.getAttribute('src') || '';
     if (!/^data:image\//i.test(src) && !src.startsWith('/')) {
       node.removeAttribute('src');
-      node.setAttribute('alt', node.getAttribute('alt') || 'image');
       node.setAttribute('data-blocked-src', src);
     }
   }
@@ -66,8 +65,17 @@ const PURIFY = {
   ALLOW_DATA_ATTR: false,
 };
 
+// Returns a DocumentFragment: no second parse, and blocked images become plain text.
 export function sanitize(html) {
-  return DOMPurify.sanitize(html, PURIFY);
+  const fragment = DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
+  for (const img of fragment.querySelectorAll('img[data-blocked-src]')) {
+    const note = document.createElement('span');
+    note.className = 'blocked-image';
+    note.title = img.getAttribute('data-blocked-src');
+    note.textContent = `[image: ${img.getAttribute('alt') || 'not loaded'}]`;
+    img.replaceWith(note);
+  }
+  return fragment;
 }
 
 export function renderMarkdown(text) {

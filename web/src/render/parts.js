@@ -12,7 +12,7 @@ function textView(part, ctx) {
       el.classList.add('plain');
       el.textContent = p.text || '';
     } else {
-      el.innerHTML = renderMarkdown(p.text || '');
+      el.replaceChildren(renderMarkdown(p.text || ''));
     }
     el.hidden = Boolean(p.synthetic || p.ignored) || (ctx.role === 'user' && !p.text);
   };
@@ -29,7 +29,7 @@ function reasoningView(part) {
   let current = part;
   let dirty = true;
   const fill = () => {
-    if (el.open && dirty) { body.innerHTML = renderMarkdown(current.text || ''); dirty = false; }
+    if (el.open && dirty) { body.replaceChildren(renderMarkdown(current.text || '')); dirty = false; }
   };
   el.addEventListener('toggle', fill);
   const update = (p) => {
