@@ -102,7 +102,10 @@ async def run(bench: Bench) -> None:
         bench.add(f"fanout.c{clients}.added_p99_ms", f"{clients} clients: p99 the relay adds",
                   r["p99"] - d["p99"], "ms", d["p99"], "direct p99",
                   target="< 5 ms" if clients == 100 else None,
-                  met=(lambda v, _b: v < 5) if clients == 100 else None)
+                  # Judged only when the direct p99 shows a quiet machine: on a busy one the
+                  # difference of two noisy p99s says nothing (it can even be negative).
+                  met=(lambda v, b: v < 5 if b is not None and b < 5 else None)
+                  if clients == 100 else None)
         bench.add(f"fanout.c{clients}.delivered", f"{clients} clients: share of events that "
                   f"reached the reading clients ({r['stalled']} stalled clients)",
                   r["delivered"], "fraction", d["delivered"], "direct",

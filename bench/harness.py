@@ -98,6 +98,7 @@ class Bench:
         figure = Figure(name, what, _round(value), unit, _round(baseline), baseline_what,
                         _round(ratio, 3), target,
                         met(value, baseline) if met and value is not None else None, note)
+
         self.figures[name] = figure
         print(f"  {name}: {figure.value} {unit} (baseline {figure.baseline}, "
               f"ratio {figure.ratio})", flush=True)
