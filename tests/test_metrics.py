@@ -57,8 +57,8 @@ def test_metrics_move_when_events_flow(api: httpx.Client, relay: RelayProcess,
                  method="POST", status="200") >= 1
     assert value(after, "relay_redis_up") == 1
     assert value(after, "relay_redis_memory_bytes") > 0 and value(after, "relay_redis_keys") > 0
-    assert value(after, "relay_upstream_connected") == 1
-    assert ("relay_upstream_reconnects_total", ()) in after
+    assert value(after, "relay_upstream_connected", upstream="default") == 1
+    assert ("relay_upstream_reconnects_total", (("upstream", "default"),)) in after
     # Raw paths never become labels: the session id appears nowhere.
     assert sid not in api.get("/metrics").text
     api.get("/api/no/such/route")

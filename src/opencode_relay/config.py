@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -68,6 +69,38 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
+    @field_validator("opencode_url")
+    @classmethod
+    def _servers_parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_servers(value)
+        return value
+
     @property
-    def opencode_base_url(self) -> str:
-        return (self.opencode_url or "http://127.0.0.1:4096").rstrip("/")
+    def opencode_servers(self) -> list[tuple[str, str]]:
+        """(name, url) of every opencode server the relay fronts; the first is the default."""
+        return parse_servers(self.opencode_url or "http://127.0.0.1:4096")
+
+
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def parse_servers(value: str) -> list[tuple[str, str]]:
+    """`url`, `url1,url2` (named opencode-1, opencode-2) or `name=url,name2=url2`."""
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    if not entries:
+        raise ValueError("OPENCODE_SERVER_URL names no server")
+    servers: list[tuple[str, str]] = []
+    for index, entry in enumerate(entries, 1):
+        name, sep, url = entry.partition("=")
+        if not sep or "://" in name:
+            name, url = ("default" if len(entries) == 1 else f"opencode-{index}"), entry
+        name, url = name.strip(), url.strip().rstrip("/")
+        if not _SERVER_NAME.match(name):
+            raise ValueError(f"opencode server name {name!r} must be letters, digits, '_.-'")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"opencode server URL {url!r} must start with http:// or https://")
+        servers.append((name, url))
+    if len({name for name, _url in servers}) != len(servers):
+        raise ValueError("opencode server names must be unique")
+    return servers

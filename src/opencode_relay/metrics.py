@@ -48,7 +48,8 @@ class Metrics:
 
     def attach(self, relay: "Relay") -> None:
         self._relay = relay
-        relay.ingestor.on_event = self.on_event
+        for upstream in relay.upstreams.values():
+            upstream.ingestor.on_event = self.on_event
         relay.hub.on_drop = self.dropped.inc
         relay.hub.on_dispatch = self.on_dispatch
 
@@ -83,12 +84,17 @@ class _Live:
         relay = self.metrics._relay
         if relay is None:
             return
-        yield CounterMetricFamily("relay_upstream_reconnects",
-                                  "Times opencode's event stream had to be reopened",
-                                  value=relay.ingestor.reconnects)
-        yield GaugeMetricFamily("relay_upstream_connected",
-                                "1 while this replica reads opencode's event stream",
-                                value=1.0 if relay.ingestor.connected.is_set() else 0.0)
+        reconnects = CounterMetricFamily("relay_upstream_reconnects",
+                                         "Times opencode's event stream had to be reopened",
+                                         labels=["upstream"])
+        connected = GaugeMetricFamily("relay_upstream_connected",
+                                      "1 while this replica reads opencode's event stream",
+                                      labels=["upstream"])
+        for name, upstream in relay.upstreams.items():
+            reconnects.add_metric([name], upstream.ingestor.reconnects)
+            connected.add_metric([name], 1.0 if upstream.ingestor.connected.is_set() else 0.0)
+        yield reconnects
+        yield connected
         yield GaugeMetricFamily("relay_sse_clients", "SSE clients connected to this replica",
                                 value=relay.hub.client_count)
         redis = self.metrics._redis

@@ -36,19 +36,39 @@ def check_id(kind: str, prefix: str, value: str) -> str:
 
 
 @dataclass
+class Upstream:
+    """One opencode server: its client, and the ingestor that reads its events under a lease."""
+
+    name: str
+    client: OpencodeClient
+    ingestor: Ingestor
+    lease: Lease
+
+
+@dataclass(frozen=True)
+class SessionTarget:
+    upstream: Upstream
+    info: JSON
+    directory: str | None
+
+    @property
+    def client(self) -> OpencodeClient:
+        return self.upstream.client
+
+
+@dataclass
 class Relay:
     settings: Settings
     redis: Redis
-    upstream: OpencodeClient
+    upstreams: dict[str, Upstream]  # in configured order; the first is the default
     keys: Keys
     store: StateStore
     log: EventLog
     hub: Hub
-    ingestor: Ingestor
-    lease: Lease
     access: Access
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _catalogs: dict[str | None, tuple[float, set[str], set[str]]] = field(default_factory=dict)
+    _catalogs: dict[tuple[str, str | None], tuple[float, set[str], set[str]]] = field(
+        default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> "Relay":
@@ -56,37 +76,65 @@ class Relay:
                                socket_connect_timeout=3, health_check_interval=30,
                                max_connections=500)
         password = settings.opencode_password.get_secret_value() if settings.opencode_password else None
-        upstream = OpencodeClient(settings.opencode_base_url, password,
-                                  settings.upstream_timeout_seconds)
         keys = Keys(settings.key_prefix)
         store = StateStore(redis, keys)
         log = EventLog(redis, keys, settings.log_max_events, settings.session_log_max_events)
         hub = Hub(redis, keys, log, settings.client_queue_size)
-        ingestor = Ingestor(redis, upstream, store, log,
-                            reconnect_initial=settings.reconnect_initial_seconds,
-                            reconnect_max=settings.reconnect_max_seconds)
-        lease = Lease(redis, keys.ingest_leader)
+        upstreams: dict[str, Upstream] = {}
+        for index, (name, url) in enumerate(settings.opencode_servers):
+            client = OpencodeClient(url, password, settings.upstream_timeout_seconds)
+            ingestor = Ingestor(redis, client, store, log, name=name, owns_unrecorded=index == 0,
+                                reconnect_initial=settings.reconnect_initial_seconds,
+                                reconnect_max=settings.reconnect_max_seconds)
+            upstreams[name] = Upstream(name, client, ingestor, Lease(redis, keys.ingest_leader(name)))
         access = Access(redis, keys, settings.auth_enabled)
-        return cls(settings, redis, upstream, keys, store, log, hub, ingestor, lease, access)
+        return cls(settings, redis, upstreams, keys, store, log, hub, access)
+
+    @property
+    def default_upstream(self) -> Upstream:
+        return next(iter(self.upstreams.values()))
 
     async def start(self) -> None:
         await self.hub.start()
         if self.settings.ingest:
-            self._tasks.append(asyncio.create_task(self.ingestor.run_with_lease(self.lease)))
+            for upstream in self.upstreams.values():
+                self._tasks.append(asyncio.create_task(
+                    upstream.ingestor.run_with_lease(upstream.lease)))
 
     async def stop(self) -> None:
         self.hub.close_all()
-        await self.ingestor.drain()  # what was read from opencode is written before we go
+        # What was read from opencode is written before we go.
+        await asyncio.gather(*(u.ingestor.drain() for u in self.upstreams.values()))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        try:
-            await self.lease.release()
-        except Exception as exc:  # shutting down anyway
-            logger.warning("could not release the ingest lease: %s", exc)
+        for upstream in self.upstreams.values():
+            try:
+                await upstream.lease.release()
+            except Exception as exc:  # shutting down anyway
+                logger.warning("could not release the ingest lease: %s", exc)
         await self.hub.stop()
-        await self.upstream.aclose()
+        for upstream in self.upstreams.values():
+            await upstream.client.aclose()
         await self.redis.aclose()
+
+    # ----- which opencode server ----------------------------------------------------------
+    def upstream_named(self, name: str | None) -> Upstream:
+        if name is None:
+            return self.default_upstream
+        if name not in self.upstreams:
+            raise bad_request(f"unknown opencode server {name!r}; see GET /api/upstreams")
+        return self.upstreams[name]
+
+    async def upstream_of(self, sid: str) -> Upstream:
+        """The opencode server that holds a session (the default one when none is recorded)."""
+        name = (await self.store.upstream_names([sid])).get(sid)
+        return self.upstreams.get(name or "", self.default_upstream)
+
+    async def target(self, sid: str) -> "SessionTarget":
+        """Where an action on a session goes: its server and directory (404 if not visible)."""
+        info = await self.session(sid)
+        return SessionTarget(await self.upstream_of(sid), info, info.get("directory"))
 
     # ----- look-ups ----------------------------------------------------------------------
     async def session(self, sid: str) -> JSON:
@@ -98,23 +146,24 @@ class Relay:
         await self.access.require(sid, stored)
         if stored is not None:
             return stored
-        info = await self._fetch_upstream_session(sid)
-        snap = await fetch_snapshot(self.upstream, info)
+        upstream, info = await self._fetch_upstream_session(sid)
+        snap = await fetch_snapshot(upstream.client, info)
         async with self.redis.pipeline(transaction=True) as pipe:
-            await stage_snapshot(self.store, pipe, snap)
+            await stage_snapshot(self.store, pipe, snap, upstream.name)
             await pipe.execute()
         return info
 
-    async def _fetch_upstream_session(self, sid: str) -> JSON:
+    async def _fetch_upstream_session(self, sid: str) -> tuple[Upstream, JSON]:
         directories = [None]
         if self.settings.default_directory:
             directories.append(self.settings.default_directory)
-        for directory in directories:
-            try:
-                return await self.upstream.get_session(sid, directory)
-            except UpstreamError as exc:
-                if exc.status not in (400, 404):
-                    raise
+        for upstream in self.upstreams.values():
+            for directory in directories:
+                try:
+                    return upstream, await upstream.client.get_session(sid, directory)
+                except UpstreamError as exc:
+                    if exc.status not in (400, 404):
+                        raise
         raise not_found("session", sid)
 
     async def session_of_message(self, mid: str) -> str:
@@ -154,18 +203,18 @@ class Relay:
                     continue  # an event for this session landed meanwhile: read again
         return records, cursor
 
-    async def check_choices(self, body: JSON, directory: str | None) -> None:
+    async def check_choices(self, upstream: Upstream, body: JSON, directory: str | None) -> None:
         """Rejects an unknown agent or model up front: opencode would fail with a bare 500."""
         if "agent" not in body and "model" not in body:
             return
-        cached = self._catalogs.get(directory)
+        cached = self._catalogs.get((upstream.name, directory))
         if cached is None or time.monotonic() - cached[0] > 30:
-            providers, agents = await asyncio.gather(self.upstream.providers(directory),
-                                                     self.upstream.agents(directory))
+            providers, agents = await asyncio.gather(upstream.client.providers(directory),
+                                                     upstream.client.agents(directory))
             models = {f"{p['id']}/{m}" for p in providers.get("providers", [])
                       for m in (p.get("models") or {})}
             cached = (time.monotonic(), models, {a.get("name") for a in agents})
-            self._catalogs[directory] = cached
+            self._catalogs[(upstream.name, directory)] = cached
         _, models, agents = cached
         model = body.get("model")
         if model and f"{model['providerID']}/{model['modelID']}" not in models:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from ..relay import Relay
+from ..relay import Relay, Upstream
 from .deps import get_relay
 
 router = APIRouter(prefix="/api")
@@ -16,15 +16,18 @@ router = APIRouter(prefix="/api")
 
 @router.get("/agents")
 async def agents(directory: str | None = Query(None, max_length=4096),
+                 upstream: str | None = Query(None, max_length=64),
                  relay: Relay = Depends(get_relay)) -> Any:
-    found = await relay.upstream.agents(directory or relay.settings.default_directory)
-    return {"agents": found}
+    client = relay.upstream_named(upstream).client
+    return {"agents": await client.agents(directory or relay.settings.default_directory)}
 
 
 @router.get("/providers")
 async def providers(directory: str | None = Query(None, max_length=4096),
+                    upstream: str | None = Query(None, max_length=64),
                     relay: Relay = Depends(get_relay)) -> Any:
-    found = await relay.upstream.providers(directory or relay.settings.default_directory)
+    client = relay.upstream_named(upstream).client
+    found = await client.providers(directory or relay.settings.default_directory)
     return {"providers": found.get("providers", []), "default": found.get("default", {})}
 
 
@@ -36,13 +39,25 @@ async def _check(probe: Any) -> dict[str, Any]:
     return {"ok": True, **(result if isinstance(result, dict) else {})}
 
 
+async def _upstream_health(upstream: Upstream) -> dict[str, Any]:
+    found = await _check(upstream.client.health())
+    found.pop("healthy", None)
+    # "standby": another replica holds this server's ingest lease and this one serves from Redis.
+    return {"name": upstream.name, **found, "events": upstream.ingestor.state}
+
+
+@router.get("/upstreams")
+async def upstreams(relay: Relay = Depends(get_relay)) -> Any:
+    """The opencode servers this relay fronts (names only: their addresses stay private)."""
+    return {"upstreams": await asyncio.gather(*(_upstream_health(u)
+                                                for u in relay.upstreams.values()))}
+
+
 @router.get("/health")
 async def health(relay: Relay = Depends(get_relay)) -> JSONResponse:
-    opencode, redis = await asyncio.gather(_check(relay.upstream.health()),
-                                           _check(relay.redis.ping()))
-    opencode.pop("healthy", None)
-    # "standby": another replica holds the ingest lease and this one serves from Redis.
-    opencode["events"] = relay.ingestor.state
-    ok = opencode["ok"] and redis["ok"]
-    body = {"status": "ok" if ok else "unavailable", "opencode": opencode, "redis": redis}
+    redis, *servers = await asyncio.gather(_check(relay.redis.ping()),
+                                           *(_upstream_health(u) for u in relay.upstreams.values()))
+    ok = redis["ok"] and all(server["ok"] for server in servers)
+    body = {"status": "ok" if ok else "unavailable", "opencode": servers[0],
+            "upstreams": servers, "redis": redis}
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -14,6 +14,8 @@ class CreateSession(BaseModel):
     parentID: str | None = Field(default=None, pattern=r"^ses[A-Za-z0-9_-]{1,125}$")
     directory: str | None = Field(default=None, min_length=1, max_length=4096,
                                   description="Project directory (relay extension)")
+    upstream: str | None = Field(default=None, min_length=1, max_length=64,
+                                 description="opencode server to create it on (relay extension)")
 
 
 class RenameSession(BaseModel):

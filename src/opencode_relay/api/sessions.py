@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from ..relay import Relay, check_id
+from ..relay import Relay, SessionTarget, check_id
 from ..store.state import MessageRecord
 from .deps import get_relay
 from .models import CreateSession, PermissionReply, Prompt, QuestionReply, RenameSession
@@ -53,15 +53,18 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
 
 @router.post("/sessions")
 async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
-    payload = body.model_dump(exclude_none=True, exclude={"directory"})
+    payload = body.model_dump(exclude_none=True, exclude={"directory", "upstream"})
     directory = body.directory or relay.settings.default_directory
     if body.parentID:
-        await relay.session(body.parentID)  # 404 unless the caller may see the parent
-    session = await relay.upstream.create_session(payload, directory)
+        # 404 unless the caller may see the parent; a child lives on its parent's server.
+        upstream = (await relay.target(body.parentID)).upstream
+    else:
+        upstream = relay.upstream_named(body.upstream)
+    session = await upstream.client.create_session(payload, directory)
     # Stored now so an immediate read finds it even before the event arrives.
     async with relay.redis.pipeline(transaction=True) as pipe:
         relay.access.claim(pipe, session["id"])
-        relay.store.put_session(pipe, session)
+        relay.store.put_session(pipe, session, upstream.name)
         await pipe.execute()
     return session
 
@@ -73,15 +76,15 @@ async def get_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
 
 @router.patch("/sessions/{sid}")
 async def rename_session(sid: str, body: RenameSession, relay: Relay = Depends(get_relay)) -> Any:
-    info = await relay.session(sid)
-    updated = await relay.upstream.update_session(sid, body.model_dump(), info.get("directory"))
+    target = await relay.target(sid)
+    updated = await target.client.update_session(sid, body.model_dump(), target.directory)
     return {"session": updated}
 
 
 @router.delete("/sessions/{sid}")
 async def delete_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    info = await relay.session(sid)
-    await relay.upstream.delete_session(sid, info.get("directory"))
+    target = await relay.target(sid)
+    await target.client.delete_session(sid, target.directory)
     return {"deleted": True}
 
 
@@ -94,26 +97,26 @@ async def list_messages(sid: str, relay: Relay = Depends(get_relay)) -> Response
 
 @router.post("/sessions/{sid}/messages")
 async def send_prompt(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
-    info = await relay.session(sid)
+    target = await relay.target(sid)
     prompt = body.to_opencode()
-    await relay.check_choices(prompt, info.get("directory"))
-    return await relay.upstream.prompt(sid, prompt, info.get("directory"),
-                                       timeout=relay.settings.prompt_timeout_seconds)
+    await relay.check_choices(target.upstream, prompt, target.directory)
+    return await target.client.prompt(sid, prompt, target.directory,
+                                      timeout=relay.settings.prompt_timeout_seconds)
 
 
 @router.post("/sessions/{sid}/prompt", status_code=202)
 async def send_prompt_async(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
-    info = await relay.session(sid)
+    target = await relay.target(sid)
     prompt = body.to_opencode()
-    await relay.check_choices(prompt, info.get("directory"))
-    await relay.upstream.prompt_async(sid, prompt, info.get("directory"))
+    await relay.check_choices(target.upstream, prompt, target.directory)
+    await target.client.prompt_async(sid, prompt, target.directory)
     return {"accepted": True}
 
 
 @router.post("/sessions/{sid}/abort")
 async def abort(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    info = await relay.session(sid)
-    await relay.upstream.abort(sid, info.get("directory"))
+    target = await relay.target(sid)
+    await target.client.abort(sid, target.directory)
     return {"aborted": True}
 
 
@@ -156,19 +159,20 @@ async def pending_requests(sid: str, relay: Relay = Depends(get_relay)) -> Any:
             "questions": [r for r in requests if str(r.get("id", "")).startswith("que")]}
 
 
-async def _request_directory(relay: Relay, sid: str, request_id: str) -> str | None:
+async def _request_target(relay: Relay, sid: str, request_id: str) -> SessionTarget:
+    """The session (this one or a sub-agent's) whose pending request this is."""
     await relay.session(sid)
     owner, _request = await relay.pending_request(sid, request_id)
-    return (await relay.session(owner)).get("directory")
+    return await relay.target(owner)
 
 
 @router.post("/sessions/{sid}/permissions/{request_id}")
 async def answer_permission(sid: str, request_id: str, body: PermissionReply,
                             relay: Relay = Depends(get_relay)) -> Any:
     check_id("permission request", "per", request_id)
-    directory = await _request_directory(relay, sid, request_id)
-    await relay.upstream.reply_permission(request_id, body.model_dump(exclude_none=True),
-                                          directory)
+    target = await _request_target(relay, sid, request_id)
+    await target.client.reply_permission(request_id, body.model_dump(exclude_none=True),
+                                         target.directory)
     return {"ok": True}
 
 
@@ -176,14 +180,14 @@ async def answer_permission(sid: str, request_id: str, body: PermissionReply,
 async def answer_question(sid: str, request_id: str, body: QuestionReply,
                           relay: Relay = Depends(get_relay)) -> Any:
     check_id("question request", "que", request_id)
-    directory = await _request_directory(relay, sid, request_id)
-    await relay.upstream.reply_question(request_id, body.model_dump(), directory)
+    target = await _request_target(relay, sid, request_id)
+    await target.client.reply_question(request_id, body.model_dump(), target.directory)
     return {"ok": True}
 
 
 @router.post("/sessions/{sid}/questions/{request_id}/reject")
 async def reject_question(sid: str, request_id: str, relay: Relay = Depends(get_relay)) -> Any:
     check_id("question request", "que", request_id)
-    directory = await _request_directory(relay, sid, request_id)
-    await relay.upstream.reject_question(request_id, directory)
+    target = await _request_target(relay, sid, request_id)
+    await target.client.reject_question(request_id, target.directory)
     return {"ok": True}

@@ -48,11 +48,16 @@ class Backoff:
 
 class Ingestor:
     def __init__(self, redis: Redis, upstream: OpencodeClient, store: StateStore, log: EventLog,
-                 *, reconnect_initial: float = 0.25, reconnect_max: float = 15.0,
+                 *, name: str = "default", owns_unrecorded: bool = True,
+                 reconnect_initial: float = 0.25, reconnect_max: float = 15.0,
                  batch_size: int = 500, part_cache_size: int = 5000,
                  on_event: Callable[[str], None] | None = None) -> None:
         self.redis = redis
         self.upstream = upstream
+        # Which opencode server this ingests; sessions with no server recorded count as ours
+        # only for the default server (they predate the record).
+        self.name = name
+        self.owns_unrecorded = owns_unrecorded
         self.store = store
         self.log = log
         self.backoff = Backoff(reconnect_initial, reconnect_max)
@@ -229,7 +234,7 @@ class Ingestor:
             self._parents[snap.info["id"]] = snap.info.get("parentID")
         for snap in snapshots:
             self._pipe = self.redis.pipeline(transaction=True)
-            await stage_snapshot(self.store, self._pipe, snap)
+            await stage_snapshot(self.store, self._pipe, snap, self.name)
             await self._stage_log({"type": "relay.session.synced",
                                    "properties": {"sessionID": snap.info["id"]}})
             await self._flush()
@@ -244,8 +249,11 @@ class Ingestor:
                 for request in requests.get(info["id"], []):
                     self.store.put_request(pipe, info["id"], request)
                 await pipe.execute()
-        for sid in set(stored_ids) - upstream_ids:
-            await self._remove_if_gone(sid)
+        missing = sorted(set(stored_ids) - upstream_ids)
+        recorded = await self.store.upstream_names(missing)
+        for sid in missing:
+            if recorded.get(sid, self.name if self.owns_unrecorded else None) == self.name:
+                await self._remove_if_gone(sid)
         self._parts.clear()
         logger.info("reconciled with opencode: %d sessions, %d re-read",
                     len(upstream_sessions), len(snapshots))
@@ -337,7 +345,7 @@ class Ingestor:
     async def _on_session(self, pipe: Pipeline, props: JSON) -> None:
         info = props["info"]
         self._parents[info["id"]] = info.get("parentID")
-        self.store.put_session(pipe, info)
+        self.store.put_session(pipe, info, self.name)
 
     async def _on_session_deleted(self, pipe: Pipeline, props: JSON) -> None:
         info = props["info"]

@@ -59,7 +59,8 @@ async def pending_requests_by_session(upstream: OpencodeClient,
     return found
 
 
-async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapshot) -> None:
+async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapshot,
+                         upstream: str) -> None:
     """Stages writes that make Redis hold exactly `snap` for its session."""
     keys, sid = store.keys, snap.info["id"]
     upstream_messages = {m["info"]["id"]: m for m in snap.messages}
@@ -71,7 +72,7 @@ async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapsho
         for pid in stored_pids:
             if pid not in keep:
                 store.remove_part(pipe, sid, mid, pid)
-    store.put_session(pipe, snap.info)
+    store.put_session(pipe, snap.info, upstream)
     for message in snap.messages:
         store.put_message(pipe, message["info"])
         for part in message.get("parts", []):

@@ -27,9 +27,8 @@ class Keys:
     def message_index(self) -> str:
         return f"{self.prefix}message-session"
 
-    @property
-    def ingest_leader(self) -> str:
-        return f"{self.prefix}ingest:leader"
+    def ingest_leader(self, upstream: str) -> str:
+        return f"{self.prefix}ingest:leader:{upstream}"
 
     @property
     def retention_lock(self) -> str:
@@ -84,6 +83,9 @@ class Keys:
     def children(self, sid: str) -> str:
         return f"{self.prefix}session:{{{sid}}}:children"
 
+    def session_upstream(self, sid: str) -> str:
+        return f"{self.prefix}session:{{{sid}}}:upstream"
+
     def session_events(self, sid: str) -> str:
         return f"{self.prefix}session:{{{sid}}}:events"
 
@@ -94,4 +96,4 @@ class Keys:
         """Every key of a session except the per-message and per-part ones."""
         return [self.session(sid), self.session_messages(sid), self.status(sid), self.diff(sid),
                 self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid),
-                self.session_owner(sid)]
+                self.session_owner(sid), self.session_upstream(sid)]

@@ -116,6 +116,14 @@ class StateStore:
         raw = await self.redis.get(key)
         return json.loads(raw) if raw is not None else None
 
+    async def upstream_names(self, sids: list[str]) -> dict[str, str]:
+        """The opencode server of each session that has one recorded."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.get(self.keys.session_upstream(sid))
+            found = await pipe.execute()
+        return {sid: _text(name) for sid, name in zip(sids, found) if name is not None}
+
     async def child_ids(self, sid: str) -> list[str]:
         return sorted(_text(c) for c in await self.redis.smembers(self.keys.children(sid)))
 
@@ -128,9 +136,12 @@ class StateStore:
         return sorted(requests, key=lambda r: r.get("id", ""))
 
     # ----- staged writes -----------------------------------------------------------------
-    def put_session(self, pipe: Pipeline, info: JSON) -> None:
+    def put_session(self, pipe: Pipeline, info: JSON, upstream: str | None = None) -> None:
+        """Stages a session; `upstream` names the opencode server that holds it."""
         sid = info["id"]
         pipe.set(self.keys.session(sid), dumps(info))
+        if upstream is not None:
+            pipe.set(self.keys.session_upstream(sid), upstream)
         created = (info.get("time") or {}).get("created") or 0
         pipe.zadd(self.keys.session_list, {sid: created})
         if info.get("parentID"):
