@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -416,6 +417,41 @@ app = Starlette(routes=[
 ])
 
 
+async def login(request: Request) -> Response:
+    body = await request.json()
+    if body.get("token") != AUTH_TOKEN:
+        return err(401, "unauthorized", "Unknown or expired token.")
+    response = JSONResponse({"principal": {"id": "u1", "name": "tester", "admin": False}, "auth": True})
+    response.set_cookie("ocr_session", "ok", httponly=True, samesite="strict")
+    return response
+
+
+async def logout(_: Request) -> Response:
+    response = JSONResponse({"ok": True})
+    response.delete_cookie("ocr_session")
+    return response
+
+
+async def me(request: Request) -> Response:
+    return JSONResponse({"principal": {"id": "u1", "name": "tester", "admin": False}, "auth": AUTH_TOKEN is not None})
+
+
+AUTH_TOKEN: str | None = None
+app.router.routes[:0] = [Route("/api/login", login, methods=["POST"]), Route("/api/logout", logout, methods=["POST"]),
+                         Route("/api/me", me)]
+
+
+async def auth(request: Request, call_next):
+    path = request.url.path
+    if (AUTH_TOKEN and path.startswith("/api/") and path not in ("/api/login", "/api/logout")
+            and request.cookies.get("ocr_session") != "ok"):
+        return err(401, "unauthorized", "Sign in first.")
+    return await call_next(request)
+
+
+app.add_middleware(BaseHTTPMiddleware, dispatch=auth)
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -423,5 +459,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--auth-token", default=None, help="require this token (login page)")
     args = parser.parse_args()
+    AUTH_TOKEN = args.auth_token
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

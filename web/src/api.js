@@ -9,6 +9,10 @@ export class ApiError extends Error {
   }
 }
 
+// Called when the relay answers 401 (RELAY_AUTH on, no or stale login).
+let unauthorized = () => {};
+export function onUnauthorized(fn) { unauthorized = fn; }
+
 async function request(method, path, body) {
   const init = { method, headers: { Accept: 'application/json' } };
   if (body !== undefined) {
@@ -27,6 +31,7 @@ async function request(method, path, body) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
   if (!res.ok) {
+    if (res.status === 401 && path !== '/api/login') unauthorized();
     const err = data && data.error;
     const message = (typeof err === 'string' ? err : err && err.message)
       || `The relay answered ${res.status} ${res.statusText}`.trim();
@@ -61,6 +66,9 @@ export const api = {
   rejectQuestion: (id, requestID) =>
     request('POST', `/api/sessions/${enc(id)}/questions/${enc(requestID)}/reject`),
   health: () => request('GET', '/api/health'),
+  me: () => request('GET', '/api/me'),
+  login: (token) => request('POST', '/api/login', { token }),
+  logout: () => request('POST', '/api/logout'),
   agents: () => request('GET', '/api/agents'),
   providers: () => request('GET', '/api/providers'),
 };

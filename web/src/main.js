@@ -1,7 +1,7 @@
 // App shell: routing (/?session=<id>), the global and per-session event streams, and wiring.
 import './styles.css';
 import { h, clear, perFrame } from './dom.js';
-import { api } from './api.js';
+import { api, onUnauthorized } from './api.js';
 import { EventStream } from './stream.js';
 import { SessionStore } from './store.js';
 import { SessionList } from './ui/sessions.js';
@@ -71,6 +71,50 @@ function showBanner(text) {
       type: 'button', class: 'banner-close', 'aria-label': 'Dismiss', text: '×', onclick: () => showBanner(''),
     }));
   }
+}
+
+// ---- login (when the relay has RELAY_AUTH on) ------------------------------------------------
+
+let loginShown = false;
+function showLogin() {
+  if (loginShown) return;
+  loginShown = true;
+  const input = h('input', { type: 'password', class: 'search', testid: 'login-token', placeholder: 'Access token', autocomplete: 'current-password', 'aria-label': 'Access token' });
+  const error = h('div', { class: 'login-error', testid: 'login-error', role: 'alert', hidden: true });
+  const button = h('button', { type: 'submit', class: 'btn btn-primary', testid: 'login-submit', text: 'Sign in' });
+  const form = h('form', { class: 'login-card' },
+    h('div', { class: 'welcome-title', text: 'opencode relay' }),
+    h('p', { class: 'muted', text: 'This relay needs an access token (opencode-relay token create).' }),
+    input, error, button);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!input.value.trim()) return;
+    button.disabled = true;
+    try {
+      await api.login(input.value.trim());
+      location.reload(); // every stream and request starts again with the login cookie
+    } catch (err) {
+      error.hidden = false;
+      error.textContent = err.status === 401 ? 'That token is not valid.' : err.message;
+      button.disabled = false;
+    }
+  });
+  document.body.append(h('div', { class: 'login', testid: 'login' }, form));
+  input.focus();
+}
+onUnauthorized(showLogin);
+
+async function showPrincipal() {
+  let me;
+  try { me = await api.me(); } catch { return; } // older relays have no /api/me
+  if (!me || !me.auth || !me.principal) return;
+  const out = h('button', { type: 'button', class: 'link-button', testid: 'logout', text: 'Sign out' });
+  out.addEventListener('click', async () => {
+    try { await api.logout(); } catch { /* the cookie goes either way */ }
+    location.reload();
+  });
+  sidebar.after(h('div', { class: 'principal' },
+    h('span', { class: 'muted small', testid: 'principal', text: me.principal.name || me.principal.id }), out));
 }
 
 // ---- connection state -----------------------------------------------------------------------
@@ -413,6 +457,7 @@ globalStream.start();
 list.idle = opened;
 list.load();
 opened.then(() => {
+  showPrincipal();
   api.agents().then((r) => composer.setAgents(r.agents)).catch(() => {});
   api.providers().then((r) => composer.setProviders(r)).catch(() => {});
   api.health().catch((err) => {

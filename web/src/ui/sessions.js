@@ -37,7 +37,7 @@ export class SessionList {
       clearTimeout(timer);
       timer = setTimeout(() => { this.search = this.searchInput.value.trim(); this.load(); }, 200);
     });
-    setInterval(() => this.render(), 60000); // keeps "5 min ago" honest
+    setInterval(() => this.render(true), 60000); // keeps "5 min ago" honest
     this.list.addEventListener('click', (e) => {
       const li = e.target.closest('[data-session-id]');
       if (!li || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
@@ -92,7 +92,7 @@ export class SessionList {
     });
   }
 
-  render() {
+  render(force = false) {
     const sessions = this.sorted();
     const keep = new Set(sessions.map((s) => s.id));
     for (const [id, li] of this.items) if (!keep.has(id)) { li.remove(); this.items.delete(id); }
@@ -100,7 +100,7 @@ export class SessionList {
     for (const s of sessions) {
       let li = this.items.get(s.id);
       if (!li) { li = h('li', { testid: 'session-item', 'data-session-id': s.id }); this.items.set(s.id, li); }
-      this.fill(li, s);
+      if (force || li.session !== s) this.fill(li, s);
       const want = prev ? prev.nextSibling : this.list.firstChild;
       if (want !== li) this.list.insertBefore(li, want);
       prev = li;
@@ -110,6 +110,7 @@ export class SessionList {
   }
 
   fill(li, s) {
+    li.session = s; // rows are rebuilt only when their session object changes
     const status = (this.status.get(s.id) || { type: 'idle' }).type;
     li.className = `session-item${s.id === this.activeId ? ' active' : ''}`;
     li.dataset.status = status;
