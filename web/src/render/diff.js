@@ -35,8 +35,9 @@ export function renderUnifiedDiff(patch, { maxLines = 2000 } = {}) {
 
 // Line diff of two texts as a unified diff with 3 lines of context.
 export function unifiedFromTexts(before, after, file = '') {
-  const a = (before || '').split('\n');
-  const b = (after || '').split('\n');
+  const lines = (text) => (text ? text.replace(/\n$/, '').split('\n') : []);
+  const a = lines(before);
+  const b = lines(after);
   const ops = lineOps(a, b);
   const out = [`--- a/${file}`, `+++ b/${file}`];
   const context = 3;
@@ -89,8 +90,8 @@ function lineOps(a, b) {
     let y = 0;
     while (x < n || y < m) {
       if (x < n && y < m && am[x] === bm[y]) { ops.push({ op: '=', line: am[x], ai: pre + x, bi: pre + y }); x++; y++; }
-      else if (y < m && (x >= n || t[x][y + 1] >= t[x + 1][y])) { ops.push({ op: '+', line: bm[y], ai: pre + x, bi: pre + y }); y++; }
-      else { ops.push({ op: '-', line: am[x], ai: pre + x, bi: pre + y }); x++; }
+      else if (x < n && (y >= m || t[x + 1][y] >= t[x][y + 1])) { ops.push({ op: '-', line: am[x], ai: pre + x, bi: pre + y }); x++; }
+      else { ops.push({ op: '+', line: bm[y], ai: pre + x, bi: pre + y }); y++; }
     }
   } else {
     am.forEach((line, k) => ops.push({ op: '-', line, ai: pre + k, bi: pre }));
