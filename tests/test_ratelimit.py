@@ -17,7 +17,9 @@ from tests.support.stack import EventCollector, RelayProcess, wait_for
 
 LIMITS = {"RELAY_AUTH": "true", "RELAY_PROMPTS_PER_MINUTE": "3",
           "RELAY_STREAMS_PER_PRINCIPAL": "2", "RELAY_MAX_BODY_BYTES": "4000",
-          "RELAY_STREAM_SLOT_TTL_SECONDS": "3"}
+          "RELAY_STREAM_SLOT_TTL_SECONDS": "3",
+          # The test client notices its own close() only when bytes arrive: keep them coming.
+          "RELAY_HEARTBEAT_SECONDS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,7 @@ def test_concurrent_streams_per_principal_across_replicas(
         second.wait_for_type("session.idle")
         # A stream that ends gives its slot back.
         first.close()
-        third = wait_for(lambda: _open_if_allowed(f"{b.url}/api/events", carol), 10,
+        third = wait_for(lambda: _open_if_allowed(f"{b.url}/api/events", carol), 30,
                          "a slot to be released")
         third.close()
     finally:

@@ -335,3 +335,19 @@ def test_refuses_to_listen_beyond_loopback_without_auth(redis_server: EmbeddedRe
                            "0.0.0.0", "--port", str(free_port())], env=relay.env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "RELAY_AUTH" in done.stderr
+
+
+def test_log_lines_are_scrubbed_of_secrets() -> None:
+    import logging
+
+    from opencode_relay.logs import Redactor
+    redactor = Redactor(["s3cret-password"])
+    record = logging.makeLogRecord({
+        "msg": "pw=%s token=%s auth=%s url=%s",
+        "args": ("s3cret-password", "ocr_" + "a" * 43, "Bearer abc.def",
+                 "http://opencode:s3cret-password@host/")})
+    assert redactor.filter(record)
+    assert "s3cret" not in record.msg and "ocr_aaaa" not in record.msg
+    assert "abc.def" not in record.msg
+    broken = logging.makeLogRecord({"msg": "%d apples", "args": ("many",)})
+    assert redactor.filter(broken)  # a malformed call is logged, not raised

@@ -122,7 +122,8 @@ class Gate:
         if length.isdigit() and int(length) > settings.max_body_bytes:
             raise body_too_large(settings.max_body_bytes)
 
-        principal: Principal | None = LOCAL
+        # With auth on, public paths run with no principal: access checks there deny.
+        principal: Principal | None = None if settings.auth_enabled else LOCAL
         if settings.auth_enabled and needs_credential(scope["path"]):
             principal = await _authenticate(guard, headers, method)
         if method in _BODY_METHODS:
