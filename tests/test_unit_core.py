@@ -225,3 +225,79 @@ async def test_slow_client_is_dropped_without_delaying_others(redis: Redis, keys
     assert slow.overflowed.is_set() and slow.queue.qsize() == 5
     await fast_stream.aclose()
     assert hub.client_count == 1  # the closed stream unsubscribed; the slow one is still counted
+
+
+class FakeOpencode:
+    """The REST calls reconcile makes, answered from memory."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, dict] = {}
+        self.transcripts: dict[str, list[dict]] = {}
+
+    def add(self, sid: str, updated: int, text: str) -> None:
+        info = session_info(sid, created=1000)
+        info["time"]["updated"] = updated
+        self.sessions[sid] = info
+        message = {"id": f"msg_{sid}", "sessionID": sid, "role": "user", "time": {"created": 1}}
+        self.transcripts[sid] = [{"info": message,
+                                  "parts": [text_part(f"prt_{sid}", message["id"], text, sid)]}]
+
+    async def list_all_sessions(self) -> list[dict]:
+        return list(self.sessions.values())
+
+    async def statuses(self, directory=None) -> dict:
+        return {}
+
+    async def pending_permissions(self, directory=None) -> list:
+        return []
+
+    async def pending_questions(self, directory=None) -> list:
+        return []
+
+    async def messages(self, sid, directory=None) -> list[dict]:
+        return self.transcripts[sid]
+
+    async def todos(self, sid, directory=None) -> list:
+        return []
+
+    async def diff(self, sid, directory=None) -> list:
+        return []
+
+    async def get_session(self, sid, directory=None) -> dict:
+        from opencode_relay.upstream.client import UpstreamError
+        if sid not in self.sessions:
+            raise UpstreamError(404, "not found")
+        return self.sessions[sid]
+
+
+async def test_reconcile_imports_updates_removes_and_respects_pruning(redis: Redis,
+                                                                      keys: Keys) -> None:
+    from opencode_relay.retention import Retention
+
+    fake = FakeOpencode()
+    store = StateStore(redis, keys)
+    ingestor = Ingestor(redis, fake, store, EventLog(redis, keys, 10_000, 10_000))  # type: ignore[arg-type]
+    fake.add("ses_a", 2000, "first")
+    fake.add("ses_b", 2000, "second")
+    await ingestor.reconcile()
+    assert sorted(await store.list_session_ids()) == ["ses_a", "ses_b"]
+    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "first"
+
+    # What changed while away is re-read; what was deleted meanwhile goes.
+    fake.add("ses_a", 3000, "first, edited")
+    del fake.sessions["ses_b"]
+    await ingestor.reconcile()
+    assert await store.list_session_ids() == ["ses_a"]
+    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "first, edited"
+
+    # Pruned for idleness: a reconnect does not bring it back until it changes again.
+    retention = Retention(redis, keys, store, idle_seconds=1, log_max_age_seconds=0)
+    await asyncio.sleep(1.2)  # idle: no change and no logged event for longer than a second
+    assert (await retention.prune()).removed == ["ses_a"]
+    await ingestor.reconcile()
+    assert await store.list_session_ids() == []
+    fake.add("ses_a", 4000, "woken up")
+    await ingestor.reconcile()
+    assert await store.list_session_ids() == ["ses_a"]
+    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "woken up"
+    assert await redis.zscore(keys.pruned, "ses_a") is None

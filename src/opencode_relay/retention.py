@@ -114,6 +114,9 @@ class Retention:
                 pipe.multi()
                 for sid in family:
                     await self.store.stage_remove_session(pipe, sid, seen[sid].info.get("parentID"))
+                    # Remembered so a reconnect's reconcile does not import it straight back.
+                    updated = (seen[sid].info.get("time") or {}).get("updated") or 0
+                    pipe.zadd(self.keys.pruned, {sid: int(updated)})
                 await pipe.execute()
                 return True
             except WatchError:

@@ -40,7 +40,9 @@ def ui(web_built: Path, relay: RelayProcess) -> str:
     return relay.url
 
 
-@pytest.fixture(scope="session")
+# Per module: the sync API runs an event loop while open, which pytest-asyncio's runner
+# must not find running when async tests come after the browser tests.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         pytest.skip(f"no Chromium at {CHROMIUM} (scripts/install-browser.sh installs it)")

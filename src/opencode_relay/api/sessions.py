@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from ..relay import Relay, SessionTarget, check_id
-from ..store.state import MessageRecord
+from ..store.state import JSON, MessageRecord
 from .deps import get_relay
 from .models import CreateSession, PermissionReply, Prompt, QuestionReply, RenameSession
 
@@ -78,6 +78,9 @@ async def get_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
 async def rename_session(sid: str, body: RenameSession, relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.target(sid)
     updated = await target.client.update_session(sid, body.model_dump(), target.directory)
+    async with relay.redis.pipeline(transaction=True) as pipe:
+        relay.store.put_session(pipe, updated, target.upstream.name)  # read-your-writes
+        await pipe.execute()
     return {"session": updated}
 
 
@@ -85,6 +88,10 @@ async def rename_session(sid: str, body: RenameSession, relay: Relay = Depends(g
 async def delete_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.target(sid)
     await target.client.delete_session(sid, target.directory)
+    # Gone for readers at once; the session.deleted event that follows finds nothing left.
+    async with relay.redis.pipeline(transaction=True) as pipe:
+        await relay.store.stage_remove_session(pipe, sid, target.info.get("parentID"))
+        await pipe.execute()
     return {"deleted": True}
 
 
@@ -95,20 +102,23 @@ async def list_messages(sid: str, relay: Relay = Depends(get_relay)) -> Response
     return raw_json(_transcript(records, str(cursor)))
 
 
-@router.post("/sessions/{sid}/messages")
-async def send_prompt(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
+async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[SessionTarget, JSON]:
     target = await relay.target(sid)
     prompt = body.to_opencode()
     await relay.check_choices(target.upstream, prompt, target.directory)
+    return target, prompt
+
+
+@router.post("/sessions/{sid}/messages")
+async def send_prompt(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
+    target, prompt = await _checked_prompt(relay, sid, body)
     return await target.client.prompt(sid, prompt, target.directory,
                                       timeout=relay.settings.prompt_timeout_seconds)
 
 
 @router.post("/sessions/{sid}/prompt", status_code=202)
 async def send_prompt_async(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.target(sid)
-    prompt = body.to_opencode()
-    await relay.check_choices(target.upstream, prompt, target.directory)
+    target, prompt = await _checked_prompt(relay, sid, body)
     await target.client.prompt_async(sid, prompt, target.directory)
     return {"accepted": True}
 

@@ -42,17 +42,29 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
         while True:
             if sub.overflowed.is_set():
                 return  # too slow: the client reconnects with its last id
-            try:
-                event = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
-            except asyncio.TimeoutError:
-                yield b": heartbeat\n\n"
-                continue
-            if event is CLOSE:
-                yield _relay_event("relay.shutdown", reason="relay is restarting; reconnect")
-                return
-            if last is not None and event.id <= last:
-                continue
-            last = event.id
-            yield event.frame
+            if sub.queue.empty():
+                try:
+                    first = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
+                except asyncio.TimeoutError:
+                    yield b": heartbeat\n\n"
+                    continue
+                pending = [first]
+            else:
+                pending = []
+            # Everything already queued goes out as one write.
+            while not sub.queue.empty():
+                pending.append(sub.queue.get_nowait())
+            frames = []
+            for event in pending:
+                if event is CLOSE:
+                    frames.append(_relay_event("relay.shutdown",
+                                               reason="relay is restarting; reconnect"))
+                    yield b"".join(frames)
+                    return
+                if last is None or event.id > last:
+                    last = event.id
+                    frames.append(event.frame)
+            if frames:
+                yield b"".join(frames)
     finally:
         hub.unsubscribe(sub)

@@ -18,7 +18,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from ..store.log import EventLog, LogEntry
-from ..store.state import JSON, StateStore
+from ..store.state import JSON, StateStore, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .leader import Lease
 from .routing import NOT_LOGGED, session_id_of
@@ -72,6 +72,7 @@ class Ingestor:
         self._reader: asyncio.Task[None] | None = None
         self._parents: dict[str, str | None] = {}
         self._parts: OrderedDict[str, JSON] = OrderedDict()
+        self._unlogged: list[LogEntry] = []  # staged for the log with the next flush
         self._dirty: set[str] = set()
         self._pipe: Pipeline | None = None
         self._handlers: dict[str, Handler] = {
@@ -204,13 +205,18 @@ class Ingestor:
             statuses.update(await self.upstream.statuses(directory))
         requests = await pending_requests_by_session(self.upstream, directories)
         stored_ids = await self.store.list_session_ids()
-        stored_infos = {json.loads(raw)["id"]: json.loads(raw)
-                        for raw in await self.store.get_sessions_raw(
-                            [s["id"] for s in upstream_sessions])}
+        stored_raw = await self.store.get_sessions_raw([s["id"] for s in upstream_sessions])
+        stored_infos = {info["id"]: info for info in map(json.loads, stored_raw)}
         stored_status = await self._stored_statuses(list(stored_infos))
+        unstored = [s["id"] for s in upstream_sessions if s["id"] not in stored_infos]
+        pruned_at = dict(zip(unstored, await self.redis.zmscore(self.store.keys.pruned, unstored)
+                             if unstored else []))
 
         def stale(info: JSON) -> bool:
             stored = stored_infos.get(info["id"])
+            if stored is None and pruned_at.get(info["id"]) is not None:
+                # Pruned for idleness: only new activity brings it back (or a read-through).
+                return int((info.get("time") or {}).get("updated") or 0) > pruned_at[info["id"]]
             return (stored is None or stored.get("time") != info.get("time")
                     or stored_status.get(info["id"], IDLE) != statuses.get(info["id"], IDLE)
                     or stored_status.get(info["id"], IDLE).get("type") != "idle")
@@ -311,10 +317,8 @@ class Ingestor:
     async def _stage_log(self, payload: JSON, expire_session_log: bool = False) -> None:
         sid = session_id_of(payload)
         lineage = await self._lineage(sid) if sid else ()
-        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        assert self._pipe is not None
-        await self.log.stage_append(self._pipe, LogEntry(None, data, lineage,
-                                                   expire_own_log=expire_session_log))
+        data = dumps(payload)
+        self._unlogged.append(LogEntry(None, data, lineage, expire_own_log=expire_session_log))
 
     async def _flush(self) -> None:
         """Commits what is staged, state and log entries together, as one transaction."""
@@ -323,6 +327,9 @@ class Ingestor:
         for pid in self._dirty:
             self.store.put_part(pipe, self._parts[pid])
         self._dirty.clear()
+        if self._unlogged:
+            await self.log.stage_append(pipe, self._unlogged)
+            self._unlogged = []
         await pipe.execute()
         while len(self._parts) > self.part_cache_size:
             self._parts.popitem(last=False)

@@ -73,6 +73,7 @@ async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapsho
             if pid not in keep:
                 store.remove_part(pipe, sid, mid, pid)
     store.put_session(pipe, snap.info, upstream)
+    pipe.zrem(keys.pruned, sid)
     for message in snap.messages:
         store.put_message(pipe, message["info"])
         for part in message.get("parts", []):

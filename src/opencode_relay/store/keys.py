@@ -24,6 +24,11 @@ class Keys:
         return f"{self.prefix}events"
 
     @property
+    def pruned(self) -> str:
+        """ZSET: sessions pruned from Redis (not from opencode), scored by their last change."""
+        return f"{self.prefix}sessions:pruned"
+
+    @property
     def message_index(self) -> str:
         return f"{self.prefix}message-session"
 

@@ -18,17 +18,23 @@ from .keys import Keys
 _ENTRY_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 
 
-# KEYS: the global log, then the logs of the event's sessions (own first).
-# ARGV: data, session ids, global cap, session cap, expire the own log (0/1).
+# Appends a batch of events. KEYS: the global log, then every session log the batch touches.
+# ARGV: global cap, session cap, then per event: data, its session ids, n, the KEYS indexes of
+# its n session logs (own first), and 1 to let its own log expire (its session is gone).
 _APPEND = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[1], 's', ARGV[2])
-for i = 2, #KEYS do
-  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], id, 'e', ARGV[1])
+local i = 3
+while i <= #ARGV do
+  local data, n = ARGV[i], tonumber(ARGV[i + 2])
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', ARGV[i + 1])
+  for j = 1, n do
+    redis.call('XADD', KEYS[tonumber(ARGV[i + 2 + j])], 'MAXLEN', '~', ARGV[2], id, 'e', data)
+  end
+  if n > 0 and ARGV[i + 3 + n] == '1' then
+    redis.call('EXPIRE', KEYS[tonumber(ARGV[i + 3])], 3600)
+  end
+  i = i + 4 + n
 end
-if ARGV[5] == '1' and #KEYS > 1 then
-  redis.call('EXPIRE', KEYS[2], 3600)
-end
-return id
+return 1
 """
 
 
@@ -73,15 +79,23 @@ class EventLog:
         self.session_max_events = session_max_events
         self._append = redis.register_script(_APPEND)
 
-    async def stage_append(self, pipe: Pipeline, entry: LogEntry) -> None:
-        """Stages one event for the global log and its sessions' logs, under one id.
+    async def stage_append(self, pipe: Pipeline, entries: list[LogEntry]) -> None:
+        """Stages events for the global log and their sessions' logs, each under one id.
 
-        Redis assigns the id (XADD *) inside a script, so the entry lands in every log at once
+        Redis assigns the ids (XADD *) inside one script, so an entry lands in every log at once
         and several ingesting relays (one per opencode server) can share the global log.
         """
-        keys = [self.keys.events, *(self.keys.session_events(s) for s in entry.sessions)]
-        args = [entry.data, " ".join(entry.sessions), self.max_events, self.session_max_events,
-                1 if entry.expire_own_log else 0]
+        keys = [self.keys.events]
+        index: dict[str, int] = {}
+        args: list[bytes | str | int] = [self.max_events, self.session_max_events]
+        for entry in entries:
+            args += [entry.data, " ".join(entry.sessions), len(entry.sessions)]
+            for sid in entry.sessions:
+                if sid not in index:
+                    keys.append(self.keys.session_events(sid))
+                    index[sid] = len(keys)  # Lua's KEYS are 1-based
+                args.append(index[sid])
+            args.append(1 if entry.expire_own_log else 0)
         await self._append(keys=keys, args=args, client=pipe)  # queued, not sent yet
 
     async def last_id(self, stream: str | None = None) -> EventId:

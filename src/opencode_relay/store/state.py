@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -21,7 +22,8 @@ JSON = dict[str, Any]
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON; orjson because every streamed delta rewrites its part."""
+    return orjson.dumps(value)
 
 
 def _text(value: bytes | str) -> str:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import httpx
+import orjson
 
 from .sse import decode
 
@@ -182,7 +183,7 @@ class OpencodeClient:
                 try:
                     async for sse in decode(response.aiter_lines()):
                         try:
-                            yield json.loads(sse.data)
+                            yield orjson.loads(sse.data)
                         except ValueError:
                             logger.warning("skipped an upstream event that is not JSON: %.200s",
                                            sse.data)
