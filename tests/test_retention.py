@@ -97,11 +97,17 @@ async def test_prune_removes_exactly_the_idle_sessions_and_all_their_keys(redis:
     assert set(dry.removed) == gone
     assert {sid: await _keys_of(redis, keys, sid) for sid in gone | kept} == before
 
+    owned = sorted(gone)[0]
+    await redis.set(keys.session_owner(owned), "p_alice")
     report = await retention.prune()
     assert set(report.removed) == gone
     for sid in gone:
-        assert await _keys_of(redis, keys, sid) == [], sid
+        # Only who owns it survives (opencode still has it; a read-through re-imports it).
+        left = await _keys_of(redis, keys, sid)
+        assert [k.decode() for k in left if k.decode() != keys.session_owner(sid)] == [], sid
+        assert await redis.zscore(keys.pruned, sid) is not None
         assert await redis.zscore(keys.session_list, sid) is None
+    assert await redis.get(keys.session_owner(owned)) == b"p_alice"
     for sid in kept:
         assert sorted(await _keys_of(redis, keys, sid)) == sorted(before[sid]), sid
     remaining = {v.decode() for v in await redis.hvals(keys.message_index)}
@@ -184,8 +190,10 @@ def test_the_periodic_task_prunes_a_finished_session_of_a_running_relay(
         marker = scripted.script(f"p{uuid.uuid4().hex[:8]}", [[{"text": "done"}]])
         assert api.post(f"/api/sessions/{sid}/messages", json={"text": marker}).status_code == 200
         client = sync_redis.Redis.from_url(redis_server.url)
-        wait_for(lambda: not list(client.scan_iter(f"{relay.prefix}*{sid}*")), 60,
-                 "the idle session's keys to go")
+        owner = f"{relay.prefix}session:{{{sid}}}:owner".encode()
+        wait_for(lambda: [k for k in client.scan_iter(f"{relay.prefix}*{sid}*") if k != owner]
+                 == [], 60, "the idle session's keys to go (but who owns it)")
+        assert client.zscore(f"{relay.prefix}sessions:pruned", sid) is not None
         metrics = api.get("/metrics").text
         assert any(line.startswith("relay_sessions_pruned_total ")
                    and float(line.split()[1]) >= 1 for line in metrics.splitlines())

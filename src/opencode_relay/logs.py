@@ -90,3 +90,5 @@ def setup_logging(level: str = "info", fmt: str = "json", secrets: Iterable[str]
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # One line per call to opencode would drown the access log; their failures still show.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

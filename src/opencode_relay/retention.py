@@ -113,7 +113,8 @@ class Retention:
                     return False
                 pipe.multi()
                 for sid in family:
-                    await self.store.stage_remove_session(pipe, sid, seen[sid].info.get("parentID"))
+                    await self.store.stage_remove_session(pipe, sid, seen[sid].info.get("parentID"),
+                                                          keep_owner=True)
                     # Remembered so a reconnect's reconcile does not import it straight back.
                     updated = (seen[sid].info.get("time") or {}).get("updated") or 0
                     pipe.zadd(self.keys.pruned, {sid: int(updated)})

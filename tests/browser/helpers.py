@@ -49,7 +49,7 @@ def open_session(page: Any, base: str, sid: str, record: bool = True) -> None:
     if record:
         page.add_init_script(RECORDER)
     page.goto(f"{base}/?session={sid}")
-    page.wait_for_selector(f"[data-testid=session-title]:not(:text('Loading…'))")
+    page.wait_for_selector("[data-testid=session-title]:not(:text('Loading…'))")
     page.wait_for_selector("[data-testid=connection-status][data-state=open]")
 
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import JSONResponse
 
 from ..relay import Relay, SessionTarget, check_id
 from ..store.state import JSON, MessageRecord

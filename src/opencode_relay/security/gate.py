@@ -36,6 +36,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+
 @dataclass
 class Guard:
     settings: Settings
@@ -44,10 +45,12 @@ class Guard:
     prompts: PromptLimiter
     streams: StreamSlots
 
+
 def needs_credential(path: str) -> bool:
     if path in PUBLIC:
         return False
     return path == "/api" or path.startswith("/api/") or path == "/metrics"
+
 
 def route_of(scope: Scope) -> str:
     """The matched route's template (never the raw path: label counts must stay bounded).
@@ -150,6 +153,7 @@ class Gate:
                 await guard.streams.release(slot)
         return principal
 
+
 async def _authenticate(guard: Guard, headers: dict[str, str], method: str) -> Principal:
     authorization = headers.get("authorization")
     if authorization is not None:
@@ -169,6 +173,7 @@ async def _authenticate(guard: Guard, headers: dict[str, str], method: str) -> P
         return principal
     raise unauthorized()
 
+
 def _same_origin(headers: dict[str, str], settings: Settings) -> bool:
     """Cookie-authenticated writes must come from our own page (SameSite covers most; this
     also covers sibling origins of the same site)."""
@@ -178,6 +183,7 @@ def _same_origin(headers: dict[str, str], settings: Settings) -> bool:
     if origin.rstrip("/") in settings.cors_origin_list:
         return True
     return urlsplit(origin).netloc == headers.get("host", "")
+
 
 async def _buffer_body(receive: Receive, limit: int) -> Receive:
     """Reads the body up front so a chunked body over the limit is refused before any work."""
@@ -199,13 +205,16 @@ async def _buffer_body(receive: Receive, limit: int) -> Receive:
 
     return replay
 
+
 def _count_limited(scope: Scope, which: str) -> None:
     metrics = getattr(scope["app"].state, "metrics", None)
     if metrics is not None:
         metrics.rate_limited.labels(which).inc()
 
+
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
 
 def _cookies(headers: dict[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}

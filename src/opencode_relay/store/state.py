@@ -179,11 +179,16 @@ class StateStore:
         pipe.zrem(self.keys.session_messages(sid), mid)
         pipe.hdel(self.keys.message_index, mid)
 
-    async def stage_remove_session(self, pipe: Pipeline, sid: str, parent_id: str | None) -> None:
-        """Reads what the session holds, then stages the removal of all of it."""
+    async def stage_remove_session(self, pipe: Pipeline, sid: str, parent_id: str | None,
+                                   keep_owner: bool = False) -> None:
+        """Reads what the session holds, then stages the removal of all of it.
+
+        `keep_owner` (pruning: opencode still has the session) keeps who owns it, so reading
+        it back later re-imports it for the same principal."""
         for mid, pids in (await self.part_ids_by_message(sid)).items():
             self.remove_message(pipe, sid, mid, pids)
-        pipe.delete(*self.keys.fixed_session_keys(sid))
+        owner = self.keys.session_owner(sid)
+        pipe.delete(*(k for k in self.keys.fixed_session_keys(sid) if not (keep_owner and k == owner)))
         pipe.zrem(self.keys.session_list, sid)
         if parent_id:
             pipe.srem(self.keys.children(parent_id), sid)
