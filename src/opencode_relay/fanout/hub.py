@@ -143,6 +143,12 @@ class Hub:
                                                count=1000, block=2000)
                 delay = 0.1
                 for _stream, entries in found or []:
+                    if not self._all and not self._by_session:
+                        # Nobody listens here: keep the position, skip the work (a client that
+                        # comes later replays what it missed from Redis).
+                        self.position = EventId.parse(entries[-1][0])
+                        self.on_dispatch(self.position)
+                        continue
                     batch = [(EventId.parse(raw_id), fields[b"e"],
                               fields.get(b"s", b"").decode().split())
                              for raw_id, fields in entries]

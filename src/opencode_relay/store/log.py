@@ -19,20 +19,23 @@ _ENTRY_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 
 
 # Appends a batch of events. KEYS: the global log, then every session log the batch touches.
-# ARGV: global cap, session cap, then per event: data, its session ids, n, the KEYS indexes of
-# its n session logs (own first), and 1 to let its own log expire (its session is gone).
+# ARGV: global cap, session cap, then two per event: its data, and "<flag>|<session ids>|<i,j…>"
+# where flag 1 lets its own log expire (its session is gone) and i,j… are the KEYS indexes of
+# its session logs, own first. Two arguments per event keep the command cheap to pack.
 _APPEND = """
-local i = 3
-while i <= #ARGV do
-  local data, n = ARGV[i], tonumber(ARGV[i + 2])
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', ARGV[i + 1])
-  for j = 1, n do
-    redis.call('XADD', KEYS[tonumber(ARGV[i + 2 + j])], 'MAXLEN', '~', ARGV[2], id, 'e', data)
+for i = 3, #ARGV, 2 do
+  local data, meta = ARGV[i], ARGV[i + 1]
+  local flag, sessions, indexes = string.match(meta, '^(%d)|([^|]*)|(.*)$')
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', sessions)
+  local own = nil
+  for index in string.gmatch(indexes, '%d+') do
+    local key = KEYS[tonumber(index)]
+    own = own or key
+    redis.call('XADD', key, 'MAXLEN', '~', ARGV[2], id, 'e', data)
   end
-  if n > 0 and ARGV[i + 3 + n] == '1' then
-    redis.call('EXPIRE', KEYS[tonumber(ARGV[i + 3])], 3600)
+  if flag == '1' and own then
+    redis.call('EXPIRE', own, 3600)
   end
-  i = i + 4 + n
 end
 return 1
 """
@@ -89,13 +92,14 @@ class EventLog:
         index: dict[str, int] = {}
         args: list[bytes | str | int] = [self.max_events, self.session_max_events]
         for entry in entries:
-            args += [entry.data, " ".join(entry.sessions), len(entry.sessions)]
+            positions = []
             for sid in entry.sessions:
                 if sid not in index:
                     keys.append(self.keys.session_events(sid))
                     index[sid] = len(keys)  # Lua's KEYS are 1-based
-                args.append(index[sid])
-            args.append(1 if entry.expire_own_log else 0)
+                positions.append(str(index[sid]))
+            flag = "1" if entry.expire_own_log else "0"
+            args += [entry.data, f"{flag}|{' '.join(entry.sessions)}|{','.join(positions)}"]
         await self._append(keys=keys, args=args, client=pipe)  # queued, not sent yet
 
     async def last_id(self, stream: str | None = None) -> EventId:
