@@ -164,15 +164,9 @@ def test_relay_restart_catches_up_with_what_happened_meanwhile(
 
 def test_redis_down_gives_503(tmp_path: Path, opencode: EmbeddedOpencode) -> None:
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    relay = RelayProcess(dead_redis, opencode.url, tmp_path / "relay.log")
-    relay.process = None
-    import subprocess, sys  # noqa: E401 - local to this test
-    relay.process = subprocess.Popen(
-        [sys.executable, "-m", "opencode_relay.cli", "serve", "--port", str(relay.port)],
-        env=relay.env, stdout=open(relay.log_path, "ab"), stderr=subprocess.STDOUT)
+    relay = RelayProcess(dead_redis, opencode.url, tmp_path / "relay.log").start(ready=False)
     try:
         api = httpx.Client(base_url=relay.url, timeout=10)
-        wait_for(lambda: api.get("/healthz").status_code == 200, 30, "the relay process")
         health = api.get("/api/health")
         assert health.status_code == 503 and health.json()["redis"]["ok"] is False
         listing = api.get("/api/sessions")

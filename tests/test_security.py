@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -351,3 +352,48 @@ def test_log_lines_are_scrubbed_of_secrets() -> None:
     assert "abc.def" not in record.msg
     broken = logging.makeLogRecord({"msg": "%d apples", "args": ("many",)})
     assert redactor.filter(broken)  # a malformed call is logged, not raised
+
+
+def test_a_pruned_session_reopens_for_its_owner_only(
+        secured: RelayProcess, tokens: dict[str, str], redis_server: EmbeddedRedis,
+        scripted: ScriptedProvider) -> None:
+    alice, bob = bearer(tokens["alice"]), bearer(tokens["bob"])
+    sid = httpx.post(f"{secured.url}/api/sessions", json={"title": "soon pruned"},
+                     headers=alice, timeout=60).json()["id"]
+    time.sleep(2.5)  # idle for longer than the second below, events included
+    pruned = relay_cli(secured, "prune", "--idle-seconds", "1")
+    assert pruned.returncode == 0, pruned.stderr
+    client = redis.Redis.from_url(redis_server.url)
+    assert client.get(f"{secured.prefix}sessions:{{{sid}}}") is None  # gone from Redis
+    assert httpx.get(f"{secured.url}/api/sessions/{sid}", headers=bob).status_code == 404
+    back = httpx.get(f"{secured.url}/api/sessions/{sid}", headers=alice)
+    assert back.status_code == 200 and back.json()["session"]["title"] == "soon pruned"
+
+
+def test_redis_down_with_auth_on_is_a_503_not_a_500(tmp_path: Path,
+                                                    opencode: EmbeddedOpencode) -> None:
+    relay = RelayProcess(f"redis://127.0.0.1:{free_port()}/0", opencode.url,
+                         tmp_path / "relay.log", extra_env={"RELAY_AUTH": "true"})
+    relay.start(ready=False)
+    try:
+        for headers in (bearer("ocr_" + "x" * 43), {"cookie": "ocr_session=abc"}):
+            answer = httpx.get(f"{relay.url}/api/sessions", headers=headers)
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["code"] == "redis_unavailable"
+    finally:
+        relay.stop()
+
+
+def test_errors_name_an_unreachable_server_never_its_url(tmp_path: Path,
+                                                         redis_server: EmbeddedRedis) -> None:
+    secret = f"s3cret-{uuid.uuid4().hex[:6]}"
+    url = f"http://opencode:{secret}@127.0.0.1:{free_port()}"
+    relay = RelayProcess(redis_server.url, f"gpu={url}", tmp_path / "relay.log")
+    relay.start(wait_synced=False, ready=False)
+    try:
+        for answer in (httpx.get(f"{relay.url}/api/upstreams"),
+                       httpx.post(f"{relay.url}/api/sessions", json={"title": "x"})):
+            assert secret not in answer.text and "127.0.0.1" not in answer.text
+            assert "gpu" in answer.text
+    finally:
+        relay.stop()

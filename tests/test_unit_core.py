@@ -16,7 +16,7 @@ from opencode_relay.ingest.ingestor import Backoff, Ingestor
 from opencode_relay.ingest.routing import session_id_of
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
-from opencode_relay.store.log import EventId, EventLog, InvalidEventId
+from opencode_relay.store.log import EventId, EventLog, InvalidEventId, LogEntry
 from opencode_relay.store.state import StateStore
 from opencode_relay.upstream.sse import decode
 
@@ -207,6 +207,13 @@ async def test_a_big_session_reads_in_a_handful_of_round_trips(redis_server: Emb
     assert CountingRedis.round_trips <= 3
     assert len(records) == 1000 and all(len(r.parts) == 10 for r in records)
     assert json.loads(records[999].parts[9])["text"] == "text 999 9"
+    # The transcript with its log position: one atomic round trip, the same records.
+    await store.read_transcript(SID)  # the first call also loads the script into Redis
+    CountingRedis.round_trips = 0
+    cursor, atomic = await store.read_transcript(SID)
+    assert CountingRedis.round_trips == 1
+    assert cursor == b"0-0"
+    assert atomic == records
     await client.aclose()
 
 
@@ -301,3 +308,35 @@ async def test_reconcile_imports_updates_removes_and_respects_pruning(redis: Red
     assert await store.list_session_ids() == ["ses_a"]
     assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "woken up"
     assert await redis.zscore(keys.pruned, "ses_a") is None
+
+
+async def test_a_malformed_part_is_logged_and_does_not_poison_later_batches(parts) -> None:
+    store, log, ingestor = parts
+    await ingestor.apply([ev("message.part.updated", sessionID=SID,
+                             part={"id": "prt_bad", "type": "text", "text": "no ids"})])
+    await ingestor.apply([ev("session.updated", sessionID=SID, info=session_info())])
+    logged = [json.loads(d)["type"] async for _i, d in log.read_after(store.keys.events,
+                                                                       EventId(0, 0))]
+    assert logged == ["message.part.updated", "session.updated"]
+    assert await store.get_session(SID) is not None
+    assert await store.get_part(SID, "prt_bad") is None
+
+
+async def test_a_resume_point_trimmed_away_gets_a_reset_with_an_id_then_live(redis: Redis,
+                                                                            keys: Keys) -> None:
+    log = EventLog(redis, keys, max_events=10, session_max_events=10)
+    pipe = redis.pipeline(transaction=True)
+    await log.stage_append(pipe, [LogEntry(None, b'{"n":%d}' % n, ()) for n in range(1000)])
+    await pipe.execute()
+    first = EventId.parse((await redis.xrange(keys.events, count=1))[0][0])
+    assert await log.has_gap_after(keys.events, EventId(0, 1))  # trimmed away
+    assert not await log.has_gap_after(keys.events, first)  # everything after it is kept
+    hub = Hub(redis, keys, log)
+    newest = await log.last_id()
+    stream = event_stream(hub, log, keys.events, None, EventId(0, 1), heartbeat_seconds=5)
+    assert (await stream.__anext__()).startswith(b"retry:")
+    reset = await stream.__anext__()
+    assert reset.startswith(f"id: {newest}\n".encode()) and b'"relay.reset"' in reset
+    hub.dispatch(EventId(newest.ms + 1, 0), b'{"n":"live"}', [])
+    assert b'{"n":"live"}' in await asyncio.wait_for(stream.__anext__(), 1)
+    await stream.aclose()

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from .api.errors import bad_request, not_found
 from .config import Settings
@@ -20,7 +19,7 @@ from .ingest.leader import Lease
 from .ingest.snapshot import fetch_snapshot, stage_snapshot
 from .security.access import Access
 from .store.keys import Keys
-from .store.log import ZERO, EventId, EventLog
+from .store.log import EventId, EventLog
 from .store.state import JSON, MessageRecord, StateStore
 from .upstream.client import OpencodeClient, UpstreamError
 
@@ -82,7 +81,7 @@ class Relay:
         hub = Hub(redis, keys, log, settings.client_queue_size)
         upstreams: dict[str, Upstream] = {}
         for index, (name, url) in enumerate(settings.opencode_servers):
-            client = OpencodeClient(url, password, settings.upstream_timeout_seconds)
+            client = OpencodeClient(url, password, settings.upstream_timeout_seconds, name=name)
             ingestor = Ingestor(redis, client, store, log, name=name, owns_unrecorded=index == 0,
                                 reconnect_initial=settings.reconnect_initial_seconds,
                                 reconnect_max=settings.reconnect_max_seconds)
@@ -143,7 +142,7 @@ class Relay:
         404 when the current principal may not see it (security/access.py)."""
         check_id("session", "ses", sid)
         stored = await self.store.get_session(sid)
-        await self.access.require(sid, stored)
+        await self.access.require(sid)
         if stored is not None:
             return stored
         upstream, info = await self._fetch_upstream_session(sid)
@@ -185,23 +184,9 @@ class Relay:
         return found
 
     async def transcript(self, sid: str) -> tuple[list[MessageRecord], EventId]:
-        """The messages and the log position they reflect, read consistently."""
-        stream = self.keys.session_events(sid)
-        records: list[MessageRecord] = []
-        cursor = ZERO
-        for _attempt in range(8):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(stream)
-                    cursor = await self.log.last_id(stream)
-                    records = await self.store.read_messages(sid)
-                    pipe.multi()
-                    pipe.exists(stream)
-                    await pipe.execute()
-                    return records, cursor
-                except WatchError:
-                    continue  # an event for this session landed meanwhile: read again
-        return records, cursor
+        """The messages and the log position they reflect, read atomically."""
+        cursor, records = await self.store.read_transcript(sid)
+        return records, EventId.parse(cursor)
 
     async def check_choices(self, upstream: Upstream, body: JSON, directory: str | None) -> None:
         """Rejects an unknown agent or model up front: opencode would fail with a bare 500."""

@@ -75,7 +75,8 @@ class RelayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_synced: bool = True) -> "RelayProcess":
+    def start(self, wait_synced: bool = True, ready: bool = True) -> "RelayProcess":
+        """Starts it and waits until it is ready (or, with `ready=False`, merely alive)."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "opencode_relay.cli", "serve", "--port", str(self.port),
              "--log-level", "info"],
@@ -84,6 +85,8 @@ class RelayProcess:
         def up() -> bool:
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"relay exited: see {self.log_path}")
+            if not ready:
+                return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
             # /readyz: public (works with RELAY_AUTH on), same verdict as /api/health.
             response = httpx.get(f"{self.url}/readyz", timeout=2)
             return response.status_code == 200 and (

@@ -48,6 +48,14 @@ def render(exc: ApiError) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
+def redis_failure(exc: Exception) -> JSONResponse:
+    """Redis down (503) or refusing a command (502); for routes and middleware alike."""
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+        return error_response(503, "redis_unavailable", "Redis is unreachable")
+    logger.error("redis command failed: %s", exc)
+    return error_response(502, "redis_error", "Redis refused a command")
+
+
 def not_found(what: str, ident: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} {ident!r} was not found")
 
@@ -106,10 +114,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RedisError)
     async def _redis(_: Request, exc: RedisError) -> JSONResponse:
-        if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
-            return error_response(503, "redis_unavailable", "Redis is unreachable")
-        logger.error("redis command failed: %s", exc)
-        return error_response(502, "redis_error", "Redis refused a command")
+        return redis_failure(exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -12,9 +12,12 @@ from .hub import CLOSE, EventFilter, Hub, sse_frame
 RETRY_MS = 2000
 
 
+def _relay_json(kind: str, **properties: object) -> bytes:
+    return json.dumps({"type": kind, "properties": properties}).encode()
+
+
 def _relay_event(kind: str, **properties: object) -> bytes:
-    data = json.dumps({"type": kind, "properties": properties}).encode()
-    return b"data: " + data + b"\n\n"
+    return b"data: " + _relay_json(kind, **properties) + b"\n\n"
 
 
 async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str | None,
@@ -28,10 +31,13 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
         last = after
         if after is not None:
             if await log.has_gap_after(stream_key, after):
-                yield _relay_event("relay.reset", reason="events after the requested id were "
-                                   "trimmed from the log; refetch state and reconnect")
-                return
-            async for entry in log.read_entries_after(stream_key, after):
+                # Some of what was missed is no longer in the log: say so under the newest id,
+                # then go on from there (the client refetches state meanwhile).
+                last = await log.last_id(stream_key)
+                yield sse_frame(last, _relay_json(
+                    "relay.reset", reason="events after the requested id were trimmed from "
+                    "the log; refetch state, then continue from this event's id"))
+            async for entry in log.read_entries_after(stream_key, last):
                 if accept is not None:
                     await accept.prepare(entry.sessions)
                 if accept is None or accept(entry.sessions):

@@ -70,7 +70,7 @@ class Ingestor:
         self.reconnects = 0
         self._inbox: asyncio.Queue[Any] | None = None  # read from opencode, not yet written
         self._reader: asyncio.Task[None] | None = None
-        self._parents: dict[str, str | None] = {}
+        self._parents: OrderedDict[str, str | None] = OrderedDict()  # bounded like _parts
         self._parts: OrderedDict[str, JSON] = OrderedDict()
         self._unlogged: list[LogEntry] = []  # staged for the log with the next flush
         self._dirty: set[str] = set()
@@ -158,9 +158,12 @@ class Ingestor:
             fresh_parts = await self.reconcile()
             self.backoff.reset()
             self.synced.set()
-            # Deltas that arrived while the snapshot was taken are already in it.
+            # Nothing was consumed during reconcile, so an event's place in the backlog is the
+            # number of events received before it. A delta received before its part's snapshot
+            # was fetched is already in that snapshot.
             backlog = [queue.get_nowait() for _ in range(queue.qsize())]
-            backlog = [e for e in backlog if not _is_delta_for(e, fresh_parts)]
+            backlog = [e for place, e in enumerate(backlog)
+                       if place >= fresh_parts.get(_delta_part(e) or "", -1)]
             if backlog:
                 await self._apply_or_raise(backlog)
             while True:
@@ -195,8 +198,11 @@ class Ingestor:
         await self.apply(events)
 
     # ----- reconcile ---------------------------------------------------------------------
-    async def reconcile(self) -> set[str]:
-        """Brings Redis up to date with opencode; returns the ids of the parts it rewrote."""
+    async def reconcile(self) -> dict[str, int]:
+        """Brings Redis up to date with opencode.
+
+        Returns the parts it rewrote, each with the number of upstream events received (and
+        queued, unapplied) by the time its snapshot had been fetched."""
         upstream_sessions = await self.upstream.list_all_sessions()
         upstream_ids = {s["id"] for s in upstream_sessions}
         directories = {s.get("directory") for s in upstream_sessions}
@@ -223,11 +229,15 @@ class Ingestor:
 
         limit = asyncio.Semaphore(8)
 
+        received_by: dict[str, int] = {}
+
         async def fetch(info: JSON) -> SessionSnapshot | None:
             async with limit:
                 try:
-                    return await fetch_snapshot(self.upstream, info, statuses.get(info["id"]),
+                    snap = await fetch_snapshot(self.upstream, info, statuses.get(info["id"]),
                                                 requests.get(info["id"], []))
+                    received_by[info["id"]] = self._inbox.qsize() if self._inbox else 0
+                    return snap
                 except UpstreamError as exc:
                     if exc.status == 404:
                         return None  # deleted meanwhile; its session.deleted event follows
@@ -235,9 +245,9 @@ class Ingestor:
 
         to_sync = [info for info in upstream_sessions if stale(info)]
         snapshots = [s for s in await asyncio.gather(*(fetch(i) for i in to_sync)) if s]
-        fresh_parts: set[str] = set()
+        fresh_parts: dict[str, int] = {}
         for snap in snapshots:
-            self._parents[snap.info["id"]] = snap.info.get("parentID")
+            self._remember_parent(snap.info["id"], snap.info.get("parentID"))
         for snap in snapshots:
             self._pipe = self.redis.pipeline(transaction=True)
             await stage_snapshot(self.store, self._pipe, snap, self.name)
@@ -245,7 +255,7 @@ class Ingestor:
                                    "properties": {"sessionID": snap.info["id"]}})
             await self._flush()
             self._pipe = None
-            fresh_parts |= snap.part_ids
+            fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[snap.info["id"]]))
         # Requests of sessions that were not stale may have changed too.
         synced_ids = {info["id"] for info in to_sync}
         for info in upstream_sessions:
@@ -294,6 +304,17 @@ class Ingestor:
         if not events:
             return
         self._pipe = self.redis.pipeline(transaction=True)
+        try:
+            await self._stage_batch(events)
+            await self._flush()
+        finally:
+            # A failed batch leaves nothing half-staged behind for the next one.
+            self._pipe = None
+            self._dirty.clear()
+            self._unlogged = []
+
+    async def _stage_batch(self, events: list[JSON]) -> None:
+        assert self._pipe is not None
         for event in events:
             payload = event.get("payload") if isinstance(event, dict) else None
             if not isinstance(payload, dict):
@@ -311,8 +332,6 @@ class Ingestor:
             await self._stage_log(payload,
                                   expire_session_log=kind == "session.deleted")
             self.on_event(str(kind))
-        await self._flush()
-        self._pipe = None
 
     async def _stage_log(self, payload: JSON, expire_session_log: bool = False) -> None:
         sid = session_id_of(payload)
@@ -325,7 +344,8 @@ class Ingestor:
         pipe = self._pipe
         assert pipe is not None
         for pid in self._dirty:
-            self.store.put_part(pipe, self._parts[pid])
+            if pid in self._parts:
+                self.store.put_part(pipe, self._parts[pid])
         self._dirty.clear()
         if self._unlogged:
             await self.log.stage_append(pipe, self._unlogged)
@@ -345,13 +365,19 @@ class Ingestor:
     async def _parent_of(self, sid: str) -> str | None:
         if sid not in self._parents:
             info = await self.store.get_session(sid)
-            self._parents[sid] = (info or {}).get("parentID")
+            self._remember_parent(sid, (info or {}).get("parentID"))
         return self._parents[sid]
+
+    def _remember_parent(self, sid: str, parent: str | None) -> None:
+        self._parents[sid] = parent
+        self._parents.move_to_end(sid)
+        while len(self._parents) > self.part_cache_size * 10:
+            self._parents.popitem(last=False)
 
     # ----- handlers, one per event type that changes state --------------------------------
     async def _on_session(self, pipe: Pipeline, props: JSON) -> None:
         info = props["info"]
-        self._parents[info["id"]] = info.get("parentID")
+        self._remember_parent(info["id"], info.get("parentID"))
         self.store.put_session(pipe, info, self.name)
 
     async def _on_session_deleted(self, pipe: Pipeline, props: JSON) -> None:
@@ -410,14 +436,20 @@ class Ingestor:
         self.store.remove_request(pipe, props["sessionID"], props["requestID"])
 
     def _remember_part(self, part: JSON) -> None:
+        if not all(isinstance(part.get(k), str) for k in ("id", "sessionID", "messageID")):
+            raise TypeError("a part needs string id, sessionID and messageID")
         self._parts[part["id"]] = part
         self._parts.move_to_end(part["id"])
         self._dirty.add(part["id"])
 
 
-def _is_delta_for(item: Any, part_ids: set[str]) -> bool:
+def _delta_part(item: Any) -> str | None:
+    """The part a queued `message.part.delta` event extends, if it is one."""
     if not isinstance(item, dict):
-        return False
-    payload = item.get("payload") or {}
-    return (payload.get("type") == "message.part.delta"
-            and (payload.get("properties") or {}).get("partID") in part_ids)
+        return None
+    payload = item.get("payload")
+    if not isinstance(payload, dict) or payload.get("type") != "message.part.delta":
+        return None
+    props = payload.get("properties")
+    part = props.get("partID") if isinstance(props, dict) else None
+    return part if isinstance(part, str) else None

@@ -106,16 +106,16 @@ class Access:
     async def may_see_current(self, sid: str) -> bool:
         return await self.may_see(current_principal(), sid)
 
-    async def require(self, sid: str, stored: dict | None) -> None:
+    async def require(self, sid: str) -> None:
         """404 (never 403: existence is not revealed) unless the caller may see the session.
 
-        A session not in Redis was not created through the relay by a non-admin (those are
-        stored at once), so only admins may have it read through from opencode.
+        A session not in Redis may be read through from opencode by admins, and by its owner
+        when it was pruned (the owner record outlives the prune); others never had it.
         """
         principal = current_principal()
         if self.sees_all(principal):
             return
-        if principal is None or stored is None or not await self.may_see(principal, sid):
+        if principal is None or not await self.may_see(principal, sid):
             raise not_found("session", sid)
 
     async def visible(self, sids: list[str], limit: int | None = None) -> list[str]:

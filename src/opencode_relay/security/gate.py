@@ -13,11 +13,12 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from redis.exceptions import RedisError
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.errors import (ApiError, body_too_large, error_response, forbidden, rate_limited,
-                          render, unauthorized)
+                          redis_failure, render, unauthorized)
 from ..config import Settings
 from ..logs import reset_request_id, set_request_id
 from .access import Access
@@ -85,10 +86,12 @@ class Gate:
         id_token = set_request_id(request_id)
         app = scope.get("app")
         status = [500]
+        responded = [False]
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                responded[0] = True
                 status[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"],
@@ -101,6 +104,11 @@ class Gate:
                 principal = await self._admit(scope, receive, send_with_id, headers)
             except ApiError as exc:
                 await render(exc)(scope, receive, send_with_id)
+            except (RedisError, OSError) as exc:
+                # Credentials and limits live in Redis: down means 503 here too, not a 500.
+                if responded[0]:
+                    raise
+                await redis_failure(exc)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = route_of(scope)

@@ -118,9 +118,11 @@ class EventLog:
         if first is None or first <= after:
             return False
         info = await self.redis.xinfo_stream(stream)
-        deleted = info.get("max-deleted-entry-id") or info.get(b"max-deleted-entry-id")
-        if deleted is not None:
-            return EventId.parse(deleted) > after
+        added = info.get("entries-added")
+        if added is not None:
+            # Redis 7: entries before `first` were removed (trimmed), so some after `after`
+            # may be among them. Resetting when none were is safe; missing one is not.
+            return int(added) > int(info.get("length", 0))
         # Redis < 7 does not say what was trimmed: assume the worst once the cap was reached.
         return info.get("length", 0) >= min(self.max_events, self.session_max_events) // 2
 

@@ -30,6 +30,31 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# The transcript and the log position it reflects, read in one atomic step (a session that
+# streams changes faster than a multi-round-trip read of a big transcript could be retried).
+# KEYS: the session's message index, its event log. ARGV: message key prefix, part key prefix.
+# Reply: cursor, then per message: info, part count, parts.
+_TRANSCRIPT = """
+local out = {}
+local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+out[1] = newest[1] and newest[1][1] or '0-0'
+for _, mid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local info = redis.call('GET', ARGV[1] .. mid)
+  if info then
+    local parts = {}
+    for _, pid in ipairs(redis.call('ZRANGE', ARGV[1] .. mid .. ':parts', 0, -1)) do
+      local part = redis.call('GET', ARGV[2] .. pid)
+      if part then parts[#parts + 1] = part end
+    end
+    out[#out + 1] = info
+    out[#out + 1] = #parts
+    for _, part in ipairs(parts) do out[#out + 1] = part end
+  end
+end
+return out
+"""
+
+
 @dataclass
 class MessageRecord:
     """One message as raw JSON: its info and its parts in order."""
@@ -42,6 +67,7 @@ class StateStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self._transcript = redis.register_script(_TRANSCRIPT)
 
     # ----- reads -------------------------------------------------------------------------
     async def list_session_ids(self, limit: int | None = None) -> list[str]:
@@ -102,6 +128,18 @@ class StateStore:
             if info is not None:
                 records.append(MessageRecord(info=info, parts=raw_parts))
         return records
+
+    async def read_transcript(self, sid: str) -> tuple[bytes, list[MessageRecord]]:
+        """The log position (its newest entry id) and the messages as of that position."""
+        keys = [self.keys.session_messages(sid), self.keys.session_events(sid)]
+        prefixes = [self.keys.message(sid, ""), self.keys.part(sid, "")]
+        reply = await self._transcript(keys=keys, args=prefixes)
+        cursor, records, at = reply[0], [], 1
+        while at < len(reply):
+            count = int(reply[at + 1])
+            records.append(MessageRecord(info=reply[at], parts=reply[at + 2:at + 2 + count]))
+            at += 2 + count
+        return cursor, records
 
     async def read_parts(self, sid: str, mid: str) -> list[bytes]:
         pids = await self.part_ids(sid, mid)

@@ -46,9 +46,12 @@ def _message_of(response: httpx.Response) -> str:
 
 
 class OpencodeClient:
-    def __init__(self, base_url: str, password: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, password: str | None = None, timeout: float = 30.0,
+                 name: str = "default") -> None:
         auth = httpx.BasicAuth("opencode", password) if password else None
         self.base_url = base_url
+        # Errors name the server, never its URL: they reach clients, and a URL may hold secrets.
+        self.name = name
         self._http = httpx.AsyncClient(
             base_url=base_url, auth=auth,
             timeout=httpx.Timeout(timeout, connect=5.0),
@@ -71,7 +74,7 @@ class OpencodeClient:
         try:
             response = await self._http.request(method, path, params=query, json=body, **extra)
         except (httpx.TransportError, httpx.TimeoutException) as exc:
-            raise UpstreamUnavailable(f"opencode at {self.base_url} is unreachable: "
+            raise UpstreamUnavailable(f"opencode server {self.name!r} is unreachable: "
                                       f"{type(exc).__name__}") from exc
         if response.status_code >= 400:
             raise UpstreamError(response.status_code, _message_of(response))
@@ -172,7 +175,7 @@ class OpencodeClient:
             response = await asyncio.wait_for(self._stream_http.send(request, stream=True),
                                               open_timeout)
         except (httpx.TransportError, httpx.TimeoutException, asyncio.TimeoutError) as exc:
-            raise UpstreamUnavailable(f"opencode at {self.base_url} is unreachable: "
+            raise UpstreamUnavailable(f"opencode server {self.name!r} is unreachable: "
                                       f"{type(exc).__name__}") from exc
         try:
             if response.status_code >= 400:
