@@ -7,6 +7,7 @@ JSON holds every figure, each with its baseline (browser figures may be skipped 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,7 @@ def test_bench_tiny_reports_every_figure(tmp_path: Path) -> None:
         figure = figures[name]
         if figure["value"] is None:
             assert name in MAY_SKIP and figure["note"], f"{name} has no value and no reason"
+            assert not os.environ.get("CI"), f"{name} was skipped in CI: {figure['note']}"
             continue
         assert figure["baseline"] is not None, f"{name} has no baseline"
         assert figure["unit"] and figure["baseline_what"], name

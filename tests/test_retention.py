@@ -190,10 +190,11 @@ def test_the_periodic_task_prunes_a_finished_session_of_a_running_relay(
         marker = scripted.script(f"p{uuid.uuid4().hex[:8]}", [[{"text": "done"}]])
         assert api.post(f"/api/sessions/{sid}/messages", json={"text": marker}).status_code == 200
         client = sync_redis.Redis.from_url(redis_server.url)
-        owner = f"{relay.prefix}session:{{{sid}}}:owner".encode()
+        keys = Keys(relay.prefix)
+        owner = keys.session_owner(sid).encode()
         wait_for(lambda: [k for k in client.scan_iter(f"{relay.prefix}*{sid}*") if k != owner]
                  == [], 60, "the idle session's keys to go (but who owns it)")
-        assert client.zscore(f"{relay.prefix}sessions:pruned", sid) is not None
+        assert client.zscore(keys.pruned, sid) is not None
         metrics = api.get("/metrics").text
         assert any(line.startswith("relay_sessions_pruned_total ")
                    and float(line.split()[1]) >= 1 for line in metrics.splitlines())

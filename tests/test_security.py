@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis, free_port
+from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import EventCollector, RelayProcess, wait_for
@@ -364,7 +365,7 @@ def test_a_pruned_session_reopens_for_its_owner_only(
     pruned = relay_cli(secured, "prune", "--idle-seconds", "1")
     assert pruned.returncode == 0, pruned.stderr
     client = redis.Redis.from_url(redis_server.url)
-    assert client.get(f"{secured.prefix}sessions:{{{sid}}}") is None  # gone from Redis
+    assert client.get(Keys(secured.prefix).session(sid)) is None  # gone from Redis
     assert httpx.get(f"{secured.url}/api/sessions/{sid}", headers=bob).status_code == 404
     back = httpx.get(f"{secured.url}/api/sessions/{sid}", headers=alice)
     assert back.status_code == 200 and back.json()["session"]["title"] == "soon pruned"

@@ -10,6 +10,7 @@ import httpx
 import redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
+from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
 from tests.support.stack import EventCollector, RelayProcess, wait_for
@@ -56,7 +57,7 @@ def test_sigterm_mid_stream_then_restart_and_resume(
         assert got == sorted(got, key=lambda i: tuple(int(p) for p in i.split("-")))
         # Nothing lost: the client got every entry of the session's log since its first one.
         client = redis.Redis.from_url(redis_server.url)
-        logged = [i.decode() for i, _ in client.xrange(f"{prefix}session:{{{sid}}}:events",
+        logged = [i.decode() for i, _ in client.xrange(Keys(prefix).session_events(sid),
                                                        min=seen[0].id)]
         assert got == logged
         # And the state after the restart is opencode's, the whole answer included.

@@ -166,6 +166,8 @@ class Retention:
                     await self.prune()
             except (RedisError, OSError) as exc:
                 logger.warning("retention pass failed: %s", exc)
+            except Exception:  # a bug must not end pruning for the life of the process
+                logger.exception("retention pass failed")
 
     async def _now_ms(self) -> int:
         seconds, micros = await self.redis.time()

@@ -282,7 +282,12 @@ async function openSession(id, { reload = false } = {}) {
     [sessionRes, messagesRes] = await Promise.all([api.getSession(id), api.messages(id)]);
   } catch (err) {
     if (token !== openToken) return;
-    if (reload) { notify(`Could not refresh the session: ${err.message}`); return; }
+    if (reload) {
+      // Keep trying: the live stream of this session may be stopped until a reload succeeds.
+      notify(`Could not refresh the session: ${err.message}; retrying`);
+      setTimeout(() => { if (current && current.id === id) openSession(id, { reload: true }); }, 3000);
+      return;
+    }
     titleEl.textContent = err.status === 404 ? 'Session not found' : 'Could not open the session';
     clear(transcriptEl).append(h('div', { class: 'transcript-empty' },
       h('div', { class: 'empty-title', text: err.status === 404 ? 'This session does not exist.' : 'Could not open the session.' }),

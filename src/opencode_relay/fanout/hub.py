@@ -136,6 +136,7 @@ class Hub:
         # BLOCK stays under the client's 5 s socket timeout, so an idle log is not an error.
         delay = 0.1
         while True:
+            found = None
             try:
                 if self.position is None:
                     self.position = await self.log.last_id()
@@ -163,3 +164,9 @@ class Hub:
                 logger.warning("event log reader: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            except Exception:  # a bug must not end live fan-out: skip what was read, go on
+                logger.exception("event log reader failed on a batch; skipping it")
+                for _stream, entries in found or []:
+                    if entries:
+                        self.position = EventId.parse(entries[-1][0])
+                await asyncio.sleep(delay)

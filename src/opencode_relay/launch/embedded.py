@@ -77,9 +77,7 @@ class EmbeddedRedis:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
+        _stop(self.process)
 
 
 def opencode_binary() -> str:
@@ -125,9 +123,14 @@ class EmbeddedOpencode:
     def start(self, log_path: Path | None = None, timeout: float = 60) -> "EmbeddedOpencode":
         self.directory.mkdir(parents=True, exist_ok=True)
         output = open(log_path, "ab") if log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [opencode_binary(), "serve", "--port", str(self.port), "--hostname", "127.0.0.1"],
-            cwd=self.directory, env=self.environment(), stdout=output, stderr=subprocess.STDOUT)
+        try:
+            self.process = subprocess.Popen(
+                [opencode_binary(), "serve", "--port", str(self.port), "--hostname", "127.0.0.1"],
+                cwd=self.directory, env=self.environment(), stdout=output,
+                stderr=subprocess.STDOUT)
+        finally:
+            if output is not subprocess.DEVNULL:
+                output.close()  # the child has its own copy
         auth = ("opencode", self.password) if self.password else None
 
         def ready() -> bool:
@@ -143,10 +146,16 @@ class EmbeddedOpencode:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process)
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
+    """Terminates a child, and kills it if it does not go in time."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

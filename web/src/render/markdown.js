@@ -52,8 +52,10 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   // Nothing is fetched from outside the relay: remote images become links.
   if (node.tagName === 'IMG') {
     const src = node.getAttribute('src') || '';
-    if (!/^data:image\//i.test(src) && !src.startsWith('/')) {
+    // "//host/x" is another host: only a single leading slash is the relay itself.
+    if (!/^data:image\//i.test(src) && !/^\/(?!\/)/.test(src)) {
       node.removeAttribute('src');
+      node.removeAttribute('srcset');
       node.setAttribute('data-blocked-src', src);
     }
   }
