@@ -199,6 +199,8 @@ class Relay:
             models = {f"{p['id']}/{m}" for p in providers.get("providers", [])
                       for m in (p.get("models") or {})}
             cached = (time.monotonic(), models, {a.get("name") for a in agents})
+            if len(self._catalogs) >= 256:  # directories come from clients: keep this bounded
+                self._catalogs.clear()
             self._catalogs[(upstream.name, directory)] = cached
         _, models, agents = cached
         model = body.get("model")
