@@ -51,6 +51,7 @@ class Ingestor:
                  *, name: str = "default", owns_unrecorded: bool = True,
                  reconnect_initial: float = 0.25, reconnect_max: float = 15.0,
                  batch_size: int = 500, part_cache_size: int = 5000,
+                 backlog_limit: int = 100_000,
                  on_event: Callable[[str], None] | None = None) -> None:
         self.redis = redis
         self.upstream = upstream
@@ -62,6 +63,7 @@ class Ingestor:
         self.log = log
         self.backoff = Backoff(reconnect_initial, reconnect_max)
         self.batch_size = batch_size
+        self.backlog_limit = backlog_limit
         self.part_cache_size = part_cache_size
         self.on_event = on_event or (lambda _type: None)
         self.connected = asyncio.Event()
@@ -142,15 +144,17 @@ class Ingestor:
             await asyncio.sleep(self.backoff.next_delay())
 
     async def _consume(self, events: AsyncIterator[JSON]) -> None:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        # Bounded: while Redis or a long reconcile holds the consumer up, reading pauses and
+        # TCP pushes back on opencode instead of this process growing without limit.
+        queue: asyncio.Queue[Any] = asyncio.Queue(self.backlog_limit)
 
         async def read() -> None:
             try:
                 async for event in events:
-                    queue.put_nowait(event)
-                queue.put_nowait(_STREAM_END)
+                    await queue.put(event)
+                await queue.put(_STREAM_END)
             except Exception as exc:  # handed to the consumer, which raises it
-                queue.put_nowait(exc)
+                await queue.put(exc)
 
         reader = asyncio.create_task(read())
         self._inbox, self._reader = queue, reader
