@@ -195,6 +195,10 @@ def test_global_stream_shows_each_principal_only_its_own_sessions(
             assert sids[name] in text and f"{name}-only-words" in text
         root_text = json.dumps(streams["root"].payloads())
         assert sids["alice"] in root_text and sids["bob"] in root_text
+        # Each creator hears of its new session live, whatever opencode's event raced with.
+        for name in ("alice", "bob"):
+            created = [p for p in streams[name].payloads() if p["type"] == "relay.session.created"]
+            assert [p["properties"]["sessionID"] for p in created] == [sids[name]]
         # Replay from the start of the log is filtered the same way.
         replay = EventCollector(f"{url}?after=0-0", headers=bearer(tokens["bob"])).start()
         try:

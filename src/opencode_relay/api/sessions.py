@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from ..relay import Relay, SessionTarget, check_id
-from ..store.state import JSON, MessageRecord
+from ..store.log import LogEntry
+from ..store.state import JSON, MessageRecord, dumps
 from .deps import get_relay
 from .models import CreateSession, PermissionReply, Prompt, QuestionReply, RenameSession
 
@@ -60,10 +61,16 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
     else:
         upstream = relay.upstream_named(body.upstream)
     session = await upstream.client.create_session(payload, directory)
-    # Stored now so an immediate read finds it even before the event arrives.
+    # Stored now so an immediate read finds it even before the event arrives. opencode's own
+    # session.created may reach the log before the owner record, when only admins may see it,
+    # so the creator is told again once it owns the session.
+    sessions = (session["id"], *([body.parentID] if body.parentID else []))
+    created = {"type": "relay.session.created", "properties": {"sessionID": session["id"],
+                                                               "info": session}}
     async with relay.redis.pipeline(transaction=True) as pipe:
         relay.access.claim(pipe, session["id"])
         relay.store.put_session(pipe, session, upstream.name)
+        await relay.log.stage_append(pipe, [LogEntry(None, dumps(created), sessions)])
         await pipe.execute()
     return session
 

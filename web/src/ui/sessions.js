@@ -154,6 +154,7 @@ export class SessionList {
     const p = event.properties || {};
     switch (event.type) {
       case 'session.created':
+      case 'relay.session.created':
       case 'session.updated':
         this.upsert(p.info);
         break;
