@@ -29,7 +29,8 @@ def test_list_create_rename_search_route_and_delete(ui: str, api: httpx.Client, 
     assert "active" in item(page, first).get_attribute("class")
     assert api.get(f"/api/sessions/{first}").status_code == 200
 
-    # Rename from the header.
+    # Rename from the header, once the session has opened (before, there is nothing to rename).
+    page.wait_for_selector("[data-testid=session-title]:not(:text('Loading…'))")
     page.get_by_test_id("session-rename").click()
     page.get_by_test_id("session-title-input").fill("Renamed in the browser")
     page.get_by_test_id("session-title-input").press("Enter")

@@ -310,7 +310,8 @@ async function openSession(id, { reload = false } = {}) {
   renderHeader(store);
   renderStatus(store);
   composer.setEnabled(true);
-  if (!reload) composer.focus();
+  // Focus the prompt unless the reader is already busy elsewhere (say, renaming).
+  if (!reload && (!document.activeElement || document.activeElement === document.body)) composer.focus();
   store.on((change) => {
     if (change.type === 'session') { renderHeader(store); if (store.session) list.upsert(store.session); }
     else if (change.type === 'status') renderStatus(store);
