@@ -11,6 +11,7 @@ import json
 import logging
 import random
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -253,12 +254,10 @@ class Ingestor:
         for snap in snapshots:
             self._remember_parent(snap.info["id"], snap.info.get("parentID"))
         for snap in snapshots:
-            self._pipe = self.redis.pipeline(transaction=True)
-            await stage_snapshot(self.store, self._pipe, snap, self.name)
-            await self._stage_log({"type": "relay.session.synced",
-                                   "properties": {"sessionID": snap.info["id"]}})
-            await self._flush()
-            self._pipe = None
+            async with self._transaction() as pipe:
+                await stage_snapshot(self.store, pipe, snap, self.name)
+                await self._stage_log({"type": "relay.session.synced",
+                                       "properties": {"sessionID": snap.info["id"]}})
             fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[snap.info["id"]]))
         # Requests of sessions that were not stale may have changed too.
         synced_ids = {info["id"] for info in to_sync}
@@ -294,25 +293,30 @@ class Ingestor:
         except UpstreamError as exc:
             if exc.status != 404:
                 return
-        self._pipe = self.redis.pipeline(transaction=True)
-        await self.store.stage_remove_session(self._pipe, sid, (info or {}).get("parentID"))
-        await self._stage_log({"type": "relay.session.synced",
-                               "properties": {"sessionID": sid, "removed": True}},
-                              expire_session_log=True)
-        await self._flush()
-        self._pipe = None
+        async with self._transaction() as pipe:
+            await self.store.stage_remove_session(pipe, sid, (info or {}).get("parentID"))
+            await self._stage_log({"type": "relay.session.synced",
+                                   "properties": {"sessionID": sid, "removed": True}},
+                                  expire_session_log=True)
 
     # ----- applying events ---------------------------------------------------------------
     async def apply(self, events: list[JSON]) -> None:
         """Writes a batch of `{directory, payload}` events: state changes and log entries."""
         if not events:
             return
+        async with self._transaction():
+            await self._stage_batch(events)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Pipeline]:
+        """Stages writes on `self._pipe` and commits them as one transaction on leaving.
+
+        A failure leaves nothing half-staged behind for the next transaction."""
         self._pipe = self.redis.pipeline(transaction=True)
         try:
-            await self._stage_batch(events)
+            yield self._pipe
             await self._flush()
         finally:
-            # A failed batch leaves nothing half-staged behind for the next one.
             self._pipe = None
             self._dirty.clear()
             self._unlogged = []
