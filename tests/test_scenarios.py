@@ -8,7 +8,7 @@ import httpx
 from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
-from tests.support.stack import EventCollector, RelayProcess, wait_for
+from tests.support.stack import RelayProcess, wait_for, watched_session
 
 
 def new_session(api: httpx.Client, title: str = "test") -> str:
@@ -26,8 +26,7 @@ def test_prompt_streams_reasoning_and_text_and_writes_a_file(
          {"tool": "write", "args": {"filePath": str(target), "content": "hello relay\n"}}],
         [{"text": "Done: the file holds a greeting."}],
     ])
-    sid = new_session(api)
-    stream = EventCollector(f"{relay.url}/api/sessions/{sid}/events").start()
+    sid, stream = watched_session(api, relay.url)
     try:
         answer = api.post(f"/api/sessions/{sid}/messages", json={"text": f"write it {marker}"})
         assert answer.status_code == 200, answer.text
@@ -77,8 +76,7 @@ def test_bash_permission_answered_through_the_relay(
         [{"tool": "bash", "args": {"command": "echo relay-$((20+22))", "description": "echo"}}],
         [{"text": "The command ran."}],
     ])
-    sid = new_session(api)
-    stream = EventCollector(f"{relay.url}/api/sessions/{sid}/events").start()
+    sid, stream = watched_session(api, relay.url)
     try:
         assert api.post(f"/api/sessions/{sid}/prompt", json={"text": marker}).status_code == 202
         asked = stream.wait_for_type("permission.asked")
@@ -119,8 +117,7 @@ def test_abort_mid_stream(api: httpx.Client, oc: httpx.Client, relay: RelayProce
                           scripted: ScriptedProvider, script_key: str) -> None:
     slow = [{"text": "Working slowly "}] + [{"sleep": 0.3}, {"text": "and on "}] * 40
     marker = scripted.script(script_key, [slow])
-    sid = new_session(api)
-    stream = EventCollector(f"{relay.url}/api/sessions/{sid}/events").start()
+    sid, stream = watched_session(api, relay.url)
     try:
         assert api.post(f"/api/sessions/{sid}/prompt", json={"text": marker}).status_code == 202
         stream.wait_for_type("message.part.delta")

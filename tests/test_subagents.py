@@ -6,7 +6,7 @@ import httpx
 
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
-from tests.support.stack import EventCollector, RelayProcess, wait_for
+from tests.support.stack import RelayProcess, wait_for, watched_session
 
 
 def test_subagent_permission_is_seen_and_answered_on_the_parent(
@@ -21,8 +21,7 @@ def test_subagent_permission_is_seen_and_answered_on_the_parent(
                                    "prompt": f"run the echo {child_marker}"}}],
         [{"text": "The sub-agent is done."}],
     ])
-    sid = api.post("/api/sessions", json={"title": "parent"}).json()["id"]
-    stream = EventCollector(f"{relay.url}/api/sessions/{sid}/events").start()
+    sid, stream = watched_session(api, relay.url, "parent")
     try:
         assert api.post(f"/api/sessions/{sid}/prompt", json={"text": marker}).status_code == 202
         asked = stream.wait_for_type("permission.asked", 60)
@@ -60,8 +59,7 @@ def test_question_is_answered_through_the_relay(api: httpx.Client, oc: httpx.Cli
         [{"tool": "question", "args": {"questions": [question]}}],
         [{"text": "Blue it is."}],
     ])
-    sid = api.post("/api/sessions", json={"title": "question"}).json()["id"]
-    stream = EventCollector(f"{relay.url}/api/sessions/{sid}/events").start()
+    sid, stream = watched_session(api, relay.url, "question")
     try:
         assert api.post(f"/api/sessions/{sid}/prompt", json={"text": marker}).status_code == 202
         asked = stream.wait_for_type("question.asked", 60)

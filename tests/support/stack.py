@@ -163,3 +163,12 @@ class EventCollector:
         return wait_for(lambda: next((p for p in self.payloads()
                                       if p.get("type") == kind and where(p)), None),
                         timeout, f"a {kind} event")
+
+
+def watched_session(api: httpx.Client, relay_url: str,
+                    title: str = "test") -> tuple[str, EventCollector]:
+    """A new session, with a collector already reading its event stream."""
+    response = api.post("/api/sessions", json={"title": title})
+    assert response.status_code == 200, response.text
+    sid = response.json()["id"]
+    return sid, EventCollector(f"{relay_url}/api/sessions/{sid}/events").start()
