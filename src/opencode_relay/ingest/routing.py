@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-# Transport chatter: never logged (the relay sends its own heartbeats).
-NOT_LOGGED = frozenset({"server.heartbeat", "server.connected"})
+from ..events import NOISE, NOT_LOGGED
 
-# Logged on the global stream only, never routed to a session's stream even if they name one.
-NOISE = frozenset({"plugin.added", "sync", "catalog.updated", "reference.updated",
-                   "integration.updated", "lsp.updated", "lsp.client.diagnostics",
-                   "file.watcher.updated"})
+__all__ = ["NOISE", "NOT_LOGGED", "session_id_of"]
 
 
 def session_id_of(payload: dict[str, Any]) -> str | None:
