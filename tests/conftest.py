@@ -65,3 +65,16 @@ def oc(opencode: EmbeddedOpencode) -> Iterator[httpx.Client]:
 @pytest.fixture()
 def script_key() -> str:
     return f"s{uuid.uuid4().hex[:10]}"
+
+
+LAYERS = ("unit", "integration", "browser", "bench")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test says which layer it is (`pytestmark = pytest.mark.unit`, …), so `-m unit`
+    (make check) runs exactly the fast layer and nothing slips between layers."""
+    unmarked = [item.nodeid for item in items
+                if sum(1 for layer in LAYERS if item.get_closest_marker(layer)) != 1]
+    if unmarked:
+        raise pytest.UsageError("tests without exactly one layer marker "
+                                f"({', '.join(LAYERS)}): {unmarked[:10]}")

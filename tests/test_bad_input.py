@@ -8,6 +8,8 @@ import pytest
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
 
+pytestmark = pytest.mark.integration
+
 UNKNOWN = "ses_doesnotexist000000000000"
 
 CASES = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 
 import httpx
@@ -13,6 +15,8 @@ from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventId
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.stack import EventCollector, RelayProcess, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def scrape(api: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,6 +15,8 @@ from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.secured import bearer, make_token
 from tests.support.stack import EventCollector, RelayProcess, wait_for
 
+pytestmark = pytest.mark.integration
+
 LIMITS = {"RELAY_AUTH": "true", "RELAY_PROMPTS_PER_MINUTE": "3",
           "RELAY_STREAMS_PER_PRINCIPAL": "2", "RELAY_MAX_BODY_BYTES": "4000",
           "RELAY_STREAM_SLOT_TTL_SECONDS": "3",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
 from tests.support.stack import EventCollector, RelayProcess, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def test_two_replicas_share_one_log_and_fail_over(

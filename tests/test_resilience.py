@@ -13,6 +13,8 @@ from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
 from tests.support.stack import EventCollector, RelayProcess, start_opencode, wait_for
 
+pytestmark = pytest.mark.integration
+
 
 def slow_answer(steps: int, pause: float = 0.05) -> list[dict]:
     turn: list[dict] = [{"reasoning": "Thinking it through."}]

@@ -21,6 +21,8 @@ from opencode_relay.store.state import StateStore
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.stack import RelayProcess, wait_for
 
+pytestmark = pytest.mark.integration
+
 HOUR_MS = 3_600_000
 
 

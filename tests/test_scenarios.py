@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 import httpx
 
@@ -9,6 +11,8 @@ from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
 from tests.support.stack import RelayProcess, wait_for, watched_session
+
+pytestmark = pytest.mark.integration
 
 
 def new_session(api: httpx.Client, title: str = "test") -> str:

@@ -21,6 +21,8 @@ from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import EventCollector, RelayProcess, wait_for
 
+pytestmark = pytest.mark.integration
+
 OPENCODE_PASSWORD = f"pw-{uuid.uuid4().hex}"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import uuid
 from pathlib import Path
@@ -14,6 +16,8 @@ from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
 from tests.support.stack import EventCollector, RelayProcess, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def test_sigterm_mid_stream_then_restart_and_resume(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import httpx
 
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
 from tests.support.stack import RelayProcess, wait_for, watched_session
+
+pytestmark = pytest.mark.integration
 
 
 def test_subagent_permission_is_seen_and_answered_on_the_parent(

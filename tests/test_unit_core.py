@@ -20,6 +20,8 @@ from opencode_relay.store.log import EventId, EventLog, InvalidEventId, LogEntry
 from opencode_relay.store.state import StateStore
 from opencode_relay.upstream.sse import decode
 
+pytestmark = pytest.mark.unit
+
 SID = "ses_unit0001"
 
 

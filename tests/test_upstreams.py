@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 import httpx
@@ -11,6 +13,8 @@ from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
 from tests.support.stack import EventCollector, RelayProcess, start_opencode, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def test_server_lists_parse() -> None:

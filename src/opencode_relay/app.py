@@ -1,10 +1,10 @@
-"""Builds the ASGI app: the one place where the relay's parts are put together."""
+"""Builds the ASGI app: routes, middleware and a lifespan that opens the relay's parts."""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, TypedDict
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
@@ -14,24 +14,30 @@ from . import hardening
 from .api import events, meta, sessions
 from .api.errors import error_response, install_error_handlers
 from .config import Settings
-from .relay import Relay
+from .metrics import Metrics
+from .relay import Relay, open_relay
+from .security.gate import Guard
 
 WEB_DIST = Path(__file__).parent / "web" / "dist"
 
 
+class State(TypedDict):
+    """What every request finds in `request.state` (Starlette's lifespan state)."""
+
+    relay: Relay
+    guard: Guard
+    metrics: Metrics
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        relay = Relay.build(settings)
-        app.state.relay = relay
-        await relay.start()
-        try:
-            async with hardening.running(app, relay):
-                yield
-        finally:
-            await relay.stop()
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        async with open_relay(settings, metrics) as relay:
+            metrics.track(relay)
+            yield {"relay": relay, "guard": relay.guard, "metrics": metrics}
 
     app = FastAPI(title="opencode-relay", version="0.1.0", lifespan=lifespan,
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)

@@ -29,9 +29,9 @@ def is_loopback(host: str) -> bool:
 
 def serve(args: argparse.Namespace) -> None:
     settings = Settings()
-    if settings.auth is None:
-        settings.auth = not is_loopback(args.host)
-    if not settings.auth and not is_loopback(args.host):
+    if settings.auth is None and not is_loopback(args.host):
+        settings.auth = True
+    if settings.auth is False and not is_loopback(args.host):
         sys.exit(f"refusing to listen on {args.host} with RELAY_AUTH off: anyone who can reach "
                  "it could drive the agent; turn auth on or bind to 127.0.0.1")
     started: list[EmbeddedRedis | EmbeddedOpencode] = []
@@ -54,7 +54,9 @@ def serve(args: argparse.Namespace) -> None:
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                                 timeout_graceful_shutdown=10, log_config=None,
                                 access_log=False)  # the gate logs requests, with their id
-        RelayServer(config, app).run()
+        RelayServer(config, then_stop=[s.stop for s in reversed(started)]).run()
+    except KeyboardInterrupt:  # Ctrl+C: uvicorn stopped cleanly, then re-raised it for us
+        raise SystemExit(130) from None
     finally:
         if started and url_file.is_file():
             url_file.unlink()

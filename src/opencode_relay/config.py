@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     ingest: bool = True
     data_dir: Path = Path("var")
 
-    # Security (see security/). None: on unless bound to loopback (the CLI decides).
+    # Security (see security/). Unset (None): off for callers on this machine, and every other
+    # caller is refused, however the app is started; `serve` turns it on for a public --host.
     auth: bool | None = None
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     cookie_secure: bool = True
@@ -63,7 +64,12 @@ class Settings(BaseSettings):
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.auth)
+        return self.auth is True
+
+    @property
+    def loopback_only(self) -> bool:
+        """Auth was not configured: only callers on this machine are served (fails closed)."""
+        return self.auth is None
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""Prometheus metrics: one registry per app, fed by the parts' callbacks and read at scrape.
+"""Prometheus metrics: one registry per app. `Metrics` is the relay's observer (relay.Observer):
+the parts call it as things happen; live figures are read from the parts at scrape time.
 
 Labels are bounded: event types are checked against a pattern, routes are templates.
 """
@@ -46,12 +47,18 @@ class Metrics:
         self._redis: dict[str, float] = {}
         r.register(_Live(self))
 
-    def attach(self, relay: "Relay") -> None:
+    def track(self, relay: "Relay") -> None:
+        """Figures read at scrape time (connections, clients, Redis) come from this relay."""
         self._relay = relay
-        for upstream in relay.upstreams.values():
-            upstream.ingestor.on_event = self.on_event
-        relay.hub.on_drop = self.dropped.inc
-        relay.hub.on_dispatch = self.on_dispatch
+
+    def on_drop(self) -> None:
+        self.dropped.inc()
+
+    def on_pruned(self, count: int) -> None:
+        self.pruned.inc(count)
+
+    def on_rate_limited(self, which: str) -> None:
+        self.rate_limited.labels(which).inc()
 
     def on_event(self, kind: str) -> None:
         self.events.labels(kind if _EVENT_TYPE.match(kind) else "other").inc()

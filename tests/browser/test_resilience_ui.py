@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import time
 
 import httpx
@@ -10,6 +12,8 @@ from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.browser.helpers import (new_session, open_session, page_transcript, send,
                                    transcript_from_api, wait_api_idle, wait_idle)
 from tests.browser.proxy import CuttableProxy
+
+pytestmark = pytest.mark.browser
 
 
 def slow_script(pieces: int, pause: float = 0.1) -> list[list[dict]]:

@@ -11,6 +11,8 @@ from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.browser.helpers import new_session, open_session, send, wait_idle
 
+pytestmark = pytest.mark.browser
+
 PAYLOAD = (
     "Look: <script>window.__pwned = 'script'</script>\n\n"
     "<img src=x onerror=\"window.__pwned = 'img'\">\n\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 
@@ -10,6 +12,8 @@ import httpx
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.browser.helpers import new_session, open_session, send, wait_idle
 from tests.support.stack import wait_for
+
+pytestmark = pytest.mark.browser
 
 
 def item(page, sid: str):

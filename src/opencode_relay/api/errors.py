@@ -1,4 +1,8 @@
-"""The one place that turns failures into HTTP answers: `{"error": {"code", "message"}}`."""
+"""The one place that turns failures into HTTP answers: `{"error": {"code", "message"}}`.
+
+Domain errors (errors.py), opencode's and Redis' failures and FastAPI's validation errors all
+end here; nothing else in the relay picks a status code for a failure.
+"""
 
 from __future__ import annotations
 
@@ -12,40 +16,35 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
+from ..errors import (BodyTooLarge, Forbidden, InvalidInput, NotFound, RateLimited, RelayError,
+                      Starting, Unauthenticated)
 from ..store.log import InvalidEventId
 from ..upstream.client import UpstreamError, UpstreamUnavailable
 
 logger = logging.getLogger("opencode_relay.api")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers
+_STATUS: dict[type[RelayError], int] = {
+    InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, BodyTooLarge: 413,
+    RateLimited: 429, Starting: 503,
+}
 
 
-def unauthorized(message: str = "a valid API token or login is required") -> ApiError:
-    return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+def status_of(exc: RelayError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in _STATUS:
+            return _STATUS[kind]
+    return 500
 
 
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, "forbidden", message)
-
-
-def rate_limited(what: str, retry_after_seconds: int) -> ApiError:
-    return ApiError(429, "rate_limited", f"too many {what}; retry in {retry_after_seconds}s",
-                    {"Retry-After": str(retry_after_seconds)})
-
-
-def body_too_large(limit: int) -> ApiError:
-    return ApiError(413, "body_too_large", f"the request body exceeds {limit} bytes")
-
-
-def render(exc: ApiError) -> JSONResponse:
-    """For code outside the routes (middleware), which the handlers below do not reach."""
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
+def render(exc: RelayError) -> JSONResponse:
+    """The HTTP answer for a domain error; for routes and middleware alike."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    return error_response(status_of(exc), exc.code, exc.message, headers or None)
 
 
 def redis_failure(exc: Exception) -> JSONResponse:
@@ -54,14 +53,6 @@ def redis_failure(exc: Exception) -> JSONResponse:
         return error_response(503, "redis_unavailable", "Redis is unreachable")
     logger.error("redis command failed: %s", exc)
     return error_response(502, "redis_error", "Redis refused a command")
-
-
-def not_found(what: str, ident: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} {ident!r} was not found")
-
-
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "bad_request", message)
 
 
 def error_response(status: int, code: str, message: str,
@@ -79,8 +70,8 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(RelayError)
+    async def _relay(_: Request, exc: RelayError) -> JSONResponse:
         return render(exc)
 
     @app.exception_handler(RequestValidationError)

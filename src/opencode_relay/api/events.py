@@ -36,7 +36,7 @@ async def session_events(sid: str, after: str | None = Query(None, max_length=50
                          last_event_id: str | None = Header(None, max_length=50),
                          relay: Relay = Depends(get_relay)) -> StreamingResponse:
     resume = _resume_point(last_event_id, after)
-    await relay.session(sid)
+    await relay.sessions.get(sid)
     stream = event_stream(relay.hub, relay.log, relay.keys.session_events(sid), sid, resume,
                           relay.settings.heartbeat_seconds)
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

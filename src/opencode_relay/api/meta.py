@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from ..relay import Relay, Upstream
+from ..relay import Relay
+from ..session_service import Upstream
 from .deps import get_relay
 
 router = APIRouter(prefix="/api")
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api")
 async def agents(directory: str | None = Query(None, max_length=4096),
                  upstream: str | None = Query(None, max_length=64),
                  relay: Relay = Depends(get_relay)) -> Any:
-    client = relay.upstream_named(upstream).client
+    client = relay.sessions.upstream_named(upstream).client
     return {"agents": await client.agents(directory or relay.settings.default_directory)}
 
 
@@ -26,7 +27,7 @@ async def agents(directory: str | None = Query(None, max_length=4096),
 async def providers(directory: str | None = Query(None, max_length=4096),
                     upstream: str | None = Query(None, max_length=64),
                     relay: Relay = Depends(get_relay)) -> Any:
-    client = relay.upstream_named(upstream).client
+    client = relay.sessions.upstream_named(upstream).client
     found = await client.providers(directory or relay.settings.default_directory)
     return {"providers": found.get("providers", []), "default": found.get("default", {})}
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from ..relay import Relay, SessionTarget, check_id
+from ..relay import Relay
+from ..session_service import SessionTarget, check_id
 from ..store.log import LogEntry
 from ..store.state import JSON, MessageRecord, dumps
 from .deps import get_relay
@@ -57,9 +58,9 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
     directory = body.directory or relay.settings.default_directory
     if body.parentID:
         # 404 unless the caller may see the parent; a child lives on its parent's server.
-        upstream = (await relay.target(body.parentID)).upstream
+        upstream = (await relay.sessions.target(body.parentID)).upstream
     else:
-        upstream = relay.upstream_named(body.upstream)
+        upstream = relay.sessions.upstream_named(body.upstream)
     session = await upstream.client.create_session(payload, directory)
     # Stored now so an immediate read finds it even before the event arrives. opencode's own
     # session.created may reach the log before the owner record, when only admins may see it,
@@ -77,12 +78,12 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
 
 @router.get("/sessions/{sid}")
 async def get_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    return {"session": await relay.session(sid)}
+    return {"session": await relay.sessions.get(sid)}
 
 
 @router.patch("/sessions/{sid}")
 async def rename_session(sid: str, body: RenameSession, relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.target(sid)
+    target = await relay.sessions.target(sid)
     updated = await target.client.update_session(sid, body.model_dump(), target.directory)
     async with relay.redis.pipeline(transaction=True) as pipe:
         relay.store.put_session(pipe, updated, target.upstream.name)  # read-your-writes
@@ -92,7 +93,7 @@ async def rename_session(sid: str, body: RenameSession, relay: Relay = Depends(g
 
 @router.delete("/sessions/{sid}")
 async def delete_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.target(sid)
+    target = await relay.sessions.target(sid)
     await target.client.delete_session(sid, target.directory)
     # Gone for readers at once; the session.deleted event that follows finds nothing left.
     async with relay.redis.pipeline(transaction=True) as pipe:
@@ -103,15 +104,15 @@ async def delete_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
 
 @router.get("/sessions/{sid}/messages")
 async def list_messages(sid: str, relay: Relay = Depends(get_relay)) -> Response:
-    await relay.session(sid)
-    records, cursor = await relay.transcript(sid)
+    await relay.sessions.get(sid)
+    records, cursor = await relay.sessions.transcript(sid)
     return raw_json(_transcript(records, str(cursor)))
 
 
 async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[SessionTarget, JSON]:
-    target = await relay.target(sid)
+    target = await relay.sessions.target(sid)
     prompt = body.to_opencode()
-    await relay.check_choices(target.upstream, prompt, target.directory)
+    await relay.sessions.check_choices(target.upstream, prompt, target.directory)
     return target, prompt
 
 
@@ -131,55 +132,55 @@ async def send_prompt_async(sid: str, body: Prompt, relay: Relay = Depends(get_r
 
 @router.post("/sessions/{sid}/abort")
 async def abort(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.target(sid)
+    target = await relay.sessions.target(sid)
     await target.client.abort(sid, target.directory)
     return {"aborted": True}
 
 
 @router.get("/messages/{mid}/parts")
 async def list_parts(mid: str, relay: Relay = Depends(get_relay)) -> Response:
-    sid = await relay.session_of_message(mid)
+    sid = await relay.sessions.session_of_message(mid)
     return raw_json(_list(b"parts", await relay.store.read_parts(sid, mid)))
 
 
 @router.get("/sessions/{sid}/status")
 async def status(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    await relay.session(sid)
+    await relay.sessions.get(sid)
     return {"status": await relay.store.read_json(relay.keys.status(sid)) or {"type": "idle"}}
 
 
 @router.get("/sessions/{sid}/diff")
 async def diff(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    await relay.session(sid)
+    await relay.sessions.get(sid)
     return {"diff": await relay.store.read_json(relay.keys.diff(sid)) or []}
 
 
 @router.get("/sessions/{sid}/todos")
 async def todos(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    await relay.session(sid)
+    await relay.sessions.get(sid)
     return {"todos": await relay.store.read_json(relay.keys.todos(sid)) or []}
 
 
 @router.get("/sessions/{sid}/children")
 async def children(sid: str, relay: Relay = Depends(get_relay)) -> Response:
-    await relay.session(sid)
+    await relay.sessions.get(sid)
     ids = await relay.store.child_ids(sid)
     return raw_json(_list(b"sessions", await relay.store.get_sessions_raw(ids)))
 
 
 @router.get("/sessions/{sid}/requests")
 async def pending_requests(sid: str, relay: Relay = Depends(get_relay)) -> Any:
-    await relay.session(sid)
-    requests = await relay.store.pending_requests(await relay.family(sid))
+    await relay.sessions.get(sid)
+    requests = await relay.store.pending_requests(await relay.sessions.family(sid))
     return {"permissions": [r for r in requests if str(r.get("id", "")).startswith("per")],
             "questions": [r for r in requests if str(r.get("id", "")).startswith("que")]}
 
 
 async def _request_target(relay: Relay, sid: str, request_id: str) -> SessionTarget:
     """The session (this one or a sub-agent's) whose pending request this is."""
-    await relay.session(sid)
-    owner, _request = await relay.pending_request(sid, request_id)
-    return await relay.target(owner)
+    await relay.sessions.get(sid)
+    owner, _request = await relay.sessions.pending_request(sid, request_id)
+    return await relay.sessions.target(owner)
 
 
 @router.post("/sessions/{sid}/permissions/{request_id}")

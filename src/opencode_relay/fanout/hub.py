@@ -53,13 +53,14 @@ class Subscriber:
 
 class Hub:
     def __init__(self, redis: Redis, keys: Keys, log: EventLog, queue_size: int = 2000,
-                 on_drop: Callable[[], None] | None = None) -> None:
+                 on_drop: Callable[[], None] | None = None,
+                 on_dispatch: Callable[[EventId], None] | None = None) -> None:
         self.redis = redis
         self.keys = keys
         self.log = log
         self.queue_size = queue_size
         self.on_drop = on_drop or (lambda: None)
-        self.on_dispatch: Callable[[EventId], None] = lambda _id: None
+        self.on_dispatch = on_dispatch or (lambda _id: None)
         self.closed = False
         self._all: set[Subscriber] = set()
         self._by_session: dict[str, set[Subscriber]] = {}

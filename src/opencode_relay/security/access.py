@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from ..api.errors import not_found
+from ..errors import NotFound
 from ..store.keys import Keys
 from .principal import Principal, current_principal
 
@@ -116,7 +116,7 @@ class Access:
         if self.sees_all(principal):
             return
         if principal is None or not await self.may_see(principal, sid):
-            raise not_found("session", sid)
+            raise NotFound("session", sid)
 
     async def visible(self, sids: list[str], limit: int | None = None) -> list[str]:
         """The ids among `sids`, in order, that the current principal may see."""

@@ -6,6 +6,7 @@ Routes never check credentials themselves: everything under /api (but login/logo
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -17,9 +18,10 @@ from redis.exceptions import RedisError
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..api.errors import (ApiError, body_too_large, error_response, forbidden, rate_limited,
-                          redis_failure, render, unauthorized)
+from ..api.errors import redis_failure, render
 from ..config import Settings
+from ..errors import (BodyTooLarge, Forbidden, LoopbackOnly, RateLimited, RelayError, Starting,
+                      Unauthenticated)
 from ..logs import reset_request_id, set_request_id
 from .access import Access
 from .limits import STREAM_RETRY_SECONDS, PromptLimiter, StreamSlots
@@ -53,6 +55,19 @@ def needs_credential(path: str) -> bool:
     return path == "/api" or path.startswith("/api/") or path == "/metrics"
 
 
+def is_loopback_client(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client:
+        return True  # in-process callers (tests, ASGI transports) have no socket
+    host = client[0]
+    if host in ("localhost", "testclient"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def route_of(scope: Scope) -> str:
     """The matched route's template (never the raw path: label counts must stay bounded).
     Known once the router has run."""
@@ -84,7 +99,8 @@ class Gate:
         if not _REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex
         id_token = set_request_id(request_id)
-        app = scope.get("app")
+        state = scope.get("state") or {}
+        metrics = state.get("metrics")
         status = [500]
         responded = [False]
         started = time.perf_counter()
@@ -101,8 +117,9 @@ class Gate:
         principal: Principal | None = None
         try:
             try:
-                principal = await self._admit(scope, receive, send_with_id, headers)
-            except ApiError as exc:
+                principal = await self._admit(scope, receive, send_with_id, headers,
+                                              state.get("guard"))
+            except RelayError as exc:
                 await render(exc)(scope, receive, send_with_id)
             except (RedisError, OSError) as exc:
                 # Credentials and limits live in Redis: down means 503 here too, not a 500.
@@ -112,7 +129,6 @@ class Gate:
         finally:
             elapsed = time.perf_counter() - started
             route = route_of(scope)
-            metrics = getattr(getattr(app, "state", None), "metrics", None)
             if metrics is not None:
                 metrics.observe_request(scope["method"], route, status[0], elapsed)
             logger.info("%s %s -> %d", scope["method"], scope["path"], status[0],
@@ -122,16 +138,16 @@ class Gate:
             reset_request_id(id_token)
 
     async def _admit(self, scope: Scope, receive: Receive, send: Send,
-                     headers: dict[str, str]) -> Principal | None:
-        guard: Guard | None = getattr(scope["app"].state, "guard", None)
-        if guard is None:
-            await error_response(503, "starting", "the relay is starting")(scope, receive, send)
-            return None
+                     headers: dict[str, str], guard: Guard | None) -> Principal | None:
+        if guard is None:  # the lifespan has not run: nothing is connected yet
+            raise Starting()
         settings = guard.settings
+        if settings.loopback_only and not is_loopback_client(scope):
+            raise LoopbackOnly()
         method = scope["method"]
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > settings.max_body_bytes:
-            raise body_too_large(settings.max_body_bytes)
+            raise BodyTooLarge(settings.max_body_bytes)
 
         # With auth on, public paths run with no principal: access checks there deny.
         principal: Principal | None = None if settings.auth_enabled else LOCAL
@@ -146,12 +162,12 @@ class Gate:
                 wait = await guard.prompts.hit(principal.id)
                 if wait is not None:
                     _count_limited(scope, "prompts")
-                    raise rate_limited("prompts", wait)
+                    raise RateLimited("prompts", wait)
             if method == "GET" and _is(scope["path"], _STREAM_PATHS):
                 slot = await guard.streams.acquire(principal.id)
                 if slot is None:
                     _count_limited(scope, "streams")
-                    raise rate_limited("open event streams", STREAM_RETRY_SECONDS)
+                    raise RateLimited("open event streams", STREAM_RETRY_SECONDS)
         token = set_principal(principal)
         try:
             await self.app(scope, receive, send)
@@ -169,17 +185,17 @@ async def _authenticate(guard: Guard, headers: dict[str, str], method: str) -> P
         principal = (await guard.tokens.resolve(secret.strip())
                      if scheme.lower() == "bearer" else None)
         if principal is None:
-            raise unauthorized("the API token is not valid")
+            raise Unauthenticated("the API token is not valid")
         return principal
     cookie = _cookies(headers).get(COOKIE)
     if cookie:
         principal = await guard.tokens.resolve_login(cookie)
         if principal is None:
-            raise unauthorized("the login has expired or was revoked; log in again")
+            raise Unauthenticated("the login has expired or was revoked; log in again")
         if method not in _SAFE_METHODS and not _same_origin(headers, guard.settings):
-            raise forbidden("cross-origin request refused")
+            raise Forbidden("cross-origin request refused")
         return principal
-    raise unauthorized()
+    raise Unauthenticated()
 
 
 def _same_origin(headers: dict[str, str], settings: Settings) -> bool:
@@ -204,7 +220,7 @@ async def _buffer_body(receive: Receive, limit: int) -> Receive:
             break
         size += len(message.get("body", b""))
         if size > limit:
-            raise body_too_large(limit)
+            raise BodyTooLarge(limit)
         if not message.get("more_body", False):
             break
 
@@ -215,9 +231,9 @@ async def _buffer_body(receive: Receive, limit: int) -> Receive:
 
 
 def _count_limited(scope: Scope, which: str) -> None:
-    metrics = getattr(scope["app"].state, "metrics", None)
+    metrics = (scope.get("state") or {}).get("metrics")
     if metrics is not None:
-        metrics.rate_limited.labels(which).inc()
+        metrics.on_rate_limited(which)
 
 
 def _headers(scope: Scope) -> dict[str, str]:

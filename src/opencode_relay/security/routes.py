@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api.errors import unauthorized
+from ..errors import Unauthenticated
 from .gate import COOKIE, Guard, _cookies, _headers
 from .principal import LOCAL, current_principal
 
@@ -21,7 +21,7 @@ class Login(BaseModel):
 
 
 def _guard(request: Request) -> Guard:
-    return request.app.state.guard
+    return request.state.guard
 
 
 @router.post("/login")
@@ -31,7 +31,7 @@ async def login(body: Login, request: Request) -> JSONResponse:
         return JSONResponse({"principal": LOCAL.public(), "auth": False})
     made = await guard.tokens.login(body.token, guard.settings.login_ttl_seconds)
     if made is None:
-        raise unauthorized("the API token is not valid")
+        raise Unauthenticated("the API token is not valid")
     principal, cookie = made
     response = JSONResponse({"principal": principal.public(), "auth": True})
     response.set_cookie(COOKIE, cookie, max_age=int(guard.settings.login_ttl_seconds),

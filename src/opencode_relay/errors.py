@@ -1,0 +1,77 @@
+"""The relay's domain errors: what went wrong, in the relay's terms.
+
+Raised anywhere below the API (look-ups, access checks, the gate, the store). Only `api/errors.py`
+turns them into HTTP answers, so no other module knows about status codes.
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """A failure the caller should be told about. `code` is stable; `message` is for people."""
+
+    code = "relay_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(RelayError):
+    """The request names something malformed or unknown (an id, a model, a directory)."""
+
+    code = "bad_request"
+
+
+class NotFound(RelayError):
+    """No such thing, or the caller may not know it exists (never distinguished)."""
+
+    code = "not_found"
+
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"{what} {ident!r} was not found")
+
+
+class Unauthenticated(RelayError):
+    code = "unauthorized"
+
+    def __init__(self, message: str = "a valid API token or login is required") -> None:
+        super().__init__(message)
+
+
+class Forbidden(RelayError):
+    code = "forbidden"
+
+
+class LoopbackOnly(Forbidden):
+    """Auth was left unset, so the relay serves this machine only."""
+
+    code = "loopback_only"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this relay has no authentication turned on, so it answers only requests from this "
+            "machine; set RELAY_AUTH=true (and create a token) to serve others, or RELAY_AUTH=false "
+            "to serve everyone without one")
+
+
+class RateLimited(RelayError):
+    code = "rate_limited"
+
+    def __init__(self, what: str, retry_after_seconds: int) -> None:
+        super().__init__(f"too many {what}; retry in {retry_after_seconds}s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class BodyTooLarge(RelayError):
+    code = "body_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body exceeds {limit} bytes")
+
+
+class Starting(RelayError):
+    code = "starting"
+
+    def __init__(self) -> None:
+        super().__init__("the relay is starting")

@@ -1,0 +1,188 @@
+"""Finding a session for a request: which one, whether the caller may see it, where it lives.
+
+Every route that names a session goes through here, so ownership (security/access.py) and the
+choice of opencode server are decided in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+from redis.asyncio import Redis
+
+from .errors import InvalidInput, NotFound
+from .ingest.ingestor import Ingestor
+from .ingest.leader import Lease
+from .ingest.snapshot import fetch_snapshot, stage_snapshot
+from .security.access import Access
+from .store.log import EventId
+from .store.state import JSON, MessageRecord, StateStore
+from .upstream.client import OpencodeClient, UpstreamError
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# How long the agents and models of one (server, directory) are trusted before being re-read.
+CATALOG_SECONDS = 30.0
+
+
+def check_id(kind: str, prefix: str, value: str) -> str:
+    if not _ID.match(value) or not value.startswith(prefix):
+        raise InvalidInput(f"{value[:60]!r} is not a {kind} id (expected '{prefix}…')")
+    return value
+
+
+@dataclass
+class Upstream:
+    """One opencode server: its client, and the ingestor that reads its events under a lease."""
+
+    name: str
+    client: OpencodeClient
+    ingestor: Ingestor
+    lease: Lease
+
+
+@dataclass(frozen=True)
+class SessionTarget:
+    """Where an action on a session goes: its server and directory."""
+
+    upstream: Upstream
+    info: JSON
+    directory: str | None
+
+    @property
+    def client(self) -> OpencodeClient:
+        return self.upstream.client
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The models (`provider/model`) and agent names one opencode directory offers."""
+
+    models: frozenset[str]
+    agents: frozenset[str]
+
+
+class SessionService:
+    def __init__(self, redis: Redis, store: StateStore, access: Access,
+                 upstreams: dict[str, Upstream], default_directory: str | None) -> None:
+        self.redis = redis
+        self.store = store
+        self.access = access
+        self.upstreams = upstreams  # in configured order; the first is the default
+        self.default_directory = default_directory
+        # Keyed by (server, directory); directories come from clients, so the cache is bounded.
+        self._catalogs: TTLCache[tuple[str, str | None], Catalog] = TTLCache(
+            maxsize=256, ttl=CATALOG_SECONDS)
+
+    # ----- which opencode server ----------------------------------------------------------
+    @property
+    def default_upstream(self) -> Upstream:
+        return next(iter(self.upstreams.values()))
+
+    def upstream_named(self, name: str | None) -> Upstream:
+        if name is None:
+            return self.default_upstream
+        if name not in self.upstreams:
+            raise InvalidInput(f"unknown opencode server {name!r}; see GET /api/upstreams")
+        return self.upstreams[name]
+
+    async def upstream_of(self, sid: str) -> Upstream:
+        """The opencode server that holds a session (the default one when none is recorded)."""
+        name = (await self.store.upstream_names([sid])).get(sid)
+        return self.upstreams.get(name or "", self.default_upstream)
+
+    async def target(self, sid: str) -> SessionTarget:
+        """Where an action on a session goes (NotFound if the caller may not see it)."""
+        info = await self.get(sid)
+        return SessionTarget(await self.upstream_of(sid), info, info.get("directory"))
+
+    # ----- look-ups ----------------------------------------------------------------------
+    async def get(self, sid: str) -> JSON:
+        """The stored session, read through from opencode when Redis lacks it.
+
+        NotFound when the current principal may not see it (security/access.py)."""
+        check_id("session", "ses", sid)
+        stored = await self.store.get_session(sid)
+        await self.access.require(sid)
+        if stored is not None:
+            return stored
+        upstream, info = await self._fetch_upstream_session(sid)
+        snap = await fetch_snapshot(upstream.client, info)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await stage_snapshot(self.store, pipe, snap, upstream.name)
+            await pipe.execute()
+        return info
+
+    async def _fetch_upstream_session(self, sid: str) -> tuple[Upstream, JSON]:
+        directories: list[str | None] = [None]
+        if self.default_directory:
+            directories.append(self.default_directory)
+        for upstream in self.upstreams.values():
+            for directory in directories:
+                try:
+                    return upstream, await upstream.client.get_session(sid, directory)
+                except UpstreamError as exc:
+                    if exc.status not in (400, 404):
+                        raise
+        raise NotFound("session", sid)
+
+    async def session_of_message(self, mid: str) -> str:
+        check_id("message", "msg", mid)
+        sid = await self.store.session_of_message(mid)
+        if sid is None or not await self.access.may_see_current(sid):
+            raise NotFound("message", mid)
+        return sid
+
+    async def family(self, sid: str) -> list[str]:
+        """The session and all its sub-agent sessions, depth first."""
+        found: list[str] = []
+        todo = [sid]
+        while todo and len(found) < 1000:
+            current = todo.pop()
+            if current in found:
+                continue
+            found.append(current)
+            todo.extend(await self.store.child_ids(current))
+        return found
+
+    async def transcript(self, sid: str) -> tuple[list[MessageRecord], EventId]:
+        """The messages and the log position they reflect, read atomically."""
+        cursor, records = await self.store.read_transcript(sid)
+        return records, EventId.parse(cursor)
+
+    async def pending_request(self, sid: str, request_id: str) -> tuple[str, JSON]:
+        """A pending request of this session or of one of its sub-agent sessions."""
+        for member in await self.family(sid):
+            raw = await self.redis.hget(self.store.keys.requests(member), request_id)
+            if raw is not None:
+                return member, json.loads(raw)
+        raise NotFound("pending request", request_id)
+
+    # ----- checks before an action ---------------------------------------------------------
+    async def check_choices(self, upstream: Upstream, body: JSON, directory: str | None) -> None:
+        """Rejects an unknown agent or model up front: opencode would fail with a bare 500."""
+        if "agent" not in body and "model" not in body:
+            return
+        catalog = await self._catalog(upstream, directory)
+        model = body.get("model")
+        if model and f"{model['providerID']}/{model['modelID']}" not in catalog.models:
+            raise InvalidInput(f"unknown model {model['providerID']}/{model['modelID']}; "
+                               "see GET /api/providers")
+        if body.get("agent") and body["agent"] not in catalog.agents:
+            raise InvalidInput(f"unknown agent {body['agent']!r}; see GET /api/agents")
+
+    async def _catalog(self, upstream: Upstream, directory: str | None) -> Catalog:
+        key = (upstream.name, directory)
+        catalog = self._catalogs.get(key)
+        if catalog is None:
+            providers, agents = await asyncio.gather(upstream.client.providers(directory),
+                                                     upstream.client.agents(directory))
+            catalog = Catalog(
+                frozenset(f"{p['id']}/{m}" for p in providers.get("providers", [])
+                          for m in (p.get("models") or {})),
+                frozenset(str(a.get("name")) for a in agents))
+            self._catalogs[key] = catalog
+        return catalog
