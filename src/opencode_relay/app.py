@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, TypedDict
 
+import httpx
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -29,13 +30,15 @@ class State(TypedDict):
     metrics: Metrics
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *,
+               transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The relay as an ASGI app. `transport` stands in for opencode's network (tests only)."""
     settings = settings or Settings()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
-        async with open_relay(settings, metrics) as relay:
+        async with open_relay(settings, metrics, transport) as relay:
             metrics.track(relay)
             yield {"relay": relay, "guard": relay.guard, "metrics": metrics}
 

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
 
+import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -105,8 +106,9 @@ class Relay:
         await self.redis.aclose()
 
 
-def build_relay(settings: Settings, observer: Observer | None = None) -> Relay:
-    """Every part, connected but not started."""
+def build_relay(settings: Settings, observer: Observer | None = None,
+                transport: httpx.AsyncBaseTransport | None = None) -> Relay:
+    """Every part, connected but not started. `transport` stands in for opencode's network."""
     seen = observer or _Unobserved()
     redis = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
                            socket_connect_timeout=3, health_check_interval=30,
@@ -119,7 +121,8 @@ def build_relay(settings: Settings, observer: Observer | None = None) -> Relay:
               on_dispatch=seen.on_dispatch)
     upstreams: dict[str, Upstream] = {}
     for index, (name, url) in enumerate(settings.opencode_servers):
-        client = OpencodeClient(url, password, settings.upstream_timeout_seconds, name=name)
+        client = OpencodeClient(url, password, settings.upstream_timeout_seconds, name=name,
+                                transport=transport)
         ingestor = Ingestor(redis, client, store, log, name=name, owns_unrecorded=index == 0,
                             reconnect_initial=settings.reconnect_initial_seconds,
                             reconnect_max=settings.reconnect_max_seconds,
@@ -138,10 +141,10 @@ def build_relay(settings: Settings, observer: Observer | None = None) -> Relay:
 
 
 @asynccontextmanager
-async def open_relay(settings: Settings, observer: Observer | None = None
-                     ) -> AsyncIterator[Relay]:
+async def open_relay(settings: Settings, observer: Observer | None = None,
+                     transport: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[Relay]:
     """Builds and starts every part; stops and closes all of them on leaving."""
-    relay = build_relay(settings, observer)
+    relay = build_relay(settings, observer, transport)
     try:
         await relay.start()
         yield relay

@@ -65,6 +65,7 @@ class Hub:
         self._all: set[Subscriber] = set()
         self._by_session: dict[str, set[Subscriber]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.position: EventId | None = None
 
     @property
@@ -75,6 +76,9 @@ class Hub:
         self._task = asyncio.create_task(self._read_forever())
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: a cancel that lands inside redis-py's read can come
+        # back as a connection error (or nothing), and the reader must end all the same.
+        self._stopping = True
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -136,7 +140,7 @@ class Hub:
     async def _read_forever(self) -> None:
         # BLOCK stays under the client's 5 s socket timeout, so an idle log is not an error.
         delay = 0.1
-        while True:
+        while not self._stopping:
             found = None
             try:
                 if self.position is None:
@@ -162,6 +166,8 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
                 logger.warning("event log reader: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

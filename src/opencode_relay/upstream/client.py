@@ -47,18 +47,21 @@ def _message_of(response: httpx.Response) -> str:
 
 class OpencodeClient:
     def __init__(self, base_url: str, password: str | None = None, timeout: float = 30.0,
-                 name: str = "default") -> None:
+                 name: str = "default",
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """`transport` replaces the network (tests stand in for opencode with a MockTransport)."""
         auth = httpx.BasicAuth("opencode", password) if password else None
         self.base_url = base_url
         # Errors name the server, never its URL: they reach clients, and a URL may hold secrets.
         self.name = name
         self._http = httpx.AsyncClient(
-            base_url=base_url, auth=auth,
+            base_url=base_url, auth=auth, transport=transport,
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         # opencode sends heartbeats on its event stream; a minute of silence means it is gone.
         self._stream_http = httpx.AsyncClient(
-            base_url=base_url, auth=auth, timeout=httpx.Timeout(60.0, connect=5.0))
+            base_url=base_url, auth=auth, transport=transport,
+            timeout=httpx.Timeout(60.0, connect=5.0))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,0 +1,175 @@
+"""The API in-process: the real app and a real Redis, opencode stood in for by a MockTransport.
+
+Fast (no processes but a private redis-server): what the relay itself decides — validation,
+errors, auth, ownership, the loopback rule, Redis state after each action — is pinned here.
+What opencode does is tested against the real `opencode serve` elsewhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from redis.asyncio import Redis
+
+from opencode_relay.app import create_app
+from opencode_relay.config import Settings
+from opencode_relay.launch.embedded import EmbeddedRedis, free_port
+from opencode_relay.security.tokens import TokenStore
+from opencode_relay.store.keys import Keys
+from tests.support.fake_opencode import FakeOpencode
+
+pytestmark = pytest.mark.unit
+
+REMOTE = ("203.0.113.7", 40000)  # a caller on another machine
+LOCAL = ("127.0.0.1", 40000)
+
+
+def relay_settings(redis_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "redis_url": redis_url, "opencode_url": "http://opencode.test",
+        "key_prefix": f"inproc-{uuid.uuid4().hex[:8]}:", "ingest": False,
+        "prune_interval_seconds": 0, "cookie_secure": False, **overrides}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def relay_client(settings: Settings, fake: FakeOpencode,
+                       client: tuple[str, int] = LOCAL,
+                       headers: dict[str, str] | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, transport=fake.transport())
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay.test",
+                                     headers=headers or {}) as http:
+            yield http
+
+
+@pytest.fixture()
+def fake() -> FakeOpencode:
+    return FakeOpencode()
+
+
+async def test_session_round_trip_keeps_redis_in_step(redis_server: EmbeddedRedis,
+                                                      fake: FakeOpencode) -> None:
+    settings = relay_settings(redis_server.url)
+    keys = Keys(settings.key_prefix)
+    redis = Redis.from_url(redis_server.url)
+    async with relay_client(settings, fake) as api:
+        created = await api.post("/api/sessions", json={"title": "first"})
+        assert created.status_code == 200, created.text
+        sid = created.json()["id"]
+        assert await redis.zscore(keys.session_list, sid) is not None
+        assert (await api.get(f"/api/sessions/{sid}")).json()["session"]["title"] == "first"
+        listed = (await api.get("/api/sessions")).json()["sessions"]
+        assert [s["id"] for s in listed] == [sid]
+
+        renamed = await api.patch(f"/api/sessions/{sid}", json={"title": "second"})
+        assert renamed.json()["session"]["title"] == "second"
+        assert (await api.get(f"/api/sessions/{sid}")).json()["session"]["title"] == "second"
+
+        prompt = await api.post(f"/api/sessions/{sid}/prompt",
+                                json={"text": "hi", "model": "scripted/m2", "agent": "plan"})
+        assert prompt.status_code == 202, prompt.text
+        assert fake.prompts[-1] == (sid, {"parts": [{"type": "text", "text": "hi"}],
+                                          "model": {"providerID": "scripted", "modelID": "m2"},
+                                          "agent": "plan"})
+
+        assert (await api.delete(f"/api/sessions/{sid}")).json() == {"deleted": True}
+        assert await redis.exists(keys.session(sid)) == 0
+        assert (await api.get(f"/api/sessions/{sid}")).status_code == 404
+    await redis.aclose()
+
+
+@pytest.mark.parametrize("method, path, body, status, code", [
+    ("GET", "/api/sessions/not-a-session", None, 400, "bad_request"),
+    ("POST", "/api/sessions/ses_x/prompt", {"text": "hi", "model": "nope/none"}, 400,
+     "bad_request"),
+    ("POST", "/api/sessions/ses_x/prompt", {"text": "hi", "agent": "ghost"}, 400, "bad_request"),
+    ("POST", "/api/sessions/ses_x/prompt", {}, 422, "invalid_request"),
+    ("PATCH", "/api/sessions/ses_x", {"title": ""}, 422, "invalid_request"),
+    ("GET", "/api/events?after=yesterday", None, 400, "bad_event_id"),
+    ("GET", "/api/sessions/ses_x/requests", None, 200, None),
+])
+async def test_bad_input_gets_a_clear_4xx(method: str, path: str, body: object, status: int,
+                                         code: str | None, redis_server: EmbeddedRedis,
+                                         fake: FakeOpencode) -> None:
+    async with relay_client(relay_settings(redis_server.url), fake) as api:
+        sid = (await api.post("/api/sessions", json={})).json()["id"]
+        response = await api.request(method, path.replace("ses_x", sid), json=body)
+        assert response.status_code == status, response.text
+        if code is not None:
+            assert response.json()["error"]["code"] == code
+            assert response.json()["error"]["message"]
+
+
+async def test_remote_callers_are_refused_unless_auth_was_decided(
+        redis_server: EmbeddedRedis, fake: FakeOpencode) -> None:
+    async with relay_client(relay_settings(redis_server.url), fake, client=REMOTE) as api:
+        refused = await api.get("/api/sessions")
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "loopback_only"
+    async with relay_client(relay_settings(redis_server.url, auth=False), fake,
+                            client=REMOTE) as api:
+        assert (await api.get("/api/sessions")).status_code == 200
+
+
+async def test_with_auth_on_others_sessions_are_unknown(redis_server: EmbeddedRedis,
+                                                        fake: FakeOpencode) -> None:
+    settings = relay_settings(redis_server.url, auth=True)
+    redis = Redis.from_url(redis_server.url)
+    tokens = TokenStore(redis, Keys(settings.key_prefix))
+    _, alice = await tokens.create("alice")
+    _, bob = await tokens.create("bob")
+    async with relay_client(settings, fake, client=REMOTE) as anonymous:
+        response = await anonymous.get("/api/sessions")
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+    async with relay_client(settings, fake, client=REMOTE,
+                            headers={"Authorization": f"Bearer {alice}"}) as as_alice:
+        sid = (await as_alice.post("/api/sessions", json={"title": "alice's"})).json()["id"]
+        assert (await as_alice.get(f"/api/sessions/{sid}")).status_code == 200
+    async with relay_client(settings, fake, client=REMOTE,
+                            headers={"Authorization": f"Bearer {bob}"}) as as_bob:
+        hidden = await as_bob.get(f"/api/sessions/{sid}")
+        assert hidden.status_code == 404
+        assert hidden.json() == {"error": {"code": "not_found",
+                                           "message": f"session {sid!r} was not found"}}
+        assert (await as_bob.get("/api/sessions")).json() == {"sessions": []}
+    await redis.aclose()
+
+
+async def test_opencode_down_or_failing_is_a_502_or_503_that_says_so(
+        redis_server: EmbeddedRedis, fake: FakeOpencode) -> None:
+    async with relay_client(relay_settings(redis_server.url), fake) as api:
+        fake.down = True
+        down = await api.post("/api/sessions", json={})
+        assert down.status_code == 503
+        assert down.json()["error"]["code"] == "opencode_unavailable"
+        assert "opencode" in down.json()["error"]["message"]
+        fake.down, fake.broken = False, True
+        broken = await api.post("/api/sessions", json={})
+        assert broken.status_code == 502
+        assert broken.json()["error"]["message"] == "opencode answered 500: it broke"
+
+
+async def test_redis_down_is_a_503_that_says_so(fake: FakeOpencode) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    async with relay_client(relay_settings(closed), fake) as api:
+        response = await api.get("/api/sessions")
+        assert response.status_code == 503
+        assert response.json()["error"] == {"code": "redis_unavailable",
+                                             "message": "Redis is unreachable"}
+
+
+async def test_an_oversized_body_is_refused_before_any_work(redis_server: EmbeddedRedis,
+                                                           fake: FakeOpencode) -> None:
+    settings = relay_settings(redis_server.url, max_body_bytes=1000)
+    async with relay_client(settings, fake) as api:
+        response = await api.post("/api/sessions", json={"title": "x" * 2000})
+        assert response.status_code == 413
+        assert fake.calls.count("POST /session") == 0
