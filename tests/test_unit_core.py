@@ -17,7 +17,7 @@ from opencode_relay.ingest.routing import session_id_of
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventId, EventLog, InvalidEventId, LogEntry
-from opencode_relay.store.state import StateStore
+from opencode_relay.store.state import MessageRecord, StateStore
 from opencode_relay.upstream.sse import decode
 
 SID = "ses_unit0001"
@@ -34,6 +34,14 @@ def session_info(sid: str = SID, parent: str | None = None, created: int = 1000)
     if parent:
         info["parentID"] = parent
     return info
+
+
+async def transcript(store: StateStore, sid: str = SID) -> list[MessageRecord]:
+    return (await store.read_transcript(sid))[1]
+
+
+async def logged_entries(log: EventLog, stream: str) -> list[LogEntry]:
+    return [entry async for entry in log.read_entries_after(stream, EventId(0, 0))]
 
 
 def text_part(pid: str, mid: str = "msg_a", text: str = "", sid: str = SID) -> dict:
@@ -71,7 +79,10 @@ def test_every_session_key_shares_one_hash_tag() -> None:
 def test_event_ids_parse_and_order() -> None:
     assert EventId.parse("5-2") < EventId.parse("5-10") < EventId.parse("6-0")
     assert str(EventId.parse(b"7-3")) == "7-3"
-    for bad in ["", "abc", "1-", "-1", "1-2-3", "1.5-2"]:
+    # "0" (or any bare millisecond time) is a valid resume point: "from there on".
+    assert EventId.parse("0") == EventId(0, 0)
+    assert EventId.parse("1700000000000") == EventId(1700000000000, 0)
+    for bad in ["", "abc", "1-", "-1", "1-2-3", "1.5-2", "-", "0x1", "\u0663"]:
         with pytest.raises(InvalidEventId):
             EventId.parse(bad)
 
@@ -114,7 +125,7 @@ async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -
     ])
     await ingestor.apply([ev("message.part.delta", sessionID=SID, messageID="msg_a",
                              partID="prt_2", field="text", delta=d) for d in ["Hel", "lo ", "!"]])
-    records = await store.read_messages(SID)
+    records = await transcript(store)
     assert [json.loads(p)["id"] for p in records[0].parts] == ["prt_1", "prt_2"]  # by id
     assert json.loads(records[0].parts[1])["text"] == "Hello !"
     # A delta for a part the relay has not cached is applied from Redis.
@@ -126,7 +137,7 @@ async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -
                              partID="prt_1")])
     assert [json.loads(p)["id"] for p in await store.read_parts(SID, "msg_a")] == ["prt_2"]
     await ingestor.apply([ev("message.removed", sessionID=SID, messageID="msg_a")])
-    assert await store.read_messages(SID) == []
+    assert await transcript(store) == []
     assert await store.session_of_message("msg_a") is None
     assert await store.get_part(SID, "prt_2") is None
     await ingestor.apply([ev("session.deleted", sessionID=SID, info=session_info())])
@@ -144,11 +155,10 @@ async def test_unknown_and_malformed_events_are_logged_not_dropped(parts) -> Non
     await ingestor.apply([ev("brand.new.thing", sessionID=SID, anything=1),
                           ev("message.updated", sessionID=SID, info={"no": "id"}),
                           ev("server.heartbeat")])
-    logged = [json.loads(d)["type"] async for _i, d in log.read_after(store.keys.events,
-                                                                       EventId(0, 0))]
+    logged = [json.loads(e.data)["type"] for e in await logged_entries(log, store.keys.events)]
     assert logged == ["brand.new.thing", "message.updated"]
-    session_logged = [json.loads(d)["type"] async for _i, d in
-                      log.read_after(store.keys.session_events(SID), EventId(0, 0))]
+    session_logged = [json.loads(e.data)["type"]
+                      for e in await logged_entries(log, store.keys.session_events(SID))]
     assert session_logged == ["brand.new.thing", "message.updated"]
 
 
@@ -160,8 +170,8 @@ async def test_child_events_reach_the_parent_stream_with_the_same_id(parts) -> N
                              info=session_info(child, parent=SID)),
                           ev("permission.asked", id="per_1", sessionID=child, permission="bash",
                              patterns=[], metadata={}, always=[])])
-    own = [i async for i, _d in log.read_after(store.keys.session_events(child), EventId(0, 0))]
-    parent = [i async for i, _d in log.read_after(store.keys.session_events(SID), EventId(0, 0))]
+    own = [e.id for e in await logged_entries(log, store.keys.session_events(child))]
+    parent = [e.id for e in await logged_entries(log, store.keys.session_events(SID))]
     assert set(own) <= set(parent)
     assert await store.child_ids(SID) == [child]
     assert [r["id"] for r in await store.pending_requests([SID, child])] == ["per_1"]
@@ -202,18 +212,14 @@ async def test_a_big_session_reads_in_a_handful_of_round_trips(redis_server: Emb
             for p in range(10):
                 store.put_part(pipe, text_part(f"prt_{m:05d}_{p:02d}", mid, f"text {m} {p}"))
         await pipe.execute()
-    CountingRedis.round_trips = 0
-    records = await store.read_messages(SID)
-    assert CountingRedis.round_trips <= 3
-    assert len(records) == 1000 and all(len(r.parts) == 10 for r in records)
-    assert json.loads(records[999].parts[9])["text"] == "text 999 9"
-    # The transcript with its log position: one atomic round trip, the same records.
+    # The transcript with its log position: one atomic round trip.
     await store.read_transcript(SID)  # the first call also loads the script into Redis
     CountingRedis.round_trips = 0
-    cursor, atomic = await store.read_transcript(SID)
+    cursor, records = await store.read_transcript(SID)
     assert CountingRedis.round_trips == 1
     assert cursor == b"0-0"
-    assert atomic == records
+    assert len(records) == 1000 and all(len(r.parts) == 10 for r in records)
+    assert json.loads(records[999].parts[9])["text"] == "text 999 9"
     await client.aclose()
 
 
@@ -288,14 +294,14 @@ async def test_reconcile_imports_updates_removes_and_respects_pruning(redis: Red
     fake.add("ses_b", 2000, "second")
     await ingestor.reconcile()
     assert sorted(await store.list_session_ids()) == ["ses_a", "ses_b"]
-    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "first"
+    assert json.loads((await transcript(store, "ses_a"))[0].parts[0])["text"] == "first"
 
     # What changed while away is re-read; what was deleted meanwhile goes.
     fake.add("ses_a", 3000, "first, edited")
     del fake.sessions["ses_b"]
     await ingestor.reconcile()
     assert await store.list_session_ids() == ["ses_a"]
-    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "first, edited"
+    assert json.loads((await transcript(store, "ses_a"))[0].parts[0])["text"] == "first, edited"
 
     # Pruned for idleness: a reconnect does not bring it back until it changes again.
     retention = Retention(redis, keys, store, idle_seconds=1, log_max_age_seconds=0)
@@ -306,7 +312,7 @@ async def test_reconcile_imports_updates_removes_and_respects_pruning(redis: Red
     fake.add("ses_a", 4000, "woken up")
     await ingestor.reconcile()
     assert await store.list_session_ids() == ["ses_a"]
-    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "woken up"
+    assert json.loads((await transcript(store, "ses_a"))[0].parts[0])["text"] == "woken up"
     assert await redis.zscore(keys.pruned, "ses_a") is None
 
 
@@ -315,8 +321,7 @@ async def test_a_malformed_part_is_logged_and_does_not_poison_later_batches(part
     await ingestor.apply([ev("message.part.updated", sessionID=SID,
                              part={"id": "prt_bad", "type": "text", "text": "no ids"})])
     await ingestor.apply([ev("session.updated", sessionID=SID, info=session_info())])
-    logged = [json.loads(d)["type"] async for _i, d in log.read_after(store.keys.events,
-                                                                       EventId(0, 0))]
+    logged = [json.loads(e.data)["type"] for e in await logged_entries(log, store.keys.events)]
     assert logged == ["message.part.updated", "session.updated"]
     assert await store.get_session(SID) is not None
     assert await store.get_part(SID, "prt_bad") is None

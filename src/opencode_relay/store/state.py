@@ -1,6 +1,6 @@
 """Session state in Redis: sessions, messages, parts, status, diff, todos, pending requests.
 
-Reads are batched (a whole session in three round trips). Writes are *staged* on a pipeline that
+Reads are batched (a whole transcript in one round trip). Writes are *staged* on a pipeline that
 the caller executes, so the ingestor can commit each batch of events as one transaction.
 Objects are stored as opencode's JSON, unchanged, and read back as raw bytes where possible so
 the API can pass them through without re-encoding.
@@ -105,29 +105,6 @@ class StateStore:
                 batch.zrange(self.keys.message_parts(sid, mid), 0, -1)
             part_lists = await batch.execute()
         return {mid: [_text(p) for p in pids] for mid, pids in zip(mids, part_lists)}
-
-    async def read_messages(self, sid: str, pipe: Redis | None = None) -> list[MessageRecord]:
-        """The whole transcript in three round trips, whatever its size."""
-        redis = pipe or self.redis
-        mids = [_text(m) for m in await redis.zrange(self.keys.session_messages(sid), 0, -1)]
-        if not mids:
-            return []
-        async with self.redis.pipeline(transaction=False) as batch:
-            batch.mget([self.keys.message(sid, mid) for mid in mids])
-            for mid in mids:
-                batch.zrange(self.keys.message_parts(sid, mid), 0, -1)
-            infos, *part_lists = await batch.execute()
-        pids = [[_text(p) for p in plist] for plist in part_lists]
-        flat = [self.keys.part(sid, pid) for plist in pids for pid in plist]
-        parts = await self.redis.mget(flat) if flat else []
-        records: list[MessageRecord] = []
-        offset = 0
-        for info, plist in zip(infos, pids):
-            raw_parts = [p for p in parts[offset:offset + len(plist)] if p is not None]
-            offset += len(plist)
-            if info is not None:
-                records.append(MessageRecord(info=info, parts=raw_parts))
-        return records
 
     async def read_transcript(self, sid: str) -> tuple[bytes, list[MessageRecord]]:
         """The log position (its newest entry id) and the messages as of that position."""
