@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import AsyncIterator
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -18,7 +19,7 @@ from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventId, EventLog, InvalidEventId, LogEntry
 from opencode_relay.store.state import MessageRecord, StateStore
-from opencode_relay.upstream.sse import decode
+from opencode_relay.upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 
 SID = "ses_unit0001"
 
@@ -105,13 +106,56 @@ def test_routing_finds_the_session_and_skips_noise() -> None:
     assert session_id_of(ev("project.updated", id="global")["payload"]) is None
 
 
-async def test_sse_decoder_handles_multiline_and_comments() -> None:
-    async def lines() -> AsyncIterator[str]:
-        for line in [": hi", "id: 1", "data: a", "data: b", "", "event: x", "data: c", ""]:
-            yield line
+def upstream_answering(handler) -> OpencodeClient:
+    """An opencode client whose event stream is answered by `handler` (no network)."""
+    client = OpencodeClient("http://opencode.test")
+    client._stream_http = httpx.AsyncClient(base_url="http://opencode.test",
+                                            transport=httpx.MockTransport(handler))
+    return client
 
-    decoded = [e async for e in decode(lines())]
-    assert [(e.data, e.id, e.event) for e in decoded] == [("a\nb", "1", "message"), ("c", "1", "x")]  # the id persists, as the spec says
+
+async def test_upstream_events_are_decoded_and_what_is_not_json_is_skipped(caplog) -> None:
+    body = (b': a comment\n\nid: 1\ndata: {"a":\r\ndata: 1}\n\ndata: not json\n\n'
+            b'id: 2\n\nevent: x\ndata: {"b": 2}\n\n')
+    client = upstream_answering(lambda request: httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body))
+    async with client.global_events() as events:
+        assert [e async for e in events] == [{"a": 1}, {"b": 2}]  # multi-line data is joined
+    assert "not json" in caplog.text
+    await client.aclose()
+
+
+async def test_upstream_event_stream_failures_are_told_apart() -> None:
+    async def never_answers(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+    def refuses(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def fails(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"data": {"message": "opencode broke"}})
+
+    def not_a_stream(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"an": "object"})
+
+    for handler, open_timeout in [(never_answers, 0.2), (refuses, 10.0)]:
+        client = upstream_answering(handler)
+        with pytest.raises(UpstreamUnavailable, match="unreachable"):
+            async with client.global_events(open_timeout=open_timeout):
+                pass
+        await client.aclose()
+    client = upstream_answering(fails)
+    with pytest.raises(UpstreamError, match="opencode broke") as failed:
+        async with client.global_events():
+            pass
+    assert failed.value.status == 500
+    await client.aclose()
+    client = upstream_answering(not_a_stream)
+    with pytest.raises(UpstreamUnavailable, match="event stream broke"):
+        async with client.global_events() as events:
+            [e async for e in events]
+    await client.aclose()
 
 
 async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -> None:
