@@ -75,6 +75,8 @@ def test_every_session_key_shares_one_hash_tag() -> None:
     for key in tagged:
         assert key.startswith("p:")
         assert key[key.index("{") + 1:key.index("}")] == SID
+    # The removal and transcript scripts derive a message's part index from its key.
+    assert keys.message_parts(SID, "msg_1") == keys.message(SID, "msg_1") + ":parts"
 
 
 def test_event_ids_parse_and_order() -> None:

@@ -57,7 +57,8 @@ class EventId:
             text = text.decode()
         found = _ENTRY_ID.match(text.strip())
         if not found:
-            raise InvalidEventId(f"not an event id: {text[:40]!r} (expected '<ms>-<seq>' or '<ms>')")
+            raise InvalidEventId(f"not an event id: {text[:40]!r} "
+                                 "(expected '<ms>-<seq>' or '<ms>')")
         return cls(int(found.group(1)), int(found.group(2) or 0))
 
     def __str__(self) -> str:

@@ -55,6 +55,42 @@ return out
 """
 
 
+# Removals read the indexes inside Redis, at EXEC time, so they can be staged in a transaction
+# after writes to the same session (and see them). A message's part index is its key + ':parts'.
+_REMOVE_MESSAGE_FUNCTION = """
+local function remove_message(index, message, parts, mid, part_prefix)
+  for _, pid in ipairs(redis.call('ZRANGE', parts, 0, -1)) do
+    redis.call('DEL', part_prefix .. pid)
+  end
+  redis.call('DEL', message, parts)
+  redis.call('HDEL', index, mid)
+end
+"""
+
+# KEYS: the session's message index, the global message index, the message, its part index.
+# ARGV: message id, part key prefix.
+_REMOVE_MESSAGE = _REMOVE_MESSAGE_FUNCTION + """
+remove_message(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: the session's message index, the global message index, the session list, then the
+# session's other keys to delete. ARGV: session id, message key prefix, part key prefix.
+_REMOVE_SESSION = _REMOVE_MESSAGE_FUNCTION + """
+for _, mid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local message = ARGV[2] .. mid
+  remove_message(KEYS[2], message, message .. ':parts', mid, ARGV[3])
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+for i = 4, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+return 1
+"""
+
+
 @dataclass
 class MessageRecord:
     """One message as raw JSON: its info and its parts in order."""
@@ -68,6 +104,8 @@ class StateStore:
         self.redis = redis
         self.keys = keys
         self._transcript = redis.register_script(_TRANSCRIPT)
+        self._remove_message = redis.register_script(_REMOVE_MESSAGE)
+        self._remove_session = redis.register_script(_REMOVE_SESSION)
 
     # ----- reads -------------------------------------------------------------------------
     async def list_session_ids(self, limit: int | None = None) -> list[str]:
@@ -75,13 +113,17 @@ class StateStore:
         return [_text(s) for s in await self.redis.zrevrange(self.keys.session_list, 0, stop)]
 
     async def get_sessions_raw(self, sids: list[str]) -> list[bytes]:
-        if not sids:
+        found = await self._get_each([self.keys.session(sid) for sid in sids])
+        return [raw for raw in found if raw is not None]
+
+    async def _get_each(self, keys: list[str]) -> list[bytes | None]:
+        """GET of each key in one round trip (a pipeline, not MGET: the keys' slots differ)."""
+        if not keys:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
-            for sid in sids:
-                pipe.get(self.keys.session(sid))
-            found = await pipe.execute()
-        return [raw for raw in found if raw is not None]
+            for key in keys:
+                pipe.get(key)
+            return await pipe.execute()
 
     async def get_session(self, sid: str) -> JSON | None:
         raw = await self.redis.get(self.keys.session(sid))
@@ -141,6 +183,12 @@ class StateStore:
             found = await pipe.execute()
         return {sid: _text(name) for sid, name in zip(sids, found) if name is not None}
 
+    async def parent_ids(self, sids: list[str]) -> dict[str, str | None]:
+        """The parent of each session (None for a top-level or unknown one), in one round trip."""
+        found = await self._get_each([self.keys.session(sid) for sid in sids])
+        return {sid: json.loads(raw).get("parentID") if raw is not None else None
+                for sid, raw in zip(sids, found)}
+
     async def child_ids(self, sid: str) -> list[str]:
         return sorted(_text(c) for c in await self.redis.smembers(self.keys.children(sid)))
 
@@ -188,22 +236,24 @@ class StateStore:
         pipe.delete(self.keys.part(sid, pid))
         pipe.zrem(self.keys.message_parts(sid, mid), pid)
 
-    def remove_message(self, pipe: Pipeline, sid: str, mid: str, pids: list[str]) -> None:
-        pipe.delete(self.keys.message(sid, mid), self.keys.message_parts(sid, mid),
-                    *[self.keys.part(sid, pid) for pid in pids])
-        pipe.zrem(self.keys.session_messages(sid), mid)
-        pipe.hdel(self.keys.message_index, mid)
+    async def stage_remove_message(self, pipe: Pipeline, sid: str, mid: str) -> None:
+        """Stages the removal of a message with its parts (read at EXEC time)."""
+        keys = [self.keys.session_messages(sid), self.keys.message_index,
+                self.keys.message(sid, mid), self.keys.message_parts(sid, mid)]
+        await self._remove_message(keys=keys, args=[mid, self.keys.part(sid, "")], client=pipe)
 
     async def stage_remove_session(self, pipe: Pipeline, sid: str, parent_id: str | None,
                                    keep_owner: bool = False) -> None:
-        """Reads what the session holds, then stages the removal of all of it.
+        """Stages the removal of a session and everything it holds (read at EXEC time).
 
         `keep_owner` (pruning: opencode still has the session) keeps who owns it, so reading
         it back later re-imports it for the same principal."""
-        for mid, pids in (await self.part_ids_by_message(sid)).items():
-            self.remove_message(pipe, sid, mid, pids)
         owner = self.keys.session_owner(sid)
-        pipe.delete(*(k for k in self.keys.fixed_session_keys(sid) if not (keep_owner and k == owner)))
-        pipe.zrem(self.keys.session_list, sid)
-        if parent_id:
+        own = [k for k in self.keys.fixed_session_keys(sid)
+               if k != self.keys.session_messages(sid) and not (keep_owner and k == owner)]
+        keys = [self.keys.session_messages(sid), self.keys.message_index,
+                self.keys.session_list, *own]
+        args = [sid, self.keys.message(sid, ""), self.keys.part(sid, "")]
+        await self._remove_session(keys=keys, args=args, client=pipe)
+        if parent_id:  # the parent's keys live in another hash slot: a command of its own
             pipe.srem(self.keys.children(parent_id), sid)
