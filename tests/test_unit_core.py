@@ -391,3 +391,52 @@ async def test_a_resume_point_trimmed_away_gets_a_reset_with_an_id_then_live(red
     hub.dispatch(EventId(newest.ms + 1, 0), b'{"n":"live"}', [])
     assert b'{"n":"live"}' in await asyncio.wait_for(stream.__anext__(), 1)
     await stream.aclose()
+
+
+async def test_a_family_is_read_one_generation_per_round_trip(redis_server: EmbeddedRedis,
+                                                              keys: Keys) -> None:
+    client = CountingRedis.from_url(redis_server.url)
+    store = StateStore(client, keys)
+    tree = {"ses_r": ["ses_a", "ses_b"], "ses_a": ["ses_a1", "ses_a2"], "ses_b": ["ses_b1"],
+            "ses_a1": ["ses_a1x"]}
+    async with client.pipeline(transaction=False) as pipe:
+        store.put_session(pipe, session_info("ses_r"))
+        for parent, children in tree.items():
+            for child in children:
+                store.put_session(pipe, session_info(child, parent=parent))
+        store.put_request(pipe, "ses_a1x", {"id": "per_1", "sessionID": "ses_a1x"})
+        await pipe.execute()
+    CountingRedis.round_trips = 0
+    family = await store.family("ses_r")
+    assert family == ["ses_r", "ses_b", "ses_b1", "ses_a", "ses_a2", "ses_a1", "ses_a1x"]
+    assert CountingRedis.round_trips == 4  # r; a, b; a1, a2, b1; a1x (not one per session)
+    assert await store.family("ses_a", limit=2) == ["ses_a", "ses_a2"]
+    CountingRedis.round_trips = 0
+    assert await store.pending_request(family, "per_1") == (
+        "ses_a1x", {"id": "per_1", "sessionID": "ses_a1x"})
+    assert CountingRedis.round_trips == 1
+    assert await store.pending_request(family, "per_2") is None
+    await client.aclose()
+
+
+async def test_title_search_folds_case_and_looks_at_titles_only(redis: Redis, keys: Keys) -> None:
+    store = StateStore(redis, keys)
+    titles = {"ses_1": "Fix the Parser", "ses_2": "Straße bauen", "ses_3": 'say "Hi" \\ bye',
+              "ses_4": "unrelated", "ses_5": "ПРИВЕТ мир", "ses_6": "parser, again"}
+    async with redis.pipeline(transaction=False) as pipe:
+        for sid, title in titles.items():
+            info = session_info(sid)
+            info.update(title=title, directory="/work/parser")  # the needle outside the title
+            store.put_session(pipe, info)
+        await pipe.execute()
+    sids = list(titles)
+
+    async def search(needle: str, limit: int = 10) -> list[str]:
+        return [json.loads(raw)["id"] for raw in await store.sessions_titled(sids, needle, limit)]
+
+    assert await search("PARSER") == ["ses_1", "ses_6"]
+    assert await search("parser", limit=1) == ["ses_1"]
+    assert await search("STRASSE") == ["ses_2"]  # case folding, not just lowercasing
+    assert await search('"hi" \\') == ["ses_3"]  # characters JSON escapes
+    assert await search("привет") == ["ses_5"]
+    assert await search("work") == []

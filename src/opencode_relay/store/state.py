@@ -125,6 +125,26 @@ class StateStore:
                 pipe.get(key)
             return await pipe.execute()
 
+    async def sessions_titled(self, sids: list[str], needle: str, limit: int) -> list[bytes]:
+        """The sessions among `sids`, in order, whose title contains `needle` ignoring case
+        (at most `limit`; read 500 at a time).
+
+        Most sessions are ruled out on their raw JSON, undecoded: stored JSON is orjson's,
+        which leaves non-ASCII text as it is, so in an all-ASCII session lowercasing is case
+        folding, and a title holding the needle means the JSON holds it JSON-escaped."""
+        folded = needle.casefold()
+        escaped = dumps(folded)[1:-1] if folded.isascii() else None
+        found: list[bytes] = []
+        for start in range(0, len(sids), 500):
+            for raw in await self.get_sessions_raw(sids[start:start + 500]):
+                if raw.isascii() and (escaped is None or escaped not in raw.lower()):
+                    continue
+                if folded in str(orjson.loads(raw).get("title", "")).casefold():
+                    found.append(raw)
+                    if len(found) == limit:
+                        return found
+        return found
+
     async def get_session(self, sid: str) -> JSON | None:
         raw = await self.redis.get(self.keys.session(sid))
         return json.loads(raw) if raw is not None else None
@@ -191,6 +211,39 @@ class StateStore:
 
     async def child_ids(self, sid: str) -> list[str]:
         return sorted(_text(c) for c in await self.redis.smembers(self.keys.children(sid)))
+
+    async def family(self, sid: str, limit: int = 1000) -> list[str]:
+        """The session and all its sub-agent sessions, depth first (at most `limit`).
+
+        One round trip per generation of sub-agents, however many sessions each has."""
+        children: dict[str, list[str]] = {}
+        generation = [sid]
+        while generation and len(children) < limit:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for member in generation:
+                    pipe.smembers(self.keys.children(member))
+                found = await pipe.execute()
+            for member, members in zip(generation, found):
+                children[member] = sorted(_text(c) for c in members)
+            generation = [c for member in generation for c in children[member]
+                          if c not in children]
+        ordered: list[str] = []
+        todo = [sid]
+        while todo and len(ordered) < limit:
+            current = todo.pop()
+            if current not in ordered:
+                ordered.append(current)
+                todo.extend(children.get(current, ()))
+        return ordered
+
+    async def pending_request(self, sids: list[str], request_id: str) -> tuple[str, JSON] | None:
+        """The first of `sids` with a pending request of that id, and the request."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.hget(self.keys.requests(sid), request_id)
+            found = await pipe.execute()
+        return next(((sid, json.loads(raw)) for sid, raw in zip(sids, found) if raw is not None),
+                    None)
 
     async def pending_requests(self, sids: list[str]) -> list[JSON]:
         async with self.redis.pipeline(transaction=False) as pipe:
