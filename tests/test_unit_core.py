@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import AsyncIterator
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -17,8 +18,8 @@ from opencode_relay.ingest.routing import session_id_of
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventId, EventLog, InvalidEventId, LogEntry
-from opencode_relay.store.state import StateStore
-from opencode_relay.upstream.sse import decode
+from opencode_relay.store.state import MessageRecord, StateStore
+from opencode_relay.upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 
 pytestmark = pytest.mark.unit
 
@@ -36,6 +37,14 @@ def session_info(sid: str = SID, parent: str | None = None, created: int = 1000)
     if parent:
         info["parentID"] = parent
     return info
+
+
+async def transcript(store: StateStore, sid: str = SID) -> list[MessageRecord]:
+    return (await store.read_transcript(sid))[1]
+
+
+async def logged_entries(log: EventLog, stream: str) -> list[LogEntry]:
+    return [entry async for entry in log.read_entries_after(stream, EventId(0, 0))]
 
 
 def text_part(pid: str, mid: str = "msg_a", text: str = "", sid: str = SID) -> dict:
@@ -68,12 +77,17 @@ def test_every_session_key_shares_one_hash_tag() -> None:
     for key in tagged:
         assert key.startswith("p:")
         assert key[key.index("{") + 1:key.index("}")] == SID
+    # The removal and transcript scripts derive a message's part index from its key.
+    assert keys.message_parts(SID, "msg_1") == keys.message(SID, "msg_1") + ":parts"
 
 
 def test_event_ids_parse_and_order() -> None:
     assert EventId.parse("5-2") < EventId.parse("5-10") < EventId.parse("6-0")
     assert str(EventId.parse(b"7-3")) == "7-3"
-    for bad in ["", "abc", "1-", "-1", "1-2-3", "1.5-2"]:
+    # "0" (or any bare millisecond time) is a valid resume point: "from there on".
+    assert EventId.parse("0") == EventId(0, 0)
+    assert EventId.parse("1700000000000") == EventId(1700000000000, 0)
+    for bad in ["", "abc", "1-", "-1", "1-2-3", "1.5-2", "-", "0x1", "\u0663"]:
         with pytest.raises(InvalidEventId):
             EventId.parse(bad)
 
@@ -96,13 +110,56 @@ def test_routing_finds_the_session_and_skips_noise() -> None:
     assert session_id_of(ev("project.updated", id="global")["payload"]) is None
 
 
-async def test_sse_decoder_handles_multiline_and_comments() -> None:
-    async def lines() -> AsyncIterator[str]:
-        for line in [": hi", "id: 1", "data: a", "data: b", "", "event: x", "data: c", ""]:
-            yield line
+def upstream_answering(handler) -> OpencodeClient:
+    """An opencode client whose event stream is answered by `handler` (no network)."""
+    client = OpencodeClient("http://opencode.test")
+    client._stream_http = httpx.AsyncClient(base_url="http://opencode.test",
+                                            transport=httpx.MockTransport(handler))
+    return client
 
-    decoded = [e async for e in decode(lines())]
-    assert [(e.data, e.id, e.event) for e in decoded] == [("a\nb", "1", "message"), ("c", "1", "x")]  # the id persists, as the spec says
+
+async def test_upstream_events_are_decoded_and_what_is_not_json_is_skipped(caplog) -> None:
+    body = (b': a comment\n\nid: 1\ndata: {"a":\r\ndata: 1}\n\ndata: not json\n\n'
+            b'id: 2\n\nevent: x\ndata: {"b": 2}\n\n')
+    client = upstream_answering(lambda request: httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body))
+    async with client.global_events() as events:
+        assert [e async for e in events] == [{"a": 1}, {"b": 2}]  # multi-line data is joined
+    assert "not json" in caplog.text
+    await client.aclose()
+
+
+async def test_upstream_event_stream_failures_are_told_apart() -> None:
+    async def never_answers(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+    def refuses(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def fails(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"data": {"message": "opencode broke"}})
+
+    def not_a_stream(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"an": "object"})
+
+    for handler, open_timeout in [(never_answers, 0.2), (refuses, 10.0)]:
+        client = upstream_answering(handler)
+        with pytest.raises(UpstreamUnavailable, match="unreachable"):
+            async with client.global_events(open_timeout=open_timeout):
+                pass
+        await client.aclose()
+    client = upstream_answering(fails)
+    with pytest.raises(UpstreamError, match="opencode broke") as failed:
+        async with client.global_events():
+            pass
+    assert failed.value.status == 500
+    await client.aclose()
+    client = upstream_answering(not_a_stream)
+    with pytest.raises(UpstreamUnavailable, match="event stream broke"):
+        async with client.global_events() as events:
+            [e async for e in events]
+    await client.aclose()
 
 
 async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -> None:
@@ -116,7 +173,7 @@ async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -
     ])
     await ingestor.apply([ev("message.part.delta", sessionID=SID, messageID="msg_a",
                              partID="prt_2", field="text", delta=d) for d in ["Hel", "lo ", "!"]])
-    records = await store.read_messages(SID)
+    records = await transcript(store)
     assert [json.loads(p)["id"] for p in records[0].parts] == ["prt_1", "prt_2"]  # by id
     assert json.loads(records[0].parts[1])["text"] == "Hello !"
     # A delta for a part the relay has not cached is applied from Redis.
@@ -128,7 +185,7 @@ async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -
                              partID="prt_1")])
     assert [json.loads(p)["id"] for p in await store.read_parts(SID, "msg_a")] == ["prt_2"]
     await ingestor.apply([ev("message.removed", sessionID=SID, messageID="msg_a")])
-    assert await store.read_messages(SID) == []
+    assert await transcript(store) == []
     assert await store.session_of_message("msg_a") is None
     assert await store.get_part(SID, "prt_2") is None
     await ingestor.apply([ev("session.deleted", sessionID=SID, info=session_info())])
@@ -146,11 +203,10 @@ async def test_unknown_and_malformed_events_are_logged_not_dropped(parts) -> Non
     await ingestor.apply([ev("brand.new.thing", sessionID=SID, anything=1),
                           ev("message.updated", sessionID=SID, info={"no": "id"}),
                           ev("server.heartbeat")])
-    logged = [json.loads(d)["type"] async for _i, d in log.read_after(store.keys.events,
-                                                                       EventId(0, 0))]
+    logged = [json.loads(e.data)["type"] for e in await logged_entries(log, store.keys.events)]
     assert logged == ["brand.new.thing", "message.updated"]
-    session_logged = [json.loads(d)["type"] async for _i, d in
-                      log.read_after(store.keys.session_events(SID), EventId(0, 0))]
+    session_logged = [json.loads(e.data)["type"]
+                      for e in await logged_entries(log, store.keys.session_events(SID))]
     assert session_logged == ["brand.new.thing", "message.updated"]
 
 
@@ -162,8 +218,8 @@ async def test_child_events_reach_the_parent_stream_with_the_same_id(parts) -> N
                              info=session_info(child, parent=SID)),
                           ev("permission.asked", id="per_1", sessionID=child, permission="bash",
                              patterns=[], metadata={}, always=[])])
-    own = [i async for i, _d in log.read_after(store.keys.session_events(child), EventId(0, 0))]
-    parent = [i async for i, _d in log.read_after(store.keys.session_events(SID), EventId(0, 0))]
+    own = [e.id for e in await logged_entries(log, store.keys.session_events(child))]
+    parent = [e.id for e in await logged_entries(log, store.keys.session_events(SID))]
     assert set(own) <= set(parent)
     assert await store.child_ids(SID) == [child]
     assert [r["id"] for r in await store.pending_requests([SID, child])] == ["per_1"]
@@ -204,18 +260,14 @@ async def test_a_big_session_reads_in_a_handful_of_round_trips(redis_server: Emb
             for p in range(10):
                 store.put_part(pipe, text_part(f"prt_{m:05d}_{p:02d}", mid, f"text {m} {p}"))
         await pipe.execute()
-    CountingRedis.round_trips = 0
-    records = await store.read_messages(SID)
-    assert CountingRedis.round_trips <= 3
-    assert len(records) == 1000 and all(len(r.parts) == 10 for r in records)
-    assert json.loads(records[999].parts[9])["text"] == "text 999 9"
-    # The transcript with its log position: one atomic round trip, the same records.
+    # The transcript with its log position: one atomic round trip.
     await store.read_transcript(SID)  # the first call also loads the script into Redis
     CountingRedis.round_trips = 0
-    cursor, atomic = await store.read_transcript(SID)
+    cursor, records = await store.read_transcript(SID)
     assert CountingRedis.round_trips == 1
     assert cursor == b"0-0"
-    assert atomic == records
+    assert len(records) == 1000 and all(len(r.parts) == 10 for r in records)
+    assert json.loads(records[999].parts[9])["text"] == "text 999 9"
     await client.aclose()
 
 
@@ -290,14 +342,14 @@ async def test_reconcile_imports_updates_removes_and_respects_pruning(redis: Red
     fake.add("ses_b", 2000, "second")
     await ingestor.reconcile()
     assert sorted(await store.list_session_ids()) == ["ses_a", "ses_b"]
-    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "first"
+    assert json.loads((await transcript(store, "ses_a"))[0].parts[0])["text"] == "first"
 
     # What changed while away is re-read; what was deleted meanwhile goes.
     fake.add("ses_a", 3000, "first, edited")
     del fake.sessions["ses_b"]
     await ingestor.reconcile()
     assert await store.list_session_ids() == ["ses_a"]
-    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "first, edited"
+    assert json.loads((await transcript(store, "ses_a"))[0].parts[0])["text"] == "first, edited"
 
     # Pruned for idleness: a reconnect does not bring it back until it changes again.
     retention = Retention(redis, keys, store, idle_seconds=1, log_max_age_seconds=0)
@@ -308,7 +360,7 @@ async def test_reconcile_imports_updates_removes_and_respects_pruning(redis: Red
     fake.add("ses_a", 4000, "woken up")
     await ingestor.reconcile()
     assert await store.list_session_ids() == ["ses_a"]
-    assert json.loads((await store.read_messages("ses_a"))[0].parts[0])["text"] == "woken up"
+    assert json.loads((await transcript(store, "ses_a"))[0].parts[0])["text"] == "woken up"
     assert await redis.zscore(keys.pruned, "ses_a") is None
 
 
@@ -317,8 +369,7 @@ async def test_a_malformed_part_is_logged_and_does_not_poison_later_batches(part
     await ingestor.apply([ev("message.part.updated", sessionID=SID,
                              part={"id": "prt_bad", "type": "text", "text": "no ids"})])
     await ingestor.apply([ev("session.updated", sessionID=SID, info=session_info())])
-    logged = [json.loads(d)["type"] async for _i, d in log.read_after(store.keys.events,
-                                                                       EventId(0, 0))]
+    logged = [json.loads(e.data)["type"] for e in await logged_entries(log, store.keys.events)]
     assert logged == ["message.part.updated", "session.updated"]
     assert await store.get_session(SID) is not None
     assert await store.get_part(SID, "prt_bad") is None
@@ -342,3 +393,52 @@ async def test_a_resume_point_trimmed_away_gets_a_reset_with_an_id_then_live(red
     hub.dispatch(EventId(newest.ms + 1, 0), b'{"n":"live"}', [])
     assert b'{"n":"live"}' in await asyncio.wait_for(stream.__anext__(), 1)
     await stream.aclose()
+
+
+async def test_a_family_is_read_one_generation_per_round_trip(redis_server: EmbeddedRedis,
+                                                              keys: Keys) -> None:
+    client = CountingRedis.from_url(redis_server.url)
+    store = StateStore(client, keys)
+    tree = {"ses_r": ["ses_a", "ses_b"], "ses_a": ["ses_a1", "ses_a2"], "ses_b": ["ses_b1"],
+            "ses_a1": ["ses_a1x"]}
+    async with client.pipeline(transaction=False) as pipe:
+        store.put_session(pipe, session_info("ses_r"))
+        for parent, children in tree.items():
+            for child in children:
+                store.put_session(pipe, session_info(child, parent=parent))
+        store.put_request(pipe, "ses_a1x", {"id": "per_1", "sessionID": "ses_a1x"})
+        await pipe.execute()
+    CountingRedis.round_trips = 0
+    family = await store.family("ses_r")
+    assert family == ["ses_r", "ses_b", "ses_b1", "ses_a", "ses_a2", "ses_a1", "ses_a1x"]
+    assert CountingRedis.round_trips == 4  # r; a, b; a1, a2, b1; a1x (not one per session)
+    assert await store.family("ses_a", limit=2) == ["ses_a", "ses_a2"]
+    CountingRedis.round_trips = 0
+    assert await store.pending_request(family, "per_1") == (
+        "ses_a1x", {"id": "per_1", "sessionID": "ses_a1x"})
+    assert CountingRedis.round_trips == 1
+    assert await store.pending_request(family, "per_2") is None
+    await client.aclose()
+
+
+async def test_title_search_folds_case_and_looks_at_titles_only(redis: Redis, keys: Keys) -> None:
+    store = StateStore(redis, keys)
+    titles = {"ses_1": "Fix the Parser", "ses_2": "Straße bauen", "ses_3": 'say "Hi" \\ bye',
+              "ses_4": "unrelated", "ses_5": "ПРИВЕТ мир", "ses_6": "parser, again"}
+    async with redis.pipeline(transaction=False) as pipe:
+        for sid, title in titles.items():
+            info = session_info(sid)
+            info.update(title=title, directory="/work/parser")  # the needle outside the title
+            store.put_session(pipe, info)
+        await pipe.execute()
+    sids = list(titles)
+
+    async def search(needle: str, limit: int = 10) -> list[str]:
+        return [json.loads(raw)["id"] for raw in await store.sessions_titled(sids, needle, limit)]
+
+    assert await search("PARSER") == ["ses_1", "ses_6"]
+    assert await search("parser", limit=1) == ["ses_1"]
+    assert await search("STRASSE") == ["ses_2"]  # case folding, not just lowercasing
+    assert await search('"hi" \\') == ["ses_3"]  # characters JSON escapes
+    assert await search("привет") == ["ses_5"]
+    assert await search("work") == []

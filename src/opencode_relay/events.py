@@ -19,7 +19,9 @@ NOISE = frozenset({"plugin.added", "sync", "catalog.updated", "reference.updated
 # UI's session store applies each one to the open session.
 SESSION_INFO = frozenset({"session.created", "session.updated"})
 SESSION_DELETED = "session.deleted"
-SESSION_STATUS = frozenset({"session.status", "session.idle"})
+SESSION_STATUS_CHANGED = "session.status"
+SESSION_IDLE = "session.idle"
+SESSION_STATUS = frozenset({SESSION_STATUS_CHANGED, SESSION_IDLE})
 SESSION_DIFF = "session.diff"
 TODOS = "todo.updated"
 MESSAGE_UPDATED = "message.updated"

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+from httpx_sse import ServerSentEvent
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, free_port
 from opencode_relay.testing.scripted_provider import ScriptedProvider
-from opencode_relay.upstream.sse import ServerSentEvent
 
 
 def write_opencode_config(directory: Path, provider: ScriptedProvider) -> None:
@@ -134,7 +134,7 @@ class EventCollector:
                         return
                     if line == "":
                         if data:
-                            self.events.append(ServerSentEvent("\n".join(data), id=event_id))
+                            self.events.append(ServerSentEvent(data="\n".join(data), id=event_id))
                         data, event_id = [], None
                     elif line.startswith("data:"):
                         data.append(line[5:].lstrip(" "))

@@ -10,17 +10,18 @@ import asyncio
 import json
 import logging
 import random
-from collections import OrderedDict
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
+from cachetools import LRUCache
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
+from .. import events as event_types
 from ..store.log import EventLog, LogEntry
 from ..store.state import JSON, StateStore, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
+from .batch import Batch
 from .leader import Lease
 from .routing import NOT_LOGGED, session_id_of
 from .snapshot import (IDLE, SessionSnapshot, fetch_snapshot, pending_requests_by_session,
@@ -28,8 +29,9 @@ from .snapshot import (IDLE, SessionSnapshot, fetch_snapshot, pending_requests_b
 
 logger = logging.getLogger("opencode_relay.ingest")
 
-Handler = Callable[[Pipeline, JSON], Awaitable[None]]
+Handler = Callable[[Batch, JSON], Awaitable[None]]
 _STREAM_END = object()
+_MAX_DEPTH = 16  # sub-agent nesting followed when routing an event to its ancestors' streams
 
 
 class Backoff:
@@ -65,7 +67,6 @@ class Ingestor:
         self.backoff = Backoff(reconnect_initial, reconnect_max)
         self.batch_size = batch_size
         self.backlog_limit = backlog_limit
-        self.part_cache_size = part_cache_size
         self.on_event = on_event or (lambda _type: None)
         self.connected = asyncio.Event()
         self.leading = False  # holds the ingest lease (another replica ingests otherwise)
@@ -73,26 +74,31 @@ class Ingestor:
         self.reconnects = 0
         self._inbox: asyncio.Queue[Any] | None = None  # read from opencode, not yet written
         self._reader: asyncio.Task[None] | None = None
-        self._parents: OrderedDict[str, str | None] = OrderedDict()  # bounded like _parts
-        self._parts: OrderedDict[str, JSON] = OrderedDict()
-        self._unlogged: list[LogEntry] = []  # staged for the log with the next flush
-        self._dirty: set[str] = set()
-        self._pipe: Pipeline | None = None
-        self._handlers: dict[str, Handler] = {
-            "session.created": self._on_session, "session.updated": self._on_session,
-            "session.deleted": self._on_session_deleted,
-            "session.status": self._on_status, "session.idle": self._on_idle,
-            "session.diff": self._on_diff, "todo.updated": self._on_todos,
-            "message.updated": self._on_message, "message.removed": self._on_message_removed,
-            "message.part.updated": self._on_part, "message.part.delta": self._on_delta,
-            "message.part.removed": self._on_part_removed,
-            "permission.asked": self._on_request_asked, "question.asked": self._on_request_asked,
-            "question.v2.asked": self._on_request_asked,
-            "permission.replied": self._on_request_done, "question.replied": self._on_request_done,
-            "question.rejected": self._on_request_done,
-            "question.v2.replied": self._on_request_done,
-            "question.v2.rejected": self._on_request_done,
+        # The latest version of recently changed parts, so a delta needs no read; and the
+        # parent of each session seen, for routing events to ancestors' streams.
+        self._parts: LRUCache[str, JSON] = LRUCache(maxsize=part_cache_size)
+        self._parents: LRUCache[str, str | None] = LRUCache(maxsize=part_cache_size * 10)
+        self._batch: Batch | None = None  # the transaction being staged, if any
+        self._handlers = self._handler_table()
+
+    def _handler_table(self) -> dict[str, Handler]:
+        """The handler of each event type that changes stored state (events.STATEFUL)."""
+        table: dict[str, Handler] = {
+            event_types.SESSION_DELETED: self._on_session_deleted,
+            event_types.SESSION_STATUS_CHANGED: self._on_status,
+            event_types.SESSION_IDLE: self._on_idle,
+            event_types.SESSION_DIFF: self._on_diff,
+            event_types.TODOS: self._on_todos,
+            event_types.MESSAGE_UPDATED: self._on_message,
+            event_types.MESSAGE_REMOVED: self._on_message_removed,
+            event_types.PART_UPDATED: self._on_part,
+            event_types.PART_DELTA: self._on_delta,
+            event_types.PART_REMOVED: self._on_part_removed,
         }
+        table.update(dict.fromkeys(event_types.SESSION_INFO, self._on_session))
+        table.update(dict.fromkeys(event_types.REQUEST_ASKED, self._on_request_asked))
+        table.update(dict.fromkeys(event_types.REQUEST_DONE, self._on_request_done))
+        return table
 
     # ----- lifecycle ---------------------------------------------------------------------
     async def run_with_lease(self, lease: Lease) -> None:
@@ -186,7 +192,7 @@ class Ingestor:
             self._reader.cancel()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline and (self._pipe is not None or (
+        while loop.time() < deadline and (self._batch is not None or (
                 self._inbox is not None and not self._inbox.empty())):
             await asyncio.sleep(0.02)
 
@@ -254,10 +260,10 @@ class Ingestor:
         for snap in snapshots:
             self._remember_parent(snap.info["id"], snap.info.get("parentID"))
         for snap in snapshots:
-            async with self._transaction() as pipe:
-                await stage_snapshot(self.store, pipe, snap, self.name)
-                await self._stage_log({"type": "relay.session.synced",
-                                       "properties": {"sessionID": snap.info["id"]}})
+            async with self._transaction() as batch:
+                await stage_snapshot(self.store, batch.pipe, snap, self.name)
+                await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
+                                              "properties": {"sessionID": snap.info["id"]}})
             fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[snap.info["id"]]))
         # Requests of sessions that were not stale may have changed too.
         synced_ids = {info["id"] for info in to_sync}
@@ -293,162 +299,167 @@ class Ingestor:
         except UpstreamError as exc:
             if exc.status != 404:
                 return
-        async with self._transaction() as pipe:
-            await self.store.stage_remove_session(pipe, sid, (info or {}).get("parentID"))
-            await self._stage_log({"type": "relay.session.synced",
-                                   "properties": {"sessionID": sid, "removed": True}},
+        async with self._transaction() as batch:
+            await self.store.stage_remove_session(batch.pipe, sid, (info or {}).get("parentID"))
+            await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
+                                          "properties": {"sessionID": sid, "removed": True}},
                                   expire_session_log=True)
 
     # ----- applying events ---------------------------------------------------------------
     async def apply(self, events: list[JSON]) -> None:
-        """Writes a batch of `{directory, payload}` events: state changes and log entries."""
-        if not events:
+        """Writes a batch of `{directory, payload}` events, state changes and log entries, as
+        one transaction."""
+        payloads = [p for p in (e.get("payload") if isinstance(e, dict) else None for e in events)
+                    if isinstance(p, dict) and p.get("type") not in NOT_LOGGED]
+        if not payloads:
             return
-        async with self._transaction():
-            await self._stage_batch(events)
+        async with self._transaction() as batch:
+            await self._warm_parents(sid for sid in map(session_id_of, payloads) if sid)
+            for payload in payloads:
+                await self._stage_event(batch, payload)
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Pipeline]:
-        """Stages writes on `self._pipe` and commits them as one transaction on leaving.
+    async def _transaction(self) -> AsyncIterator[Batch]:
+        """A batch to stage writes on, committed as one transaction on leaving.
 
-        A failure leaves nothing half-staged behind for the next transaction."""
-        self._pipe = self.redis.pipeline(transaction=True)
+        Changed parts and the log entries go last; a failure commits nothing."""
+        batch = self._batch = Batch(self.redis.pipeline(transaction=True))
         try:
-            yield self._pipe
-            await self._flush()
+            yield batch
+            for part in batch.parts.values():
+                self.store.put_part(batch.pipe, part)
+            if batch.log:
+                await self.log.stage_append(batch.pipe, batch.log)
+            await batch.pipe.execute()
         finally:
-            self._pipe = None
-            self._dirty.clear()
-            self._unlogged = []
+            self._batch = None
+            await batch.pipe.reset()
 
-    async def _stage_batch(self, events: list[JSON]) -> None:
-        assert self._pipe is not None
-        for event in events:
-            payload = event.get("payload") if isinstance(event, dict) else None
-            if not isinstance(payload, dict):
-                continue
-            kind = payload.get("type")
-            if kind in NOT_LOGGED:
-                continue
-            handler = self._handlers.get(kind) if isinstance(kind, str) else None
-            props = payload.get("properties")
-            if handler is not None and isinstance(props, dict):
-                try:
-                    await handler(self._pipe, props)
-                except (KeyError, TypeError, AttributeError) as exc:
-                    logger.warning("event %s had an unexpected shape (%s); logged only", kind, exc)
-            await self._stage_log(payload,
-                                  expire_session_log=kind == "session.deleted")
-            self.on_event(str(kind))
+    async def _stage_event(self, batch: Batch, payload: JSON) -> None:
+        kind = payload.get("type")
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        props = payload.get("properties")
+        if handler is not None and isinstance(props, dict):
+            try:
+                await handler(batch, props)
+            except (KeyError, TypeError, AttributeError) as exc:
+                logger.warning("event %s had an unexpected shape (%s); logged only", kind, exc)
+        await self._stage_log(batch, payload,
+                              expire_session_log=kind == event_types.SESSION_DELETED)
+        self.on_event(str(kind))
 
-    async def _stage_log(self, payload: JSON, expire_session_log: bool = False) -> None:
+    async def _stage_log(self, batch: Batch, payload: JSON,
+                         expire_session_log: bool = False) -> None:
         sid = session_id_of(payload)
         lineage = await self._lineage(sid) if sid else ()
-        data = dumps(payload)
-        self._unlogged.append(LogEntry(None, data, lineage, expire_own_log=expire_session_log))
-
-    async def _flush(self) -> None:
-        """Commits what is staged, state and log entries together, as one transaction."""
-        pipe = self._pipe
-        assert pipe is not None
-        for pid in self._dirty:
-            if pid in self._parts:
-                self.store.put_part(pipe, self._parts[pid])
-        self._dirty.clear()
-        if self._unlogged:
-            await self.log.stage_append(pipe, self._unlogged)
-            self._unlogged = []
-        await pipe.execute()
-        while len(self._parts) > self.part_cache_size:
-            self._parts.popitem(last=False)
+        batch.log.append(LogEntry(None, dumps(payload), lineage,
+                                  expire_own_log=expire_session_log))
 
     async def _lineage(self, sid: str) -> tuple[str, ...]:
         chain: list[str] = []
         current: str | None = sid
-        while current and current not in chain and len(chain) < 16:
+        while current and current not in chain and len(chain) < _MAX_DEPTH:
             chain.append(current)
             current = await self._parent_of(current)
         return tuple(chain)
 
     async def _parent_of(self, sid: str) -> str | None:
         if sid not in self._parents:
-            info = await self.store.get_session(sid)
-            self._remember_parent(sid, (info or {}).get("parentID"))
-        return self._parents[sid]
+            await self._warm_parents([sid])
+        return self._parents.get(sid)
+
+    async def _warm_parents(self, sids: Iterable[str]) -> None:
+        """Caches the ancestors of sessions not cached yet: one read per generation."""
+        todo = {sid for sid in sids if sid not in self._parents}
+        for _ in range(_MAX_DEPTH):
+            if not todo:
+                return
+            found = await self.store.parent_ids(sorted(todo))
+            for sid, parent in found.items():
+                self._remember_parent(sid, parent)
+            todo = {parent for parent in found.values() if parent and parent not in self._parents}
 
     def _remember_parent(self, sid: str, parent: str | None) -> None:
         self._parents[sid] = parent
-        self._parents.move_to_end(sid)
-        while len(self._parents) > self.part_cache_size * 10:
-            self._parents.popitem(last=False)
 
     # ----- handlers, one per event type that changes state --------------------------------
-    async def _on_session(self, pipe: Pipeline, props: JSON) -> None:
+    async def _on_session(self, batch: Batch, props: JSON) -> None:
         info = props["info"]
         self._remember_parent(info["id"], info.get("parentID"))
-        self.store.put_session(pipe, info, self.name)
+        self.store.put_session(batch.pipe, info, self.name)
 
-    async def _on_session_deleted(self, pipe: Pipeline, props: JSON) -> None:
-        info = props["info"]
-        await self._flush()
-        await self.store.stage_remove_session(pipe, info["id"], info.get("parentID"))
+    async def _on_session_deleted(self, batch: Batch, props: JSON) -> None:
+        sid = props["info"]["id"]
+        self._forget_parts(batch, lambda part: part["sessionID"] == sid)
+        batch.mark_removed(sid)
+        await self.store.stage_remove_session(batch.pipe, sid, props["info"].get("parentID"))
 
-    async def _on_status(self, pipe: Pipeline, props: JSON) -> None:
-        self.store.put_json(pipe, self.store.keys.status(props["sessionID"]), props["status"])
+    async def _on_status(self, batch: Batch, props: JSON) -> None:
+        self.store.put_json(batch.pipe, self.store.keys.status(props["sessionID"]),
+                            props["status"])
 
-    async def _on_idle(self, pipe: Pipeline, props: JSON) -> None:
-        self.store.put_json(pipe, self.store.keys.status(props["sessionID"]), IDLE)
+    async def _on_idle(self, batch: Batch, props: JSON) -> None:
+        self.store.put_json(batch.pipe, self.store.keys.status(props["sessionID"]), IDLE)
 
-    async def _on_diff(self, pipe: Pipeline, props: JSON) -> None:
-        self.store.put_json(pipe, self.store.keys.diff(props["sessionID"]), props["diff"])
+    async def _on_diff(self, batch: Batch, props: JSON) -> None:
+        self.store.put_json(batch.pipe, self.store.keys.diff(props["sessionID"]), props["diff"])
 
-    async def _on_todos(self, pipe: Pipeline, props: JSON) -> None:
-        self.store.put_json(pipe, self.store.keys.todos(props["sessionID"]), props["todos"])
+    async def _on_todos(self, batch: Batch, props: JSON) -> None:
+        self.store.put_json(batch.pipe, self.store.keys.todos(props["sessionID"]),
+                            props["todos"])
 
-    async def _on_message(self, pipe: Pipeline, props: JSON) -> None:
-        self.store.put_message(pipe, props["info"])
+    async def _on_message(self, batch: Batch, props: JSON) -> None:
+        self.store.put_message(batch.pipe, props["info"])
 
-    async def _on_message_removed(self, pipe: Pipeline, props: JSON) -> None:
+    async def _on_message_removed(self, batch: Batch, props: JSON) -> None:
         sid, mid = props["sessionID"], props["messageID"]
-        await self._flush()
-        pids = await self.store.part_ids(sid, mid)
-        for pid in pids:
-            self._parts.pop(pid, None)
-        self.store.remove_message(pipe, sid, mid, pids)
+        self._forget_parts(batch, lambda part: part["messageID"] == mid)
+        batch.mark_removed(sid, mid)
+        await self.store.stage_remove_message(batch.pipe, sid, mid)
 
-    async def _on_part(self, pipe: Pipeline, props: JSON) -> None:
-        part = props["part"]
-        self._remember_part(part)
+    async def _on_part(self, batch: Batch, props: JSON) -> None:
+        self._remember_part(batch, props["part"])
 
-    async def _on_delta(self, pipe: Pipeline, props: JSON) -> None:
-        pid, field = props["partID"], props["field"]
-        part = self._parts.get(pid)
+    async def _on_delta(self, batch: Batch, props: JSON) -> None:
+        sid, mid, pid, field = (props["sessionID"], props["messageID"], props["partID"],
+                                props["field"])
+        part = batch.parts.get(pid) or self._parts.get(pid)
         if part is None:
-            part = await self.store.get_part(props["sessionID"], pid)
+            if batch.removed(sid, mid, pid):
+                return  # removed earlier in this batch (Redis has it until the commit)
+            part = await self.store.get_part(sid, pid)
             if part is None:
                 return  # a delta for a part never seen: logged; the next snapshot has it
         current = part.get(field)
         part[field] = (current if isinstance(current, str) else "") + props["delta"]
-        self._remember_part(part)
+        self._remember_part(batch, part)
 
-    async def _on_part_removed(self, pipe: Pipeline, props: JSON) -> None:
-        pid = props["partID"]
-        self._parts.pop(pid, None)
-        self._dirty.discard(pid)
-        self.store.remove_part(pipe, props["sessionID"], props["messageID"], pid)
+    async def _on_part_removed(self, batch: Batch, props: JSON) -> None:
+        sid, mid, pid = props["sessionID"], props["messageID"], props["partID"]
+        self._forget_parts(batch, lambda part: part["id"] == pid)
+        batch.mark_removed(sid, mid, pid)
+        self.store.remove_part(batch.pipe, sid, mid, pid)
 
-    async def _on_request_asked(self, pipe: Pipeline, props: JSON) -> None:
-        self.store.put_request(pipe, props["sessionID"], props)
+    async def _on_request_asked(self, batch: Batch, props: JSON) -> None:
+        self.store.put_request(batch.pipe, props["sessionID"], props)
 
-    async def _on_request_done(self, pipe: Pipeline, props: JSON) -> None:
-        self.store.remove_request(pipe, props["sessionID"], props["requestID"])
+    async def _on_request_done(self, batch: Batch, props: JSON) -> None:
+        self.store.remove_request(batch.pipe, props["sessionID"], props["requestID"])
 
-    def _remember_part(self, part: JSON) -> None:
+    def _remember_part(self, batch: Batch, part: JSON) -> None:
         if not all(isinstance(part.get(k), str) for k in ("id", "sessionID", "messageID")):
             raise TypeError("a part needs string id, sessionID and messageID")
         self._parts[part["id"]] = part
-        self._parts.move_to_end(part["id"])
-        self._dirty.add(part["id"])
+        batch.change_part(part)
+
+    def _forget_parts(self, batch: Batch, removed: Callable[[JSON], bool]) -> None:
+        """Drops the parts a removal takes away from the cache and from the batch.
+
+        A scan of the cache: removals are rare, and a stale cached part would come back with
+        its next delta."""
+        for pid in [pid for pid, part in self._parts.items() if removed(part)]:
+            del self._parts[pid]
+        batch.drop_parts(removed)
 
 
 def _delta_part(item: Any) -> str | None:

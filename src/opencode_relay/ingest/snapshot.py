@@ -66,7 +66,7 @@ async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapsho
     upstream_messages = {m["info"]["id"]: m for m in snap.messages}
     for mid, stored_pids in (await store.part_ids_by_message(sid)).items():
         if mid not in upstream_messages:
-            store.remove_message(pipe, sid, mid, stored_pids)
+            await store.stage_remove_message(pipe, sid, mid)
             continue
         keep = {p["id"] for p in upstream_messages[mid].get("parts", [])}
         for pid in stored_pids:

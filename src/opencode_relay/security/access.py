@@ -8,10 +8,11 @@ created before auth was on) are visible to admins only. Owners never change, so 
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections import OrderedDict
 from typing import Iterable, Sequence
 
+from cachetools import TLRUCache
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -25,6 +26,11 @@ _NO_OWNER = ""
 # writes it after opencode answers), so "no owner" is not cached for it.
 _FRESH_MS = 60_000
 _NEGATIVE_TTL = 30.0
+_MAX_DEPTH = 16  # sub-agent nesting followed to find an owner
+
+
+def _owner_expiry(_sid: str, owner: str, now: float) -> float:
+    return now + _NEGATIVE_TTL if owner == _NO_OWNER else math.inf
 
 
 class Access:
@@ -32,8 +38,10 @@ class Access:
         self.redis = redis
         self.keys = keys
         self.enabled = enabled
-        self.cache_size = cache_size
-        self._owners: OrderedDict[str, tuple[str, float]] = OrderedDict()  # sid -> owner, expiry
+        # sid -> owner ('' for none). An owner never changes, so it stays until evicted;
+        # "no owner" may change (a claim, a sub-agent's parent getting one): it expires.
+        self._owners: TLRUCache[str, str] = TLRUCache(
+            maxsize=cache_size, ttu=_owner_expiry, timer=time.monotonic)
 
     # ----- owner records -----------------------------------------------------------------
     def claim(self, pipe: Pipeline, sid: str) -> None:
@@ -41,55 +49,65 @@ class Access:
         principal = current_principal()
         if principal is not None:
             pipe.set(self.keys.session_owner(sid), principal.id)
-            self._remember(sid, principal.id, float("inf"))
+            self._owners[sid] = principal.id
 
-    async def owner_of(self, sid: str, info: dict | None | object = _MISSING) -> str | None:
+    async def owner_of(self, sid: str) -> str | None:
         """The owning principal's id (inherited from the parent), or None when unknown."""
-        chain: list[str] = []
+        return (await self.owners([sid]))[sid] or None
+
+    async def owners(self, sids: Iterable[str]) -> dict[str, str]:
+        """The owner of each session ('' for none), inherited from the nearest ancestor that
+        has one: one round trip per generation of ancestors not cached yet."""
+        wanted = list(dict.fromkeys(sids))
+        known: dict[str, str] = {}     # owner records found
+        parents: dict[str, str | None] = {}  # of sessions without one
+        fresh: set[str] = set()        # too young for "no owner" to be final
+        generation = [sid for sid in wanted if self.peek(sid) is _MISSING]
+        for _ in range(_MAX_DEPTH):
+            if not generation:
+                break
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for sid in generation:
+                    pipe.get(self.keys.session_owner(sid))
+                    pipe.get(self.keys.session(sid))
+                replies = await pipe.execute()
+            upward = []
+            for sid, raw_owner, raw_info in zip(generation, replies[::2], replies[1::2]):
+                if raw_owner is not None:
+                    known[sid] = raw_owner.decode()
+                    continue
+                session = json.loads(raw_info) if raw_info is not None else {}
+                if _is_fresh(session):
+                    fresh.add(sid)
+                parents[sid] = session.get("parentID")
+                upward.append(parents[sid])
+            generation = [p for p in dict.fromkeys(upward) if p and p not in known
+                          and p not in parents and self.peek(p) is _MISSING]
+        resolved = {sid: self._resolve(sid, known, parents) for sid in wanted}
+        for sid in {*known, *parents}:
+            if sid not in fresh:  # a young session's own record may still be on its way
+                self._owners[sid] = self._resolve(sid, known, parents)
+        return resolved
+
+    def _resolve(self, sid: str, known: dict[str, str], parents: dict[str, str | None]) -> str:
+        seen: list[str] = []
         current: str | None = sid
-        owner = _NO_OWNER
-        while current and current not in chain and len(chain) < 16:
+        while current and current not in seen and len(seen) < _MAX_DEPTH:
+            seen.append(current)
+            if current in known:
+                return known[current]
             cached = self.peek(current)
             if cached is not _MISSING:
-                owner = cached or _NO_OWNER
-                break
-            chain.append(current)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(self.keys.session_owner(current))
-                pipe.get(self.keys.session(current))
-                raw_owner, raw_info = await pipe.execute()
-            if raw_owner is not None:
-                owner = raw_owner.decode()
-                break
-            session = json.loads(raw_info) if raw_info is not None else {}
-            if _is_fresh(session):
-                chain.pop()  # do not cache "no owner" for it; ancestors are still worth caching
-            current = session.get("parentID")
-        expiry = float("inf") if owner else time.monotonic() + _NEGATIVE_TTL
-        for member in chain:
-            self._remember(member, owner, expiry)
-        return owner or None
+                return cached  # type: ignore[return-value]
+            current = parents.get(current)
+        return _NO_OWNER
 
     def peek(self, sid: str) -> str | object:
         """The cached owner ('' for none), or _MISSING."""
-        found = self._owners.get(sid)
-        if found is None:
-            return _MISSING
-        if found[1] < time.monotonic():
-            del self._owners[sid]
-            return _MISSING
-        return found[0]
-
-    def _remember(self, sid: str, owner: str, expiry: float) -> None:
-        self._owners[sid] = (owner, expiry)
-        self._owners.move_to_end(sid)
-        while len(self._owners) > self.cache_size:
-            self._owners.popitem(last=False)
+        return self._owners.get(sid, _MISSING)
 
     async def warm(self, sids: Iterable[str]) -> None:
-        for sid in set(sids):
-            if self.peek(sid) is _MISSING:
-                await self.owner_of(sid)
+        await self.owners(sids)
 
     # ----- checks ------------------------------------------------------------------------
     def sees_all(self, principal: Principal | None = None) -> bool:
@@ -123,13 +141,10 @@ class Access:
         principal = current_principal()
         if self.sees_all(principal):
             return sids[:limit] if limit is not None else sids
-        found: list[str] = []
-        for sid in sids:
-            if await self.may_see(principal, sid):
-                found.append(sid)
-                if limit is not None and len(found) >= limit:
-                    break
-        return found
+        if principal is None:
+            return []
+        owners = await self.owners(sids)
+        return [sid for sid in sids if owners[sid] == principal.id][:limit]
 
     def event_filter(self) -> "OwnerFilter | None":
         """For the global event stream: None (everything) or the current principal's filter."""

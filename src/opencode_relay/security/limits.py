@@ -67,13 +67,14 @@ class PromptLimiter:
         self.redis = redis
         self.keys = keys
         self.per_minute = per_minute
+        self._window = redis.register_script(_WINDOW)
 
     async def hit(self, principal_id: str) -> int | None:
         """Counts one prompt; None when allowed, else seconds to wait."""
         if self.per_minute <= 0:
             return None
-        wait_ms = await self.redis.eval(_WINDOW, 1, self.keys.rate_prompts(principal_id),
-                                        self.per_minute, 60_000, uuid.uuid4().hex)
+        wait_ms = await self._window(keys=[self.keys.rate_prompts(principal_id)],
+                                     args=[self.per_minute, 60_000, uuid.uuid4().hex])
         return None if int(wait_ms) < 0 else max(1, math.ceil(int(wait_ms) / 1000))
 
 
@@ -87,6 +88,8 @@ class StreamSlots:
         self.ttl_ms = int(ttl_seconds * 1000)
         self._held: dict[str, str] = {}  # slot id -> key, for renewal
         self._task: asyncio.Task[None] | None = None
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._renew = redis.register_script(_RENEW)
 
     async def acquire(self, principal_id: str) -> str | None:
         """A slot id, or None when the principal has `limit` streams open already."""
@@ -94,7 +97,7 @@ class StreamSlots:
         if self.limit <= 0:
             return slot
         key = self.keys.rate_streams(principal_id)
-        if not await self.redis.eval(_ACQUIRE, 1, key, self.limit, self.ttl_ms, slot):
+        if not await self._acquire(keys=[key], args=[self.limit, self.ttl_ms, slot]):
             return None
         self._held[slot] = key
         return slot
@@ -111,8 +114,8 @@ class StreamSlots:
         held = list(self._held.items())
         for start in range(0, len(held), 500):
             chunk = held[start:start + 500]
-            await self.redis.eval(_RENEW, len(chunk), *[k for _, k in chunk], self.ttl_ms,
-                                  *[s for s, _ in chunk])
+            await self._renew(keys=[k for _, k in chunk],
+                              args=[self.ttl_ms, *[s for s, _ in chunk]])
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._renew_forever())

@@ -15,7 +15,8 @@ from redis.asyncio.client import Pipeline
 
 from .keys import Keys
 
-_ENTRY_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+# "<ms>-<seq>", or a bare "<ms>" meaning "<ms>-0" (so "0" is the log's very beginning).
+_ENTRY_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$", re.ASCII)
 
 
 # Appends a batch of events. KEYS: the global log, then every session log the batch touches.
@@ -56,8 +57,9 @@ class EventId:
             text = text.decode()
         found = _ENTRY_ID.match(text.strip())
         if not found:
-            raise InvalidEventId(f"not an event id: {text[:40]!r} (expected '<ms>-<seq>')")
-        return cls(int(found.group(1)), int(found.group(2)))
+            raise InvalidEventId(f"not an event id: {text[:40]!r} "
+                                 "(expected '<ms>-<seq>' or '<ms>')")
+        return cls(int(found.group(1)), int(found.group(2) or 0))
 
     def __str__(self) -> str:
         return f"{self.ms}-{self.seq}"
@@ -126,14 +128,10 @@ class EventLog:
         # Redis < 7 does not say what was trimmed: assume the worst once the cap was reached.
         return info.get("length", 0) >= min(self.max_events, self.session_max_events) // 2
 
-    async def read_after(self, stream: str, after: EventId,
-                         batch: int = 1000) -> AsyncIterator[tuple[EventId, bytes]]:
-        async for entry in self.read_entries_after(stream, after, batch):
-            yield entry.id, entry.data
-
     async def read_entries_after(self, stream: str, after: EventId,
                                  batch: int = 1000) -> AsyncIterator[LogEntry]:
-        """Like read_after, with the sessions of each entry (known on the global stream)."""
+        """The entries after `after`, oldest first, each with its sessions (known on the global
+        stream only)."""
         cursor = f"({after}"
         while True:
             found = await self.redis.xrange(stream, min=cursor, max="+", count=batch)

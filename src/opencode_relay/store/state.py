@@ -1,6 +1,6 @@
 """Session state in Redis: sessions, messages, parts, status, diff, todos, pending requests.
 
-Reads are batched (a whole session in three round trips). Writes are *staged* on a pipeline that
+Reads are batched (a whole transcript in one round trip). Writes are *staged* on a pipeline that
 the caller executes, so the ingestor can commit each batch of events as one transaction.
 Objects are stored as opencode's JSON, unchanged, and read back as raw bytes where possible so
 the API can pass them through without re-encoding.
@@ -55,6 +55,42 @@ return out
 """
 
 
+# Removals read the indexes inside Redis, at EXEC time, so they can be staged in a transaction
+# after writes to the same session (and see them). A message's part index is its key + ':parts'.
+_REMOVE_MESSAGE_FUNCTION = """
+local function remove_message(index, message, parts, mid, part_prefix)
+  for _, pid in ipairs(redis.call('ZRANGE', parts, 0, -1)) do
+    redis.call('DEL', part_prefix .. pid)
+  end
+  redis.call('DEL', message, parts)
+  redis.call('HDEL', index, mid)
+end
+"""
+
+# KEYS: the session's message index, the global message index, the message, its part index.
+# ARGV: message id, part key prefix.
+_REMOVE_MESSAGE = _REMOVE_MESSAGE_FUNCTION + """
+remove_message(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: the session's message index, the global message index, the session list, then the
+# session's other keys to delete. ARGV: session id, message key prefix, part key prefix.
+_REMOVE_SESSION = _REMOVE_MESSAGE_FUNCTION + """
+for _, mid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local message = ARGV[2] .. mid
+  remove_message(KEYS[2], message, message .. ':parts', mid, ARGV[3])
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+for i = 4, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+return 1
+"""
+
+
 @dataclass
 class MessageRecord:
     """One message as raw JSON: its info and its parts in order."""
@@ -68,6 +104,8 @@ class StateStore:
         self.redis = redis
         self.keys = keys
         self._transcript = redis.register_script(_TRANSCRIPT)
+        self._remove_message = redis.register_script(_REMOVE_MESSAGE)
+        self._remove_session = redis.register_script(_REMOVE_SESSION)
 
     # ----- reads -------------------------------------------------------------------------
     async def list_session_ids(self, limit: int | None = None) -> list[str]:
@@ -75,13 +113,37 @@ class StateStore:
         return [_text(s) for s in await self.redis.zrevrange(self.keys.session_list, 0, stop)]
 
     async def get_sessions_raw(self, sids: list[str]) -> list[bytes]:
-        if not sids:
+        found = await self._get_each([self.keys.session(sid) for sid in sids])
+        return [raw for raw in found if raw is not None]
+
+    async def _get_each(self, keys: list[str]) -> list[bytes | None]:
+        """GET of each key in one round trip (a pipeline, not MGET: the keys' slots differ)."""
+        if not keys:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
-            for sid in sids:
-                pipe.get(self.keys.session(sid))
-            found = await pipe.execute()
-        return [raw for raw in found if raw is not None]
+            for key in keys:
+                pipe.get(key)
+            return await pipe.execute()
+
+    async def sessions_titled(self, sids: list[str], needle: str, limit: int) -> list[bytes]:
+        """The sessions among `sids`, in order, whose title contains `needle` ignoring case
+        (at most `limit`; read 500 at a time).
+
+        Most sessions are ruled out on their raw JSON, undecoded: stored JSON is orjson's,
+        which leaves non-ASCII text as it is, so in an all-ASCII session lowercasing is case
+        folding, and a title holding the needle means the JSON holds it JSON-escaped."""
+        folded = needle.casefold()
+        escaped = dumps(folded)[1:-1] if folded.isascii() else None
+        found: list[bytes] = []
+        for start in range(0, len(sids), 500):
+            for raw in await self.get_sessions_raw(sids[start:start + 500]):
+                if raw.isascii() and (escaped is None or escaped not in raw.lower()):
+                    continue
+                if folded in str(orjson.loads(raw).get("title", "")).casefold():
+                    found.append(raw)
+                    if len(found) == limit:
+                        return found
+        return found
 
     async def get_session(self, sid: str) -> JSON | None:
         raw = await self.redis.get(self.keys.session(sid))
@@ -105,29 +167,6 @@ class StateStore:
                 batch.zrange(self.keys.message_parts(sid, mid), 0, -1)
             part_lists = await batch.execute()
         return {mid: [_text(p) for p in pids] for mid, pids in zip(mids, part_lists)}
-
-    async def read_messages(self, sid: str, pipe: Redis | None = None) -> list[MessageRecord]:
-        """The whole transcript in three round trips, whatever its size."""
-        redis = pipe or self.redis
-        mids = [_text(m) for m in await redis.zrange(self.keys.session_messages(sid), 0, -1)]
-        if not mids:
-            return []
-        async with self.redis.pipeline(transaction=False) as batch:
-            batch.mget([self.keys.message(sid, mid) for mid in mids])
-            for mid in mids:
-                batch.zrange(self.keys.message_parts(sid, mid), 0, -1)
-            infos, *part_lists = await batch.execute()
-        pids = [[_text(p) for p in plist] for plist in part_lists]
-        flat = [self.keys.part(sid, pid) for plist in pids for pid in plist]
-        parts = await self.redis.mget(flat) if flat else []
-        records: list[MessageRecord] = []
-        offset = 0
-        for info, plist in zip(infos, pids):
-            raw_parts = [p for p in parts[offset:offset + len(plist)] if p is not None]
-            offset += len(plist)
-            if info is not None:
-                records.append(MessageRecord(info=info, parts=raw_parts))
-        return records
 
     async def read_transcript(self, sid: str) -> tuple[bytes, list[MessageRecord]]:
         """The log position (its newest entry id) and the messages as of that position."""
@@ -164,8 +203,47 @@ class StateStore:
             found = await pipe.execute()
         return {sid: _text(name) for sid, name in zip(sids, found) if name is not None}
 
+    async def parent_ids(self, sids: list[str]) -> dict[str, str | None]:
+        """The parent of each session (None for a top-level or unknown one), in one round trip."""
+        found = await self._get_each([self.keys.session(sid) for sid in sids])
+        return {sid: json.loads(raw).get("parentID") if raw is not None else None
+                for sid, raw in zip(sids, found)}
+
     async def child_ids(self, sid: str) -> list[str]:
         return sorted(_text(c) for c in await self.redis.smembers(self.keys.children(sid)))
+
+    async def family(self, sid: str, limit: int = 1000) -> list[str]:
+        """The session and all its sub-agent sessions, depth first (at most `limit`).
+
+        One round trip per generation of sub-agents, however many sessions each has."""
+        children: dict[str, list[str]] = {}
+        generation = [sid]
+        while generation and len(children) < limit:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for member in generation:
+                    pipe.smembers(self.keys.children(member))
+                found = await pipe.execute()
+            for member, members in zip(generation, found):
+                children[member] = sorted(_text(c) for c in members)
+            generation = [c for member in generation for c in children[member]
+                          if c not in children]
+        ordered: list[str] = []
+        todo = [sid]
+        while todo and len(ordered) < limit:
+            current = todo.pop()
+            if current not in ordered:
+                ordered.append(current)
+                todo.extend(children.get(current, ()))
+        return ordered
+
+    async def pending_request(self, sids: list[str], request_id: str) -> tuple[str, JSON] | None:
+        """The first of `sids` with a pending request of that id, and the request."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.hget(self.keys.requests(sid), request_id)
+            found = await pipe.execute()
+        return next(((sid, json.loads(raw)) for sid, raw in zip(sids, found) if raw is not None),
+                    None)
 
     async def pending_requests(self, sids: list[str]) -> list[JSON]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -211,22 +289,24 @@ class StateStore:
         pipe.delete(self.keys.part(sid, pid))
         pipe.zrem(self.keys.message_parts(sid, mid), pid)
 
-    def remove_message(self, pipe: Pipeline, sid: str, mid: str, pids: list[str]) -> None:
-        pipe.delete(self.keys.message(sid, mid), self.keys.message_parts(sid, mid),
-                    *[self.keys.part(sid, pid) for pid in pids])
-        pipe.zrem(self.keys.session_messages(sid), mid)
-        pipe.hdel(self.keys.message_index, mid)
+    async def stage_remove_message(self, pipe: Pipeline, sid: str, mid: str) -> None:
+        """Stages the removal of a message with its parts (read at EXEC time)."""
+        keys = [self.keys.session_messages(sid), self.keys.message_index,
+                self.keys.message(sid, mid), self.keys.message_parts(sid, mid)]
+        await self._remove_message(keys=keys, args=[mid, self.keys.part(sid, "")], client=pipe)
 
     async def stage_remove_session(self, pipe: Pipeline, sid: str, parent_id: str | None,
                                    keep_owner: bool = False) -> None:
-        """Reads what the session holds, then stages the removal of all of it.
+        """Stages the removal of a session and everything it holds (read at EXEC time).
 
         `keep_owner` (pruning: opencode still has the session) keeps who owns it, so reading
         it back later re-imports it for the same principal."""
-        for mid, pids in (await self.part_ids_by_message(sid)).items():
-            self.remove_message(pipe, sid, mid, pids)
         owner = self.keys.session_owner(sid)
-        pipe.delete(*(k for k in self.keys.fixed_session_keys(sid) if not (keep_owner and k == owner)))
-        pipe.zrem(self.keys.session_list, sid)
-        if parent_id:
+        own = [k for k in self.keys.fixed_session_keys(sid)
+               if k != self.keys.session_messages(sid) and not (keep_owner and k == owner)]
+        keys = [self.keys.session_messages(sid), self.keys.message_index,
+                self.keys.session_list, *own]
+        args = [sid, self.keys.message(sid, ""), self.keys.part(sid, "")]
+        await self._remove_session(keys=keys, args=args, client=pipe)
+        if parent_id:  # the parent's keys live in another hash slot: a command of its own
             pipe.srem(self.keys.children(parent_id), sid)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, AsyncIterator
 
 import httpx
 import orjson
-
-from .sse import decode
+from httpx_sse import EventSource, aconnect_sse
 
 JSON = dict[str, Any]
 logger = logging.getLogger("opencode_relay.upstream")
@@ -172,30 +171,28 @@ class OpencodeClient:
         A server that accepts the connection but sends no headers (still starting) or goes
         silent for longer than the read timeout counts as unreachable, so the caller reconnects.
         """
-        request = self._stream_http.build_request("GET", "/global/event",
-                                                  headers={"accept": "text/event-stream"})
-        try:
-            response = await asyncio.wait_for(self._stream_http.send(request, stream=True),
-                                              open_timeout)
-        except (httpx.TransportError, httpx.TimeoutException, asyncio.TimeoutError) as exc:
-            raise UpstreamUnavailable(f"opencode server {self.name!r} is unreachable: "
-                                      f"{type(exc).__name__}") from exc
-        try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise UpstreamError(response.status_code, _message_of(response))
+        async with AsyncExitStack() as stack:
+            try:
+                source = await asyncio.wait_for(stack.enter_async_context(
+                    aconnect_sse(self._stream_http, "GET", "/global/event")), open_timeout)
+            except (httpx.TransportError, asyncio.TimeoutError) as exc:
+                raise UpstreamUnavailable(f"opencode server {self.name!r} is unreachable: "
+                                          f"{type(exc).__name__}") from exc
+            if source.response.status_code >= 400:
+                await source.response.aread()
+                raise UpstreamError(source.response.status_code, _message_of(source.response))
+            yield _payloads(source)
 
-            async def events() -> AsyncIterator[JSON]:
-                try:
-                    async for sse in decode(response.aiter_lines()):
-                        try:
-                            yield orjson.loads(sse.data)
-                        except ValueError:
-                            logger.warning("skipped an upstream event that is not JSON: %.200s",
-                                           sse.data)
-                except (httpx.TransportError, httpx.TimeoutException) as exc:
-                    raise UpstreamUnavailable(f"event stream broke: {type(exc).__name__}") from exc
 
-            yield events()
-        finally:
-            await response.aclose()
+async def _payloads(source: EventSource) -> AsyncIterator[JSON]:
+    """The JSON of each event; anything else is skipped with a warning."""
+    try:
+        async for sse in source.aiter_sse():
+            if not sse.data:
+                continue  # an id or a retry hint alone carries no event
+            try:
+                yield orjson.loads(sse.data)
+            except ValueError:
+                logger.warning("skipped an upstream event that is not JSON: %.200s", sse.data)
+    except httpx.TransportError as exc:  # SSEError (not an event stream) is one too
+        raise UpstreamUnavailable(f"event stream broke: {type(exc).__name__}") from exc

@@ -1,0 +1,44 @@
+"""What one ingest transaction stages before it commits: one batch of events, one MULTI/EXEC.
+
+Writes go on the pipeline in event order, with one exception: a streamed part changes with every
+delta, so only the latest version of each changed part is written, when the batch commits.
+Removals are staged as scripts that read what they remove inside Redis at EXEC time, so they
+need no read (and no commit) in the middle of the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from redis.asyncio.client import Pipeline
+
+from ..store.log import LogEntry
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class Batch:
+    pipe: Pipeline  # a MULTI pipeline: nothing is sent until the commit
+    parts: dict[str, JSON] = field(default_factory=dict)  # changed parts by id, written last
+    log: list[LogEntry] = field(default_factory=list)     # appended to the event log last
+    # Sessions (sid,), messages (sid, mid) and parts (sid, mid, pid) removed by this batch: Redis
+    # still holds them until the commit, so a read must not bring them back.
+    _removed: set[tuple[str, ...]] = field(default_factory=set)
+
+    def change_part(self, part: JSON) -> None:
+        self.parts[part["id"]] = part
+
+    def drop_parts(self, removed: Callable[[JSON], bool]) -> None:
+        """Forgets the changed parts that a removal staged meanwhile takes away."""
+        for pid in [pid for pid, part in self.parts.items() if removed(part)]:
+            del self.parts[pid]
+
+    def mark_removed(self, *path: str) -> None:
+        """Records a removal: `(sid)`, `(sid, mid)` or `(sid, mid, pid)`."""
+        self._removed.add(path)
+
+    def removed(self, sid: str, mid: str, pid: str) -> bool:
+        """Whether this batch removed the part, its message or its session."""
+        return bool(self._removed & {(sid,), (sid, mid), (sid, mid, pid)})

@@ -1,0 +1,198 @@
+"""Unit tests of the ingest side against a real Redis (own server): lease, batches, handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from opencode_relay import events as event_types
+from opencode_relay.ingest.ingestor import Ingestor
+from opencode_relay.ingest.leader import Lease
+from opencode_relay.launch.embedded import EmbeddedRedis
+from opencode_relay.store.keys import Keys
+from opencode_relay.store.log import EventId, EventLog
+from opencode_relay.store.state import StateStore
+from tests.test_unit_core import SID, CountingRedis, ev, parts, session_info, text_part
+
+__all__ = ["parts"]  # a fixture, shared with test_unit_core
+
+
+@pytest.fixture()
+async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture()
+def keys() -> Keys:
+    return Keys(f"unit-{uuid.uuid4().hex[:8]}:")
+
+
+async def test_the_lease_has_one_holder_lapses_unrenewed_and_is_released(redis: Redis,
+                                                                        keys: Keys) -> None:
+    key = keys.ingest_leader("default")
+    first, second = Lease(redis, key, ttl_seconds=0.3), Lease(redis, key, ttl_seconds=0.3)
+    assert await first.acquire() and not await second.acquire()
+    assert await first.acquire()  # held: asking again renews it
+    await asyncio.sleep(0.2)
+    assert await first.renew() and not await second.renew()
+    await asyncio.sleep(0.2)  # renewed 0.2 s ago with a 0.3 s TTL: still held
+    assert not await second.acquire()
+    await asyncio.sleep(0.3)  # not renewed: it lapses and the other relay takes it
+    assert await second.acquire()
+    assert not await first.renew()  # the first relay learns it lost the lease
+    await first.release()  # releasing a lost lease leaves the new holder's alone
+    assert await redis.get(key) is not None
+    await second.release()
+    assert await redis.get(key) is None
+    assert await first.acquire()
+    await first.release()
+
+
+async def test_releasing_the_lease_on_a_dead_redis_logs_no_error(
+        caplog: pytest.LogCaptureFixture, tmp_path: Path, keys: Keys) -> None:
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    client = Redis.from_url(server.url, socket_connect_timeout=1)
+    try:
+        lease = Lease(client, keys.ingest_leader("default"), ttl_seconds=5)
+        assert await lease.acquire()
+        server.stop()
+        with caplog.at_level(logging.DEBUG, logger="opencode_relay"):
+            await lease.release()
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert "not released" in caplog.text
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+def test_every_stateful_event_type_has_a_handler_and_no_other_does() -> None:
+    ingestor = Ingestor(None, None, None, None)  # type: ignore[arg-type]
+    assert set(ingestor._handlers) == event_types.STATEFUL
+
+
+@pytest.fixture()
+async def private_redis(tmp_path: Path) -> AsyncIterator[Redis]:
+    """A Redis of the test's own, so its command statistics count only what the test does."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    client = Redis.from_url(server.url)
+    yield client
+    await client.aclose()
+    server.stop()
+
+
+async def transactions(redis: Redis) -> tuple[int, int]:
+    stats = await redis.info("commandstats")
+    return tuple(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0))  # type: ignore[return-value]
+                 for c in ("multi", "exec"))
+
+
+async def test_a_batch_with_a_deletion_in_it_is_one_transaction(private_redis: Redis,
+                                                                keys: Keys) -> None:
+    redis = private_redis
+    store, log = StateStore(redis, keys), EventLog(redis, keys, 10_000, 10_000)
+    ingestor = Ingestor(redis, None, store, log)  # type: ignore[arg-type]
+    a, b, child = "ses_a", "ses_b", "ses_a_child"
+    await ingestor.apply([
+        ev("session.created", info=session_info(a)),
+        ev("session.created", info=session_info(child, parent=a)),
+        ev("session.created", info=session_info(b)),
+        ev("message.updated", info={"id": "msg_a", "sessionID": a, "role": "user"}),
+        ev("message.part.updated", part=text_part("prt_a", "msg_a", "kept until deleted", a)),
+    ])
+    assert await store.child_ids(a) == [child]
+    await redis.config_resetstat()
+    await ingestor.apply([
+        ev("message.part.updated", part=text_part("prt_a", "msg_a", "edited, then deleted", a)),
+        ev("session.deleted", info=session_info(a)),
+        ev("message.updated", info={"id": "msg_b", "sessionID": b, "role": "user"}),
+    ])
+    assert await transactions(redis) == (1, 1)
+    assert await store.get_session(a) is None and await store.get_part(a, "prt_a") is None
+    assert await store.session_of_message("msg_a") is None
+    assert sorted(await store.list_session_ids()) == sorted([b, child])
+    assert await store.message_ids(b) == ["msg_b"]
+    assert await store.session_of_message("msg_b") == b
+    left = sorted([k.decode() async for k in redis.scan_iter(f"{keys.prefix}*{{{a}}}*")])
+    assert left == [keys.session_events(a)]  # only its log, expiring
+    assert await redis.ttl(keys.session_events(a)) > 0
+    logged = [e async for e in log.read_entries_after(keys.events, EventId(0, 0))]
+    assert [json.loads(e.data)["type"] for e in logged[-3:]] == [
+        "message.part.updated", "session.deleted", "message.updated"]
+
+
+async def test_a_removal_takes_what_the_same_batch_wrote_before_it(parts) -> None:
+    store, log, ingestor = parts
+    message = {"id": "msg_a", "sessionID": SID, "role": "assistant"}
+    await ingestor.apply([ev("session.created", info=session_info()),
+                          ev("message.updated", info=message),
+                          ev("message.part.updated", part=text_part("prt_1", text="one")),
+                          ev("message.part.updated", part=text_part("prt_2", text="two"))])
+    ingestor._parts.clear()  # prt_2 is read from Redis by the delta below: it must stay gone
+    await ingestor.apply([
+        ev("message.part.updated", part=text_part("prt_3", text="new in this batch")),
+        ev("message.removed", sessionID=SID, messageID="msg_a"),
+        ev("message.part.delta", sessionID=SID, messageID="msg_a", partID="prt_2",
+           field="text", delta=" and more"),
+        ev("message.part.delta", sessionID=SID, messageID="msg_a", partID="prt_3",
+           field="text", delta=" and more"),
+    ])
+    assert await store.message_ids(SID) == []
+    for pid in ("prt_1", "prt_2", "prt_3"):
+        assert await store.get_part(SID, pid) is None
+    # Written again after its removal, in the same batch: the later event wins.
+    await ingestor.apply([
+        ev("message.removed", sessionID=SID, messageID="msg_a"),
+        ev("message.updated", info=message),
+        ev("message.part.updated", part=text_part("prt_4", text="back")),
+        ev("message.part.delta", sessionID=SID, messageID="msg_a", partID="prt_4",
+           field="text", delta=" again"),
+    ])
+    assert await store.message_ids(SID) == ["msg_a"]
+    assert (await store.get_part(SID, "prt_4"))["text"] == "back again"
+
+
+async def test_parts_changed_beyond_the_cache_size_are_all_written(redis: Redis,
+                                                                  keys: Keys) -> None:
+    store = StateStore(redis, keys)
+    ingestor = Ingestor(redis, None, store, EventLog(redis, keys, 10_000, 10_000),  # type: ignore[arg-type]
+                        part_cache_size=2)
+    await ingestor.apply(
+        [ev("message.part.updated", part=text_part(f"prt_{n}", text=f"{n}")) for n in range(6)]
+        + [ev("message.part.delta", sessionID=SID, messageID="msg_a", partID=f"prt_{n}",
+              field="text", delta="+") for n in range(6)])
+    assert [json.loads(p)["text"] for p in await store.read_parts(SID, "msg_a")] == [
+        f"{n}+" for n in range(6)]
+    assert len(ingestor._parts) == 2
+
+
+async def test_routing_a_batch_reads_the_session_tree_once_per_generation(
+        redis_server: EmbeddedRedis, keys: Keys) -> None:
+    client = CountingRedis.from_url(redis_server.url)
+    store = StateStore(client, keys)
+    async with client.pipeline(transaction=False) as pipe:
+        for n in range(20):
+            store.put_session(pipe, session_info(f"ses_root{n}"))
+            store.put_session(pipe, session_info(f"ses_child{n}", parent=f"ses_root{n}"))
+            store.put_session(pipe, session_info(f"ses_grand{n}", parent=f"ses_child{n}"))
+        await pipe.execute()
+    log = EventLog(client, keys, 10_000, 10_000)
+    ingestor = Ingestor(client, None, store, log)  # type: ignore[arg-type]
+    batch = [ev("session.status", sessionID=f"ses_grand{n}", status={"type": "busy"})
+             for n in range(20)]
+    await ingestor.apply(batch[:1])  # loads the log script into Redis
+    CountingRedis.round_trips = 0
+    await ingestor.apply(batch[1:])
+    # The grandchildren, then their parents, then the roots; then the transaction.
+    assert CountingRedis.round_trips <= 4
+    logged = [e async for e in log.read_entries_after(keys.events, EventId(0, 0))]
+    assert logged[-1].sessions == ("ses_grand19", "ses_child19", "ses_root19")
+    await client.aclose()
