@@ -16,6 +16,8 @@ from opencode_relay.store.keys import Keys
 from opencode_relay.store.state import StateStore
 from tests.test_unit_core import CountingRedis, session_info
 
+pytestmark = pytest.mark.unit
+
 ALICE = Principal("alice", "Alice", admin=False)
 
 

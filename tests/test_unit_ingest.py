@@ -21,6 +21,8 @@ from opencode_relay.store.log import EventId, EventLog
 from opencode_relay.store.state import StateStore
 from tests.test_unit_core import SID, CountingRedis, ev, parts, session_info, text_part
 
+pytestmark = pytest.mark.unit
+
 __all__ = ["parts"]  # a fixture, shared with test_unit_core
 
 

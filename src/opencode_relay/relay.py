@@ -15,7 +15,6 @@ from typing import AsyncIterator, Protocol
 
 import httpx
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from .config import Settings
 from .fanout.hub import Hub
@@ -95,10 +94,7 @@ class Relay:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for upstream in self.upstreams.values():
-            try:
-                await upstream.lease.release()
-            except (RedisError, OSError) as exc:  # it lapses by itself within its TTL
-                logger.info("the ingest lease of %s lapses by itself: %s", upstream.name, exc)
+            await upstream.lease.release()  # never raises: a lease it cannot free lapses
         await self.guard.streams.stop()
         await self.hub.stop()
         for upstream in self.upstreams.values():

@@ -7,7 +7,6 @@ choice of opencode server are decided in one place.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from dataclasses import dataclass
 
@@ -138,15 +137,7 @@ class SessionService:
 
     async def family(self, sid: str) -> list[str]:
         """The session and all its sub-agent sessions, depth first."""
-        found: list[str] = []
-        todo = [sid]
-        while todo and len(found) < 1000:
-            current = todo.pop()
-            if current in found:
-                continue
-            found.append(current)
-            todo.extend(await self.store.child_ids(current))
-        return found
+        return await self.store.family(sid)
 
     async def transcript(self, sid: str) -> tuple[list[MessageRecord], EventId]:
         """The messages and the log position they reflect, read atomically."""
@@ -155,11 +146,10 @@ class SessionService:
 
     async def pending_request(self, sid: str, request_id: str) -> tuple[str, JSON]:
         """A pending request of this session or of one of its sub-agent sessions."""
-        for member in await self.family(sid):
-            raw = await self.redis.hget(self.store.keys.requests(member), request_id)
-            if raw is not None:
-                return member, json.loads(raw)
-        raise NotFound("pending request", request_id)
+        found = await self.store.pending_request(await self.family(sid), request_id)
+        if found is None:
+            raise NotFound("pending request", request_id)
+        return found
 
     # ----- checks before an action ---------------------------------------------------------
     async def check_choices(self, upstream: Upstream, body: JSON, directory: str | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -40,16 +39,8 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
         ids = await relay.access.visible(
             await relay.store.list_session_ids(limit if relay.access.sees_all() else None), limit)
         return raw_json(_list(b"sessions", await relay.store.get_sessions_raw(ids)))
-    needle = search.casefold()
-    found: list[bytes] = []
     ids = await relay.access.visible(await relay.store.list_session_ids())
-    for start in range(0, len(ids), 500):
-        for raw in await relay.store.get_sessions_raw(ids[start:start + 500]):
-            if needle in str(json.loads(raw).get("title", "")).casefold():
-                found.append(raw)
-                if len(found) == limit:
-                    return raw_json(_list(b"sessions", found))
-    return raw_json(_list(b"sessions", found))
+    return raw_json(_list(b"sessions", await relay.store.sessions_titled(ids, search, limit)))
 
 
 @router.post("/sessions")
