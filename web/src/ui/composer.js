@@ -54,7 +54,7 @@ export class Composer {
   setAgents(agents) {
     const usable = (agents || []).filter((a) => a.mode !== 'subagent' && !a.hidden);
     clear(this.agent).append(h('option', { value: '', text: 'Default agent' }),
-      usable.map((a) => h('option', { value: a.name, text: a.name, title: a.description || '' })));
+      ...usable.map((a) => h('option', { value: a.name, text: a.name, title: a.description || '' })));
     const saved = recall(AGENT_KEY);
     if (usable.some((a) => a.name === saved)) this.agent.value = saved;
   }
@@ -69,7 +69,7 @@ export class Composer {
         text: `${m.name || m.id}${defaults[p.id] === m.id ? ' (default)' : ''}`,
       })));
     });
-    clear(this.model).append(h('option', { value: '', text: 'Default model' }), groups);
+    clear(this.model).append(h('option', { value: '', text: 'Default model' }), ...groups);
     const saved = recall(MODEL_KEY);
     if (saved && [...this.model.options].some((o) => o.value === saved)) this.model.value = saved;
   }
