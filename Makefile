@@ -5,13 +5,17 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test setup bench browser web clean
+.PHONY: run test webcheck setup bench browser web clean
 
 run: setup
 	$(VENV)/bin/opencode-relay serve --host $(HOST) --port $(PORT)
 
-test: setup browser
+test: setup browser webcheck
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The web UI's type check (tsc on its JSDoc) and unit tests (node --test).
+webcheck: web
+	cd web && npm run --silent check && npm test --silent
 
 bench: setup browser
 	$(PY) -m bench

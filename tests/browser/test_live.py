@@ -186,6 +186,46 @@ def test_abort_a_slow_prompt(ui: str, api: httpx.Client, new_page, scripted: Scr
     page.errors.check()
 
 
+def user_text_of(body: dict) -> str:
+    """The last user message of a chat-completions request, as one string."""
+    user = next(m for m in reversed(body["messages"]) if m["role"] == "user")
+    content = user["content"]
+    return content if isinstance(content, str) else " ".join(c.get("text", "") for c in content)
+
+
+def test_pickers_choose_the_agent_and_model_of_a_prompt(ui: str, api: httpx.Client, new_page,
+                                                        scripted: ScriptedProvider,
+                                                        script_key: str) -> None:
+    marker = scripted.script(script_key, [[{"text": "Planned."}]])
+    sid = new_session(api)
+    page = new_page()
+    open_session(page, ui, sid)
+    agents = page.get_by_test_id("agent-select")
+    models = page.get_by_test_id("model-select")
+    # The pickers list what opencode has: its primary agents, and the models by provider.
+    page.wait_for_selector("[data-testid=agent-select] option[value=plan]", state="attached")
+    page.wait_for_selector("[data-testid=model-select] option[value='scripted/m2']",
+                           state="attached")
+    assert {"build", "plan"} <= set(agents.locator("option").evaluate_all(
+        "(os) => os.map((o) => o.value)"))
+    group = models.locator("optgroup[label=Scripted] option")
+    assert group.evaluate_all("(os) => os.map((o) => o.value)") == ["scripted/m", "scripted/m2"]
+
+    # The config's default is build on scripted/m: pick the other two.
+    agents.select_option("plan")
+    models.select_option("scripted/m2")
+    send(page, f"Plan it {marker}")
+    wait_idle(page)
+    served = [b for b in scripted.book.requests if b.get("tools") and marker in user_text_of(b)]
+    assert served, "the scripted provider never saw the prompt"
+    for body in served:
+        assert body["model"] == "m2"
+        # opencode's plan agent adds its reminder to the user's message; build does not.
+        assert "Plan Mode - System Reminder" in user_text_of(body)
+    assert "Planned." in page_transcript(page)[-1]["texts"][0]["text"]
+    page.errors.check()
+
+
 def test_errors_are_shown_in_plain_words(ui: str, api: httpx.Client, new_page,
                                          scripted: ScriptedProvider, script_key: str) -> None:
     # The model provider keeps failing: opencode retries, and the page says so.
@@ -201,9 +241,13 @@ def test_errors_are_shown_in_plain_words(ui: str, api: httpx.Client, new_page,
     page.wait_for_selector("[data-testid=status-indicator][data-status=idle]")
 
     # A request the relay refuses (an agent that no longer exists): its message in a notice,
-    # and the prompt stays in the box.
-    page.get_by_test_id("agent-select").evaluate(
-        "(s) => { s.append(new Option('ghost', 'ghost')); s.value = 'ghost'; }")
+    # and the prompt stays in the box. The pickers list only real agents, so the agent is
+    # swapped on the way out, and the relay's real answer comes back.
+    def ghost_agent(route) -> None:
+        body = {**json.loads(route.request.post_data), "agent": "ghost"}
+        route.continue_(post_data=json.dumps(body))
+
+    page.route(re.compile(rf"/api/sessions/{sid}/prompt$"), ghost_agent)
     send(page, "hello")
     toast = page.get_by_test_id("toast").first
     toast.wait_for()

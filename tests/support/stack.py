@@ -25,7 +25,8 @@ def write_opencode_config(directory: Path, provider: ScriptedProvider) -> None:
         "provider": {"scripted": {
             "npm": "@ai-sdk/openai-compatible", "name": "Scripted",
             "options": {"baseURL": provider.base_url, "apiKey": "x"},
-            "models": {"m": {"name": "Scripted model", "tool_call": True}}}},
+            "models": {"m": {"name": "Scripted model", "tool_call": True},
+                       "m2": {"name": "Second scripted model", "tool_call": True}}}},
         "model": "scripted/m",
         "small_model": "scripted/m",
         "permission": {"bash": "ask", "edit": "allow", "webfetch": "deny"},

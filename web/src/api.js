@@ -1,6 +1,8 @@
+// @ts-check
 // The relay's REST API (docs/api.md). Every failure becomes an ApiError with plain words.
 
 export class ApiError extends Error {
+  /** @param {string} message @param {{status?: number, code?: string, data?: any}} [details] */
   constructor(message, { status = 0, code = 'network', data = null } = {}) {
     super(message);
     this.data = data;
@@ -11,12 +13,21 @@ export class ApiError extends Error {
 
 // Called when the relay answers 401 (RELAY_AUTH on, no or stale login).
 let unauthorized = () => {};
+/** @param {() => void} fn */
 export function onUnauthorized(fn) { unauthorized = fn; }
 
+/**
+ * One call of the relay's API; resolves to the parsed JSON answer (null if empty).
+ * @param {string} method @param {string} path @param {unknown} [body]
+ * @returns {Promise<any>}
+ */
 async function request(method, path, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  /** @type {RequestInit} */
+  const init = { method, headers };
   if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
+    headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
   let res;
@@ -42,6 +53,8 @@ async function request(method, path, body) {
 
 const enc = encodeURIComponent;
 
+/** @typedef {{text: string, agent?: string, model?: string}} PromptBody  model is "provider/model" */
+
 export const api = {
   listSessions: ({ limit = 200, search = '' } = {}) => {
     const q = new URLSearchParams({ limit: String(limit) });
@@ -49,25 +62,25 @@ export const api = {
     return request('GET', `/api/sessions?${q}`);
   },
   createSession: (body = {}) => request('POST', '/api/sessions', body),
-  getSession: (id) => request('GET', `/api/sessions/${enc(id)}`),
-  renameSession: (id, title) => request('PATCH', `/api/sessions/${enc(id)}`, { title }),
-  deleteSession: (id) => request('DELETE', `/api/sessions/${enc(id)}`),
-  messages: (id) => request('GET', `/api/sessions/${enc(id)}/messages`),
-  prompt: (id, body) => request('POST', `/api/sessions/${enc(id)}/prompt`, body),
-  abort: (id) => request('POST', `/api/sessions/${enc(id)}/abort`),
-  status: (id) => request('GET', `/api/sessions/${enc(id)}/status`),
-  diff: (id) => request('GET', `/api/sessions/${enc(id)}/diff`),
-  todos: (id) => request('GET', `/api/sessions/${enc(id)}/todos`),
-  requests: (id) => request('GET', `/api/sessions/${enc(id)}/requests`),
-  replyPermission: (id, requestID, reply) =>
+  getSession: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}`),
+  renameSession: (/** @type {string} */ id, /** @type {string} */ title) => request('PATCH', `/api/sessions/${enc(id)}`, { title }),
+  deleteSession: (/** @type {string} */ id) => request('DELETE', `/api/sessions/${enc(id)}`),
+  messages: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/messages`),
+  prompt: (/** @type {string} */ id, /** @type {PromptBody} */ body) => request('POST', `/api/sessions/${enc(id)}/prompt`, body),
+  abort: (/** @type {string} */ id) => request('POST', `/api/sessions/${enc(id)}/abort`),
+  status: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/status`),
+  diff: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/diff`),
+  todos: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/todos`),
+  requests: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/requests`),
+  replyPermission: (/** @type {string} */ id, /** @type {string} */ requestID, /** @type {string} */ reply) =>
     request('POST', `/api/sessions/${enc(id)}/permissions/${enc(requestID)}`, { reply }),
-  answerQuestion: (id, requestID, answers) =>
+  answerQuestion: (/** @type {string} */ id, /** @type {string} */ requestID, /** @type {string[][]} */ answers) =>
     request('POST', `/api/sessions/${enc(id)}/questions/${enc(requestID)}`, { answers }),
-  rejectQuestion: (id, requestID) =>
+  rejectQuestion: (/** @type {string} */ id, /** @type {string} */ requestID) =>
     request('POST', `/api/sessions/${enc(id)}/questions/${enc(requestID)}/reject`),
   health: () => request('GET', '/api/health'),
   me: () => request('GET', '/api/me'),
-  login: (token) => request('POST', '/api/login', { token }),
+  login: (/** @type {string} */ token) => request('POST', '/api/login', { token }),
   logout: () => request('POST', '/api/logout'),
   agents: () => request('GET', '/api/agents'),
   providers: () => request('GET', '/api/providers'),

@@ -1,5 +1,16 @@
+// @ts-check
 // Tiny DOM helpers. Text always goes in through textContent, never innerHTML.
 
+/** @typedef {Node | string | number | boolean | null | undefined | ChildList} Child  false/null/undefined are skipped, arrays flattened */
+/** @typedef {Array<Child>} ChildList */
+/** @typedef {Record<string, any> | null} Attrs  `class`, `text`, `testid`, `dataset`, `on<event>` handlers, or plain attributes */
+
+/**
+ * Creates an element: h('button', { class: 'btn', onclick }, 'Label').
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {Attrs} [attrs] @param {...Child} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   if (attrs) {
@@ -17,6 +28,7 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+/** @param {Element} el @param {Child[]} children */
 function append(el, children) {
   for (const child of children) {
     if (child === undefined || child === null || child === false) continue;
@@ -25,15 +37,13 @@ function append(el, children) {
   }
 }
 
+/** Removes every child; returns the element. @template {Element} T @param {T} el @returns {T} */
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;
 }
 
-export function $(selector, root = document) {
-  return root.querySelector(selector);
-}
-
+/** "5 min ago" for a time in ms. @param {number | undefined} ms */
 export function timeAgo(ms) {
   if (!ms) return '';
   const s = Math.max(0, (Date.now() - ms) / 1000);
@@ -44,19 +54,21 @@ export function timeAgo(ms) {
   return new Date(ms).toLocaleDateString();
 }
 
+/** @param {number | undefined} ms */
 export function clockTime(ms) {
   if (!ms) return '';
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
-// Runs fn at most once per animation frame per key.
+/** @type {Map<string, () => void>} */
 const pending = new Map();
+/** Runs fn at most once per animation frame per key (the latest fn wins). @param {string} key @param {() => void} fn */
 export function perFrame(key, fn) {
   if (pending.has(key)) { pending.set(key, fn); return; }
   pending.set(key, fn);
   requestAnimationFrame(() => {
     const latest = pending.get(key);
     pending.delete(key);
-    latest();
+    if (latest) latest();
   });
 }

@@ -1,22 +1,50 @@
+// @ts-check
 // One SSE subscription that survives drops without gaps or doubles.
 //
 // EventSource reconnects by itself after a network drop and sends Last-Event-ID. When it
 // gives up (HTTP error, relay restart refusing the connection) we open a new one with
 // ?after=<last id applied>. Every applied id is remembered, so a replayed event is never
 // applied twice even if the relay resends it.
+import { RELAY_PREFIX } from './events.js';
+
+/** @typedef {import('./types.js').RelayEvent} RelayEvent */
+/** @typedef {import('./types.js').ConnectionState} ConnectionState */
+
+/**
+ * What the stream needs from its surroundings: the browser's by default, fakes in tests.
+ * @typedef {{
+ *   EventSource: {new (url: string): EventSource, readonly CLOSED: number},
+ *   window: Pick<Window, 'addEventListener' | 'removeEventListener'>,
+ * }} StreamEnvironment
+ */
+
+/**
+ * @typedef {{
+ *   after?: string | null,
+ *   onEvent: (event: RelayEvent, id: string | null) => void,
+ *   onState?: (state: ConnectionState) => void,
+ *   env?: StreamEnvironment,
+ * }} StreamOptions
+ */
 
 const MAX_SEEN = 50000;
 
 export class EventStream {
-  constructor(path, { after = null, onEvent, onState = () => {} }) {
+  /** @param {string} path @param {StreamOptions} options */
+  constructor(path, { after = null, onEvent, onState = () => {}, env }) {
     this.path = path;
     this.lastId = after;
     this.onEvent = onEvent;
     this.onState = onState;
+    this.env = env || { EventSource: globalThis.EventSource, window: globalThis.window };
+    /** @type {ConnectionState} */
     this.state = 'closed';
+    /** @type {EventSource | null} */
     this.es = null;
+    /** @type {Set<string>} */
     this.seen = new Set();
-    this.retryTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
     this.attempt = 0;
     this.stopped = false;
     this.onOnline = () => { if (this.state === 'reconnecting') this.reconnectNow(); };
@@ -24,14 +52,14 @@ export class EventStream {
 
   start() {
     this.stopped = false;
-    window.addEventListener('online', this.onOnline);
+    this.env.window.addEventListener('online', this.onOnline);
     this.open('connecting');
     return this;
   }
 
   stop() {
     this.stopped = true;
-    window.removeEventListener('online', this.onOnline);
+    this.env.window.removeEventListener('online', this.onOnline);
     clearTimeout(this.retryTimer);
     if (this.es) this.es.close();
     this.es = null;
@@ -53,10 +81,12 @@ export class EventStream {
     this.open('reconnecting');
   }
 
+  /** @param {ConnectionState} state */
   open(state) {
     this.setState(state);
     const url = this.lastId ? `${this.path}?after=${encodeURIComponent(this.lastId)}` : this.path;
-    const es = new EventSource(url);
+    const Source = this.env.EventSource;
+    const es = new Source(url);
     this.es = es;
     es.onopen = () => {
       if (es !== this.es) return;
@@ -69,7 +99,7 @@ export class EventStream {
     };
     es.onerror = () => {
       if (es !== this.es || this.stopped) return;
-      if (es.readyState === EventSource.CLOSED) {
+      if (es.readyState === Source.CLOSED) {
         // The browser gave up; retry ourselves with a growing delay.
         const delay = Math.min(15000, 1000 * 2 ** this.attempt++);
         this.setState('reconnecting');
@@ -81,17 +111,19 @@ export class EventStream {
     };
   }
 
+  /** @param {{data: string, lastEventId?: string}} msg */
   receive(msg) {
+    /** @type {RelayEvent} */
     let event;
     try { event = JSON.parse(msg.data); } catch { return; }
     const id = msg.lastEventId || null;
     // Relay notices sent without an id of their own (relay.reset, relay.shutdown) still report
     // the previous event's id, so a repeated id is a duplicate only for other events.
-    const notice = Boolean(event && String(event.type || '').startsWith('relay.'));
+    const notice = Boolean(event && String(event.type || '').startsWith(RELAY_PREFIX));
     if (id && !(notice && id === this.lastId)) {
       if (this.seen.has(id)) return;
       this.seen.add(id);
-      if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value);
+      if (this.seen.size > MAX_SEEN) this.seen.delete(/** @type {string} */ (this.seen.values().next().value));
       this.lastId = id;
     }
     if (this.state !== 'open') this.setState('open');
@@ -102,6 +134,7 @@ export class EventStream {
     }
   }
 
+  /** @param {ConnectionState} state */
   setState(state) {
     if (this.state === state) return;
     this.state = state;

@@ -1,6 +1,11 @@
+// @ts-check
 // Diff views: a unified diff string, or a before/after pair turned into one.
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { h } from '../dom.js';
 
+/** @typedef {import('../types.js').FileDiff} FileDiff */
+
+/** Lines added and removed by a unified diff. @param {string | null | undefined} patch */
 export function diffStats(patch) {
   let additions = 0;
   let deletions = 0;
@@ -12,7 +17,11 @@ export function diffStats(patch) {
   return { additions, deletions };
 }
 
-// Renders a unified diff; file headers are dropped (the card already names the file).
+/**
+ * Renders a unified diff; file headers are dropped (the card already names the file).
+ * @param {string | null | undefined} patch
+ * @param {{maxLines?: number}} [options]
+ */
 export function renderUnifiedDiff(patch, { maxLines = 2000 } = {}) {
   const pre = h('pre', { class: 'diff', testid: 'diff-lines' });
   const lines = (patch || '').replace(/\n$/, '').split('\n');
@@ -33,77 +42,36 @@ export function renderUnifiedDiff(patch, { maxLines = 2000 } = {}) {
   return pre;
 }
 
-// Line diff of two texts as a unified diff with 3 lines of context.
+// Line diff of two texts as a unified diff with 3 lines of context (jsdiff's Myers diff).
+// Both texts get exactly one final newline, so no "\ No newline" lines appear. Texts that
+// differ in more than MAX_EDITS lines are shown as the whole old text replaced by the new one
+// (the diff's cost grows with the number of edits).
+export const MAX_EDITS = 4000;
+
+/** @param {string | undefined} before @param {string | undefined} after @param {string} file */
 export function unifiedFromTexts(before, after, file = '') {
-  const lines = (text) => (text ? text.replace(/\n$/, '').split('\n') : []);
-  const a = lines(before);
-  const b = lines(after);
-  const ops = lineOps(a, b);
-  const out = [`--- a/${file}`, `+++ b/${file}`];
-  const context = 3;
-  let i = 0;
-  while (i < ops.length) {
-    if (ops[i].op === '=') { i++; continue; }
-    let start = Math.max(0, i - context);
-    let end = i;
-    // Extend the hunk while changes are close together.
-    while (end < ops.length) {
-      if (ops[end].op !== '=') { end++; continue; }
-      let run = 0;
-      while (end + run < ops.length && ops[end + run].op === '=') run++;
-      if (end + run >= ops.length || run > context * 2) { end = Math.min(ops.length, end + context); break; }
-      end += run;
-    }
-    const hunk = ops.slice(start, end);
-    const aStart = (hunk.find((o) => o.op !== '+') || { ai: 0 }).ai + 1;
-    const bStart = (hunk.find((o) => o.op !== '-') || { bi: 0 }).bi + 1;
-    const aLen = hunk.filter((o) => o.op !== '+').length;
-    const bLen = hunk.filter((o) => o.op !== '-').length;
-    out.push(`@@ -${aStart},${aLen} +${bStart},${bLen} @@`);
-    for (const o of hunk) out.push((o.op === '=' ? ' ' : o.op) + o.line);
-    i = end;
-  }
-  return out.join('\n');
+  /** @param {string | undefined} text */
+  const normal = (text) => (text ? `${text.replace(/\n$/, '')}\n` : '');
+  const a = normal(before);
+  const b = normal(after);
+  const patch = createTwoFilesPatch(`a/${file}`, `b/${file}`, a, b, undefined, undefined,
+    { context: 3, maxEditLength: MAX_EDITS, headerOptions: FILE_HEADERS_ONLY });
+  return (patch === undefined ? wholeReplacement(file, a, b) : patch).replace(/\n$/, '');
 }
 
-function lineOps(a, b) {
-  let pre = 0;
-  while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++;
-  let suf = 0;
-  while (suf < a.length - pre && suf < b.length - pre && a[a.length - 1 - suf] === b[b.length - 1 - suf]) suf++;
-  const ops = [];
-  for (let k = 0; k < pre; k++) ops.push({ op: '=', line: a[k], ai: k, bi: k });
-  const am = a.slice(pre, a.length - suf);
-  const bm = b.slice(pre, b.length - suf);
-  if (am.length * bm.length <= 4_000_000) {
-    // LCS table on the changed middle only.
-    const n = am.length;
-    const m = bm.length;
-    const t = new Array(n + 1);
-    for (let x = 0; x <= n; x++) t[x] = new Uint32Array(m + 1);
-    for (let x = n - 1; x >= 0; x--) {
-      for (let y = m - 1; y >= 0; y--) {
-        t[x][y] = am[x] === bm[y] ? t[x + 1][y + 1] + 1 : Math.max(t[x + 1][y], t[x][y + 1]);
-      }
-    }
-    let x = 0;
-    let y = 0;
-    while (x < n || y < m) {
-      if (x < n && y < m && am[x] === bm[y]) { ops.push({ op: '=', line: am[x], ai: pre + x, bi: pre + y }); x++; y++; }
-      else if (x < n && (y >= m || t[x + 1][y] >= t[x][y + 1])) { ops.push({ op: '-', line: am[x], ai: pre + x, bi: pre + y }); x++; }
-      else { ops.push({ op: '+', line: bm[y], ai: pre + x, bi: pre + y }); y++; }
-    }
-  } else {
-    am.forEach((line, k) => ops.push({ op: '-', line, ai: pre + k, bi: pre }));
-    bm.forEach((line, k) => ops.push({ op: '+', line, ai: pre + am.length, bi: pre + k }));
-  }
-  for (let k = 0; k < suf; k++) {
-    ops.push({ op: '=', line: a[a.length - suf + k], ai: a.length - suf + k, bi: b.length - suf + k });
-  }
-  return ops;
+/** @param {string} file @param {string} a @param {string} b */
+function wholeReplacement(file, a, b) {
+  /** @param {string} text */
+  const lines = (text) => (text ? text.replace(/\n$/, '').split('\n') : []);
+  const old = lines(a);
+  const now = lines(b);
+  return [`--- a/${file}`, `+++ b/${file}`,
+    `@@ -${old.length ? 1 : 0},${old.length} +${now.length ? 1 : 0},${now.length} @@`,
+    ...old.map((l) => `-${l}`), ...now.map((l) => `+${l}`), ''].join('\n');
 }
 
 // A FileDiff ({file, before, after, additions, deletions, patch?}) as a unified diff string.
+/** @param {FileDiff} fd */
 export function patchOfFileDiff(fd) {
   if (fd.patch) return fd.patch;
   return unifiedFromTexts(fd.before, fd.after, fd.file);

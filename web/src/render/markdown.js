@@ -1,3 +1,4 @@
+// @ts-check
 // Markdown for untrusted model output: marked -> DOMPurify, code highlighted by highlight.js.
 import { Marked } from 'marked';
 import DOMPurify from 'dompurify';
@@ -17,13 +18,17 @@ import yaml from 'highlight.js/lib/languages/yaml';
 
 const languages = { bash, css, diff, go, javascript, json, python, rust, sql, typescript, xml, yaml };
 for (const [name, lang] of Object.entries(languages)) hljs.registerLanguage(name, lang);
+/** @type {Record<string, string>} */
 const aliases = { sh: 'bash', shell: 'bash', zsh: 'bash', console: 'bash', js: 'javascript',
   jsx: 'javascript', mjs: 'javascript', ts: 'typescript', tsx: 'typescript', py: 'python',
   html: 'xml', svg: 'xml', yml: 'yaml', rs: 'rust', patch: 'diff' };
 
-const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) =>
-  ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+/** @type {Record<string, string>} */
+const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+/** @param {string} s */
+const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ENTITIES[c]);
 
+/** Highlighted HTML of code in a language (plain, escaped text if unknown). @param {string} code @param {string} [lang] */
 export function highlight(code, lang) {
   const name = lang && (aliases[lang.toLowerCase()] || lang.toLowerCase());
   if (name && hljs.getLanguage(name)) {
@@ -68,18 +73,20 @@ const PURIFY = {
 };
 
 // Returns a DocumentFragment: no second parse, and blocked images become plain text.
+/** @param {string} html */
 export function sanitize(html) {
   const fragment = DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
   for (const img of fragment.querySelectorAll('img[data-blocked-src]')) {
     const note = document.createElement('span');
     note.className = 'blocked-image';
-    note.title = img.getAttribute('data-blocked-src');
+    note.title = img.getAttribute('data-blocked-src') || '';
     note.textContent = `[image: ${img.getAttribute('alt') || 'not loaded'}]`;
     img.replaceWith(note);
   }
   return fragment;
 }
 
+/** @param {string} text */
 export function renderMarkdown(text) {
   let html;
   try {

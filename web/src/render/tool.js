@@ -1,19 +1,29 @@
+// @ts-check
 // A tool call as a card: pending, running (title + spinner), completed (collapsible), error.
 import { h, clear } from '../dom.js';
 import { renderUnifiedDiff, diffStats, unifiedFromTexts } from './diff.js';
 
+/** @typedef {import('../types.js').Part} Part */
+/** @typedef {import('../types.js').Todo} Todo */
+/** @typedef {import('./parts.js').PartView} PartView */
+/** @typedef {import('./parts.js').PartContext} PartContext */
+
 const MAX_OUTPUT = 20000;
 const OPEN_BY_DEFAULT = new Set(['edit', 'write', 'apply_patch', 'patch', 'multiedit']);
 
+/** The last three folders of a path. @param {unknown} p */
 function shortPath(p) {
   if (typeof p !== 'string') return '';
   const parts = p.split('/');
   return parts.length > 3 ? `…/${parts.slice(-3).join('/')}` : p;
 }
 
+/** @param {Part} part @returns {Record<string, any>} */
 function inputOf(part) { return (part.state && part.state.input) || {}; }
+/** @param {Part} part @returns {Record<string, any>} */
 function metaOf(part) { return (part.state && part.state.metadata) || {}; }
 
+/** The words on a tool card's head. @param {Part} part @returns {string} */
 export function toolTitle(part) {
   const state = part.state || {};
   const input = inputOf(part);
@@ -31,6 +41,7 @@ export function toolTitle(part) {
   }
 }
 
+/** The unified diff a tool call made, if any. @param {Part} part @returns {string | null} */
 function diffOf(part) {
   const meta = metaOf(part);
   const input = inputOf(part);
@@ -48,6 +59,7 @@ function diffOf(part) {
   return null;
 }
 
+/** @param {Part} part @returns {string} */
 function outputOf(part) {
   const state = part.state || {};
   const meta = metaOf(part);
@@ -59,6 +71,7 @@ function outputOf(part) {
   return '';
 }
 
+/** Preformatted text, cut at MAX_OUTPUT characters behind a button. @param {string} text */
 function textBlock(text, cls = 'tool-output') {
   const pre = h('pre', { class: cls });
   if (text.length > MAX_OUTPUT) {
@@ -71,10 +84,12 @@ function textBlock(text, cls = 'tool-output') {
   return pre;
 }
 
+/** @param {string} label @param {...import('../dom.js').Child} content */
 function section(label, ...content) {
   return h('div', { class: 'tool-section' }, h('div', { class: 'tool-label', text: label }), ...content);
 }
 
+/** @param {Part} part */
 function renderInput(part) {
   const input = inputOf(part);
   switch (part.tool) {
@@ -90,11 +105,13 @@ function renderInput(part) {
   }
 }
 
+/** @param {Todo[]} todos */
 function renderTodos(todos) {
   return h('ul', { class: 'tool-todos' }, todos.map((t) =>
     h('li', { class: `todo todo-${t.status}`, text: t.content })));
 }
 
+/** @param {Part} part @param {PartContext} ctx */
 function renderBody(part, ctx) {
   const state = part.state || {};
   const body = [];
@@ -102,13 +119,16 @@ function renderBody(part, ctx) {
   if (input) body.push(input);
   if (part.tool === 'task') {
     const meta = metaOf(part);
-    if (meta.sessionId && ctx.openSession) {
+    const open = ctx.openSession;
+    if (meta.sessionId && open) {
       const link = h('a', { href: `/?session=${encodeURIComponent(meta.sessionId)}`, class: 'link', text: 'Open sub-agent session' });
-      link.addEventListener('click', (e) => { e.preventDefault(); ctx.openSession(meta.sessionId); });
+      link.addEventListener('click', (e) => { e.preventDefault(); open(meta.sessionId); });
       body.push(section('Sub-agent', link));
     }
     if (Array.isArray(meta.summary) && meta.summary.length) {
-      body.push(section('Steps', h('ul', { class: 'tool-steps' }, meta.summary.map((s) =>
+      /** @type {Part[]} */
+      const steps = meta.summary;
+      body.push(section('Steps', h('ul', { class: 'tool-steps' }, steps.map((s) =>
         h('li', { class: `step-${s.state && s.state.status}`, text: `${s.tool}: ${(s.state && s.state.title) || ''}` })))));
     }
   }
@@ -128,8 +148,10 @@ function renderBody(part, ctx) {
   return body;
 }
 
+/** @type {Record<string, string>} */
 const STATUS_LABEL = { pending: 'Pending', running: 'Running', completed: 'Done', error: 'Failed' };
 
+/** @param {Part} part @param {PartContext} ctx @returns {PartView} */
 export function createToolView(part, ctx) {
   // The error line sits outside <details> so it shows while the card is collapsed.
   const card = h('div', { class: 'part part-tool', testid: 'part-tool' });
@@ -156,6 +178,7 @@ export function createToolView(part, ctx) {
   summary.addEventListener('click', () => { userToggled = true; });
   details.addEventListener('toggle', fillBody);
 
+  /** @param {Part} p */
   const update = (p) => {
     current = p;
     const state = p.state || {};
@@ -178,7 +201,7 @@ export function createToolView(part, ctx) {
     }
     errorLine.hidden = status !== 'error';
     errorLine.textContent = status === 'error' ? String(state.error || 'The tool failed.') : '';
-    if (!userToggled && OPEN_BY_DEFAULT.has(p.tool) && status === 'completed' && patch) details.open = true;
+    if (!userToggled && OPEN_BY_DEFAULT.has(p.tool || '') && status === 'completed' && patch) details.open = true;
     bodyDirty = true;
     fillBody();
   };

@@ -1,18 +1,34 @@
+// @ts-check
 // The prompt box: Enter sends, Shift+Enter adds a line; agent and model pickers; abort.
 import { h, clear } from '../dom.js';
+
+/** @typedef {import('../types.js').AgentInfo} AgentInfo */
+/** @typedef {import('../types.js').ProviderList} ProviderList */
+/** @typedef {import('../api.js').PromptBody} PromptBody */
+/**
+ * @typedef {{
+ *   onSend: (body: PromptBody) => Promise<boolean>,
+ *   onAbort: () => void,
+ * }} ComposerContext  onSend resolves true once the relay took the prompt
+ */
 
 const AGENT_KEY = 'opencode-relay.agent';
 const MODEL_KEY = 'opencode-relay.model';
 
+/** @param {string} key @param {string} value */
 function remember(key, value) {
   try { if (value) localStorage.setItem(key, value); else localStorage.removeItem(key); } catch { /* private mode */ }
 }
+/** @param {string} key */
 function recall(key) {
   try { return localStorage.getItem(key) || ''; } catch { return ''; }
 }
 
+/** The prompt box of the page; it outlives sessions (main.js enables it for the open one). */
 export class Composer {
+  /** @param {HTMLElement} root @param {ComposerContext} ctx */
   constructor(root, { onSend, onAbort }) {
+    this.root = root;
     this.onSend = onSend;
     this.onAbort = onAbort;
     this.sending = false;
@@ -46,19 +62,23 @@ export class Composer {
     this.model.addEventListener('change', () => remember(MODEL_KEY, this.model.value));
   }
 
+  destroy() { clear(this.root); }
+
   autosize() {
     this.input.style.height = 'auto';
     this.input.style.height = `${Math.min(this.input.scrollHeight, 240)}px`;
   }
 
+  /** @param {AgentInfo[] | undefined} agents */
   setAgents(agents) {
     const usable = (agents || []).filter((a) => a.mode !== 'subagent' && !a.hidden);
     clear(this.agent).append(h('option', { value: '', text: 'Default agent' }),
-      usable.map((a) => h('option', { value: a.name, text: a.name, title: a.description || '' })));
+      ...usable.map((a) => h('option', { value: a.name, text: a.name, title: a.description || '' })));
     const saved = recall(AGENT_KEY);
     if (usable.some((a) => a.name === saved)) this.agent.value = saved;
   }
 
+  /** @param {ProviderList | undefined} data */
   setProviders(data) {
     const providers = (data && data.providers) || [];
     const defaults = (data && data.default) || {};
@@ -69,17 +89,19 @@ export class Composer {
         text: `${m.name || m.id}${defaults[p.id] === m.id ? ' (default)' : ''}`,
       })));
     });
-    clear(this.model).append(h('option', { value: '', text: 'Default model' }), groups);
+    clear(this.model).append(h('option', { value: '', text: 'Default model' }), ...groups);
     const saved = recall(MODEL_KEY);
     if (saved && [...this.model.options].some((o) => o.value === saved)) this.model.value = saved;
   }
 
+  /** @param {boolean} busy */
   setBusy(busy) {
     this.busy = busy;
     this.abort.hidden = !busy;
     this.abort.disabled = false;
   }
 
+  /** @param {boolean} enabled */
   setEnabled(enabled) {
     this.input.disabled = !enabled;
     this.send.disabled = !enabled || this.sending;
@@ -90,6 +112,7 @@ export class Composer {
   async submit() {
     const text = this.input.value;
     if (!text.trim() || this.sending || this.input.disabled) return;
+    /** @type {PromptBody} */
     const body = { text };
     if (this.agent.value) body.agent = this.agent.value;
     if (this.model.value) body.model = this.model.value;

@@ -1,16 +1,24 @@
+// @ts-check
 // Side panels of the open session: its todo list and the files it changed.
 import { h, clear } from '../dom.js';
 import { renderUnifiedDiff, patchOfFileDiff } from '../render/diff.js';
 
+/** @typedef {import('../store.js').SessionStore} SessionStore */
+
+/** @type {Record<string, string>} */
 const TODO_MARK = { completed: '✓', in_progress: '◐', pending: '○', cancelled: '✕' };
 
+/** The side panels; a view of the open session's store. */
 export class PanelsView {
+  /** @param {HTMLElement} root @param {SessionStore} store */
   constructor(root, store) {
+    this.root = root;
     this.store = store;
     this.todoCount = h('span', { class: 'panel-count' });
     this.todoList = h('ul', { class: 'todo-list', testid: 'todo-list' });
     this.diffCount = h('span', { class: 'panel-count' });
     this.diffList = h('div', { class: 'diff-list', testid: 'diff-view' });
+    /** @type {Set<string>} files whose diff the reader opened; they stay open on redraw */
     this.openFiles = new Set();
     clear(root).append(
       h('section', { class: 'panel' },
@@ -26,7 +34,7 @@ export class PanelsView {
     this.renderDiff();
   }
 
-  destroy() { this.unsubscribe(); }
+  destroy() { this.unsubscribe(); clear(this.root); }
 
   renderTodos() {
     const todos = this.store.todos || [];

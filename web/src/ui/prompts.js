@@ -1,19 +1,29 @@
+// @ts-check
 // Requests that wait for the user: permission prompts and agent questions (also from sub-agents).
 import { h, clear } from '../dom.js';
 import { api } from '../api.js';
 import { renderUnifiedDiff } from '../render/diff.js';
 
+/** @typedef {import('../store.js').SessionStore} SessionStore */
+/** @typedef {import('../types.js').PermissionRequest} PermissionRequest */
+/** @typedef {import('../types.js').QuestionRequest} QuestionRequest */
+/** @typedef {import('./notices.js').Notify} Notify */
+
+/** @type {Record<string, string>} */
 const PERMISSION_WORDS = {
   edit: 'edit files', write: 'write files', bash: 'run a command', webfetch: 'fetch a web page',
   read: 'read files', external_directory: 'work outside the project directory',
   doom_loop: 'keep repeating the same tool call', task: 'start a sub-agent',
 };
 
+/** The requests waiting above the prompt; a view of the open session's store. */
 export class PromptsView {
+  /** @param {HTMLElement} root @param {SessionStore} store @param {{notify: Notify}} ctx */
   constructor(root, store, { notify }) {
     this.root = root;
     this.store = store;
     this.notify = notify;
+    /** @type {Set<string>} requests whose answer is on its way */
     this.busy = new Set();
     this.unsubscribe = store.on((change) => { if (change.type === 'requests') this.render(); });
     this.render();
@@ -23,11 +33,12 @@ export class PromptsView {
 
   // Keyed by request id, so a half-filled question survives other requests coming and going.
   render() {
+    /** @type {Map<string, PermissionRequest | QuestionRequest>} */
     const wanted = new Map();
     for (const req of this.store.permissions.values()) wanted.set(req.id, req);
     for (const req of this.store.questions.values()) wanted.set(req.id, req);
     for (const el of [...this.root.children]) {
-      if (!wanted.has(el.dataset.requestId)) el.remove();
+      if (!wanted.has(/** @type {HTMLElement} */ (el).dataset.requestId || '')) el.remove();
     }
     for (const [id, req] of wanted) {
       if (this.root.querySelector(`[data-request-id="${CSS.escape(id)}"]`)) continue;
@@ -36,20 +47,23 @@ export class PromptsView {
     this.root.hidden = !this.root.firstChild;
   }
 
+  /** @param {string} id @param {boolean} busy */
   setBusy(id, busy) {
     if (busy) this.busy.add(id); else this.busy.delete(id);
     const el = this.root.querySelector(`[data-request-id="${CSS.escape(id)}"]`);
-    if (el) for (const c of el.querySelectorAll('button, input')) c.disabled = busy;
+    if (el) for (const c of el.querySelectorAll('button, input')) /** @type {HTMLButtonElement | HTMLInputElement} */ (c).disabled = busy;
   }
 
+  /** A chip for requests of sub-agent sessions. @param {PermissionRequest | QuestionRequest} req */
   fromSubagent(req) {
     return req.sessionID && req.sessionID !== this.store.sessionID
       ? h('span', { class: 'chip', text: 'sub-agent' }) : null;
   }
 
+  /** @param {PermissionRequest} req */
   permission(req) {
     const meta = req.metadata || {};
-    const what = PERMISSION_WORDS[req.permission] || req.permission || 'use a tool';
+    const what = PERMISSION_WORDS[req.permission || ''] || req.permission || 'use a tool';
     const details = [];
     const patterns = (req.patterns || []).filter(Boolean);
     if (meta.command) details.push(h('pre', { class: 'tool-command', text: `$ ${meta.command}` }));
@@ -57,6 +71,7 @@ export class PromptsView {
     if (meta.filepath || meta.filePath) details.push(h('code', { class: 'tool-path', text: meta.filepath || meta.filePath }));
     if (typeof meta.diff === 'string' && meta.diff) details.push(h('div', { class: 'tool-diff' }, renderUnifiedDiff(meta.diff, { maxLines: 200 })));
     const disabled = this.busy.has(req.id);
+    /** @param {string} label @param {string} reply @param {string} testid @param {string} cls */
     const button = (label, reply, testid, cls) => h('button', {
       type: 'button', class: cls, testid, disabled,
       onclick: () => this.reply(req, reply),
@@ -68,10 +83,11 @@ export class PromptsView {
         button('Allow once', 'once', 'permission-allow-once', 'btn btn-primary'),
         button('Always allow', 'always', 'permission-allow-always', 'btn'),
         button('Reject', 'reject', 'permission-reject', 'btn btn-danger')),
-      (req.always || []).length && req.always[0] !== '*'
+      req.always && req.always.length && req.always[0] !== '*'
         ? h('div', { class: 'muted small', text: `"Always" allows: ${req.always.join(', ')}` }) : null);
   }
 
+  /** @param {PermissionRequest} req @param {string} reply once, always or reject */
   async reply(req, reply) {
     this.setBusy(req.id, true);
     try {
@@ -84,6 +100,7 @@ export class PromptsView {
     }
   }
 
+  /** @param {QuestionRequest} req */
   question(req) {
     const questions = req.questions || [];
     const disabled = this.busy.has(req.id);
@@ -109,8 +126,10 @@ export class PromptsView {
       e.preventDefault();
       const answers = questions.map((q, qi) => {
         const name = `q-${req.id}-${qi}`;
-        const picked = [...form.querySelectorAll(`input[name="${CSS.escape(name)}"]:checked`)].map((i) => i.value);
-        const other = form.querySelector(`input[name="${CSS.escape(`${name}-other`)}"]`).value.trim();
+        const picked = [...form.querySelectorAll(`input[name="${CSS.escape(name)}"]:checked`)]
+          .map((i) => /** @type {HTMLInputElement} */ (i).value);
+        const otherInput = /** @type {HTMLInputElement} */ (form.querySelector(`input[name="${CSS.escape(`${name}-other`)}"]`));
+        const other = otherInput.value.trim();
         return other ? [...picked, other] : picked;
       });
       this.answer(req, answers);
@@ -118,6 +137,7 @@ export class PromptsView {
     return form;
   }
 
+  /** @param {QuestionRequest} req @param {string[][]} answers one list of picked labels per question */
   async answer(req, answers) {
     this.setBusy(req.id, true);
     try {
@@ -130,6 +150,7 @@ export class PromptsView {
     }
   }
 
+  /** @param {QuestionRequest} req */
   async rejectQuestion(req) {
     this.setBusy(req.id, true);
     try {

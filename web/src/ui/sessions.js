@@ -1,22 +1,41 @@
+// @ts-check
 // The session list: newest first, searchable, live through the global event stream.
 import { h, clear, timeAgo } from '../dom.js';
 import { api } from '../api.js';
+import * as E from '../events.js';
 
+/** @typedef {import('../types.js').SessionInfo} SessionInfo */
+/** @typedef {import('../types.js').SessionStatus} SessionStatus */
+/** @typedef {import('../types.js').RelayEvent} RelayEvent */
+/** @typedef {import('./notices.js').Notify} Notify */
+/** @typedef {{onOpen: (id: string) => void, onNew: () => void, notify: Notify}} SessionListContext */
+
+/** @type {Record<string, string>} */
 const STATUS_LABEL = { busy: 'Working', retry: 'Retrying', idle: 'Idle' };
 
+/** The last two folders of a path. @param {string | undefined} dir */
 function shortDir(dir) {
   if (!dir) return '';
   const parts = dir.split('/').filter(Boolean);
   return parts.length > 2 ? `…/${parts.slice(-2).join('/')}` : dir;
 }
 
+/** The sidebar's list of sessions; it lives as long as the page. */
 export class SessionList {
+  /** @param {HTMLElement} root @param {SessionListContext} ctx */
   constructor(root, { onOpen, onNew, notify }) {
+    this.root = root;
     this.onOpen = onOpen;
     this.notify = notify;
+    /** @type {Map<string, SessionInfo>} */
     this.sessions = new Map();
+    /** @type {Map<string, SessionStatus>} */
     this.status = new Map();
+    /** @type {Map<string, HTMLLIElement>} */
     this.items = new Map();
+    /** @type {WeakMap<HTMLLIElement, SessionInfo>} the session each row was drawn from */
+    this.drawn = new WeakMap();
+    /** @type {string | null} */
     this.activeId = null;
     this.search = '';
     this.loadToken = 0;
@@ -32,18 +51,25 @@ export class SessionList {
       h('div', { class: 'session-scroll' }, this.list, this.empty),
     );
     this.newButton.addEventListener('click', () => onNew());
-    let timer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
     this.searchInput.addEventListener('input', () => {
       clearTimeout(timer);
       timer = setTimeout(() => { this.search = this.searchInput.value.trim(); this.load(); }, 200);
     });
-    setInterval(() => this.render(true), 60000); // keeps "5 min ago" honest
+    this.clock = setInterval(() => this.render(true), 60000); // keeps "5 min ago" honest
     this.list.addEventListener('click', (e) => {
-      const li = e.target.closest('[data-session-id]');
+      const li = /** @type {HTMLElement | null} */ (e.target instanceof Element ? e.target.closest('[data-session-id]') : null);
       if (!li || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
       e.preventDefault();
-      this.onOpen(li.dataset.sessionId);
+      this.onOpen(/** @type {string} */ (li.dataset.sessionId));
     });
+  }
+
+  destroy() {
+    clearInterval(this.clock);
+    this.loadToken++;
+    clear(this.root);
   }
 
   async load() {
@@ -62,12 +88,13 @@ export class SessionList {
     this.loadStatuses([...this.sorted()].slice(0, 30));
   }
 
+  /** Fetches the statuses the list does not know yet, four at a time. @param {SessionInfo[]} sessions */
   async loadStatuses(sessions) {
     await this.idle;
     const queue = sessions.filter((s) => !this.status.has(s.id));
     const worker = async () => {
       while (queue.length) {
-        const s = queue.shift();
+        const s = /** @type {SessionInfo} */ (queue.shift());
         try {
           const res = await api.status(s.id);
           if (!this.status.has(s.id)) this.setStatus(s.id, res.status);
@@ -77,6 +104,7 @@ export class SessionList {
     await Promise.all([worker(), worker(), worker(), worker()]);
   }
 
+  /** @param {SessionInfo} s */
   matches(s) {
     if (s.parentID) return false; // sub-agent sessions are reached from their task card
     if (!this.search) return true;
@@ -92,15 +120,18 @@ export class SessionList {
     });
   }
 
+  /** Draws the rows in order, reusing each row; force redraws them all. */
   render(force = false) {
     const sessions = this.sorted();
     const keep = new Set(sessions.map((s) => s.id));
     for (const [id, li] of this.items) if (!keep.has(id)) { li.remove(); this.items.delete(id); }
+    /** @type {HTMLLIElement | null} */
     let prev = null;
     for (const s of sessions) {
       let li = this.items.get(s.id);
       if (!li) { li = h('li', { testid: 'session-item', 'data-session-id': s.id }); this.items.set(s.id, li); }
-      if (force || li.session !== s) this.fill(li, s);
+      if (force || this.drawn.get(li) !== s) this.fill(li, s);
+      /** @type {ChildNode | null} */
       const want = prev ? prev.nextSibling : this.list.firstChild;
       if (want !== li) this.list.insertBefore(li, want);
       prev = li;
@@ -109,8 +140,9 @@ export class SessionList {
     this.empty.textContent = this.search ? 'No session matches.' : 'No sessions yet.';
   }
 
+  /** @param {HTMLLIElement} li @param {SessionInfo} s */
   fill(li, s) {
-    li.session = s; // rows are rebuilt only when their session object changes
+    this.drawn.set(li, s); // rows are rebuilt only when their session object changes
     const status = (this.status.get(s.id) || { type: 'idle' }).type;
     li.className = `session-item${s.id === this.activeId ? ' active' : ''}`;
     li.dataset.status = status;
@@ -125,18 +157,21 @@ export class SessionList {
           h('span', { class: 'session-time', text: timeAgo(s.time && (s.time.updated || s.time.created)) }))));
   }
 
+  /** @param {SessionInfo | null | undefined} s */
   upsert(s) {
     if (!s || !s.id) return;
     this.sessions.set(s.id, s);
     this.render();
   }
 
+  /** @param {string} id */
   remove(id) {
     this.sessions.delete(id);
     this.status.delete(id);
     this.render();
   }
 
+  /** @param {string} id @param {SessionStatus | null | undefined} status */
   setStatus(id, status) {
     this.status.set(id, status || { type: 'idle' });
     const li = this.items.get(id);
@@ -144,27 +179,28 @@ export class SessionList {
     if (li && s) this.fill(li, s);
   }
 
+  /** @param {string | null} id */
   setActive(id) {
     this.activeId = id;
     for (const [sid, li] of this.items) li.classList.toggle('active', sid === id);
   }
 
-  // Events of the global stream that concern the list.
+  /** Applies an event of the global stream that concerns the list. @param {RelayEvent} event */
   apply(event) {
     const p = event.properties || {};
     switch (event.type) {
-      case 'session.created':
-      case 'relay.session.created':
-      case 'session.updated':
+      case E.SESSION_CREATED:
+      case E.RELAY_SESSION_CREATED:
+      case E.SESSION_UPDATED:
         this.upsert(p.info);
         break;
-      case 'session.deleted':
+      case E.SESSION_DELETED:
         if (p.info) this.remove(p.info.id);
         break;
-      case 'session.status':
+      case E.SESSION_STATUS:
         this.setStatus(p.sessionID, p.status);
         break;
-      case 'session.idle':
+      case E.SESSION_IDLE:
         this.setStatus(p.sessionID, { type: 'idle' });
         break;
       default:

@@ -1,12 +1,22 @@
+// @ts-check
 // The transcript: one element per message and per part, keyed by id. A delta re-renders only
 // its own part (once per frame). Big sessions render the newest messages first and older
 // ones as the reader scrolls up.
 import { h, clear, clockTime, perFrame } from '../dom.js';
 import { createPartView } from '../render/parts.js';
 
+/** @typedef {import('../store.js').SessionStore} SessionStore */
+/** @typedef {import('../types.js').Part} Part */
+/** @typedef {import('../types.js').MessageEntry} MessageEntry */
+/** @typedef {import('../types.js').MessageError} MessageError */
+/** @typedef {import('../types.js').StoreChange} StoreChange */
+/** @typedef {import('../render/parts.js').PartView & {type: string}} KeyedPartView */
+/** @typedef {{el: HTMLElement, head: HTMLElement, partsEl: HTMLElement, errorEl: HTMLElement, role?: string}} MessageView */
+
 const FIRST_PAGE = 24; // enough to fill a tall screen; older ones follow on scroll
 const PAGE = 40;
 
+/** A message's or session's error in plain words. @param {MessageError | null | undefined} error */
 export function errorText(error) {
   if (!error) return '';
   const msg = (error.data && error.data.message) || error.message || '';
@@ -19,7 +29,9 @@ export function errorText(error) {
   }
 }
 
+/** The messages of the open session; a view of its store. */
 export class TranscriptView {
+  /** @param {HTMLElement} root the scrolling element @param {SessionStore} store @param {{openSession: (id: string) => void}} ctx */
   constructor(root, store, ctx) {
     this.root = root; // scrolling element
     this.store = store;
@@ -31,9 +43,12 @@ export class TranscriptView {
       h('div', { class: 'empty-title', text: 'No messages yet' }),
       h('div', { class: 'muted', text: 'Write a prompt below to start.' }));
     clear(root).append(this.more, this.empty, this.list);
-    this.messageViews = new Map(); // messageID -> {el, head, partsEl, errorEl}
-    this.partViews = new Map(); // partID -> {el, update, type}
-    this.firstRendered = null; // id of the oldest rendered message; older ones wait
+    /** @type {Map<string, MessageView>} by message id */
+    this.messageViews = new Map();
+    /** @type {Map<string, KeyedPartView>} by part id */
+    this.partViews = new Map();
+    /** @type {string | null} id of the oldest rendered message; older ones wait */
+    this.firstRendered = null;
     this.stick = true;
     this.onScroll = () => {
       this.stick = root.scrollHeight - root.scrollTop - root.clientHeight < 80;
@@ -64,6 +79,7 @@ export class TranscriptView {
     this.scrollToBottom();
   }
 
+  /** @param {string} messageID */
   isRendered(messageID) {
     return this.firstRendered === null || messageID >= this.firstRendered;
   }
@@ -94,19 +110,22 @@ export class TranscriptView {
     this.updateMore();
   }
 
+  /** @param {string} id */
   buildMessage(id) {
-    const entry = this.store.messages.get(id);
+    const entry = /** @type {MessageEntry} */ (this.store.messages.get(id));
     const head = h('div', { class: 'msg-head' });
     const partsEl = h('div', { class: 'msg-parts' });
     const errorEl = h('div', { class: 'msg-error', testid: 'message-error', hidden: true });
     const el = h('article', { class: 'message', testid: 'message' }, head, partsEl, errorEl);
+    /** @type {MessageView} */
     const view = { el, head, partsEl, errorEl };
     this.messageViews.set(id, view);
     this.updateMessage(id);
-    for (const partID of entry.partOrder) partsEl.append(this.buildPart(entry.parts.get(partID), entry.info.role));
+    for (const partID of entry.partOrder) partsEl.append(this.buildPart(this.partOf(entry, partID), entry.info.role));
     return el;
   }
 
+  /** @param {string} id */
   updateMessage(id) {
     const entry = this.store.messages.get(id);
     const view = this.messageViews.get(id);
@@ -115,7 +134,7 @@ export class TranscriptView {
     if (view.role && view.role !== info.role) {
       // A stub guessed the wrong role: rebuild the parts for the real one.
       clear(view.partsEl);
-      for (const partID of entry.partOrder) view.partsEl.append(this.buildPart(entry.parts.get(partID), info.role));
+      for (const partID of entry.partOrder) view.partsEl.append(this.buildPart(this.partOf(entry, partID), info.role));
     }
     view.role = info.role;
     view.el.dataset.role = info.role;
@@ -133,13 +152,19 @@ export class TranscriptView {
     view.errorEl.classList.toggle('aborted', Boolean(err && err.name === 'MessageAbortedError'));
   }
 
+  /** @param {MessageEntry} entry @param {string} partID */
+  partOf(entry, partID) {
+    return /** @type {Part} */ (entry.parts.get(partID));
+  }
+
+  /** @param {Part} part @param {string} role */
   buildPart(part, role) {
-    const view = createPartView(part, { role, openSession: this.ctx.openSession });
-    view.type = part.type;
+    const view = { ...createPartView(part, { role, openSession: this.ctx.openSession }), type: part.type };
     this.partViews.set(part.id, view);
     return view.el;
   }
 
+  /** @param {StoreChange} change */
   onChange(change) {
     switch (change.type) {
       case 'message': {
@@ -161,8 +186,8 @@ export class TranscriptView {
       }
       case 'part': {
         if (!this.messageViews.has(change.messageID)) return;
-        const entry = this.store.messages.get(change.messageID);
-        const part = entry.parts.get(change.id);
+        const entry = /** @type {MessageEntry} */ (this.store.messages.get(change.messageID));
+        const part = this.partOf(entry, change.id);
         const existing = this.partViews.get(change.id);
         if (existing && existing.type === part.type) {
           existing.update(part);
@@ -195,6 +220,7 @@ export class TranscriptView {
     this.keepBottom();
   }
 
+  /** @param {string} id */
   insertMessage(id) {
     const el = this.buildMessage(id);
     const order = this.store.order;
@@ -206,8 +232,9 @@ export class TranscriptView {
     this.list.append(el);
   }
 
+  /** @param {MessageEntry} entry @param {string} partID @param {HTMLElement} el */
   insertPartEl(entry, partID, el) {
-    const view = this.messageViews.get(entry.info.id);
+    const view = /** @type {MessageView} */ (this.messageViews.get(entry.info.id));
     const idx = entry.partOrder.indexOf(partID);
     for (let i = idx + 1; i < entry.partOrder.length; i++) {
       const next = this.partViews.get(entry.partOrder[i]);
