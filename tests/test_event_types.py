@@ -11,6 +11,8 @@ import pytest
 
 from opencode_relay import events
 
+pytestmark = pytest.mark.unit
+
 EVENTS_JS = Path(__file__).resolve().parents[1] / "web" / "src" / "events.js"
 LOAD = """
 import(process.argv[1]).then((m) => {
