@@ -1,17 +1,28 @@
 # Two entry points: `make run` starts everything, `make test` runs every test.
 # Both install what is missing first, so they work on a fresh machine.
+# `make check` is the fast loop while coding: lint, types, the UI's and the Python unit tests.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test webcheck setup bench browser web clean
+.PHONY: run test check lint webcheck setup bench browser web clean
+
+# Tests run in parallel workers, each with its own Redis, opencode and relays (files stay whole).
+WORKERS ?= 3
 
 run: setup
 	$(VENV)/bin/opencode-relay serve --host $(HOST) --port $(PORT)
 
-test: setup browser webcheck
-	$(PY) -m pytest -q -p no:cacheprovider
+test: setup browser lint webcheck
+	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile
+
+check: setup lint webcheck
+	$(PY) -m pytest -q -p no:cacheprovider -m unit
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/mypy
 
 # The web UI's type check (tsc on its JSDoc) and unit tests (node --test).
 webcheck: web
