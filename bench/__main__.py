@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     result = {
         "size": args.size,
-        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "seconds": round(elapsed, 1),

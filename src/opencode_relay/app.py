@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, TypedDict
+from typing import TypedDict
 
 import httpx
 from fastapi import FastAPI

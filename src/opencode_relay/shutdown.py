@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import uvicorn
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from ..store.log import EventId, EventLog
 from .hub import CLOSE, EventFilter, Hub, sse_frame
@@ -51,7 +51,7 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
             if sub.queue.empty():
                 try:
                     first = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield b": heartbeat\n\n"
                     continue
                 pending = [first]

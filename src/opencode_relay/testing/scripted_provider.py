@@ -188,7 +188,7 @@ class ScriptedProvider:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "ScriptedProvider":
+    def start(self) -> ScriptedProvider:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:

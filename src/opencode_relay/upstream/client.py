@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import orjson
@@ -175,7 +176,7 @@ class OpencodeClient:
             try:
                 source = await asyncio.wait_for(stack.enter_async_context(
                     aconnect_sse(self._stream_http, "GET", "/global/event")), open_timeout)
-            except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, httpx.TransportError) as exc:
                 raise UpstreamUnavailable(f"opencode server {self.name!r} is unreachable: "
                                           f"{type(exc).__name__}") from exc
             if source.response.status_code >= 400:
