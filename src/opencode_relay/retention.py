@@ -138,7 +138,8 @@ class Retention:
                 raw_info, raw_status, pending, last = replies[4 * i:4 * i + 4]
                 if raw_info is None:
                     continue
-                status = (json.loads(raw_status) or {}).get("type", "idle") if raw_status else "idle"
+                status = ((json.loads(raw_status) or {}).get("type", "idle") if raw_status
+                          else "idle")
                 last_ms = EventId.parse(last[0][0]).ms if last else 0
                 found[sid] = _Seen(json.loads(raw_info), status, int(pending), last_ms)
         return found

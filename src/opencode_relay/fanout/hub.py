@@ -32,7 +32,8 @@ CLOSE = LiveEvent(EventId(0, 0), b"")  # queued to end a stream
 
 
 def sse_frame(event_id: EventId, data: bytes) -> bytes:
-    return b"id: " + str(event_id).encode() + b"\ndata: " + data.replace(b"\n", b"\ndata: ") + b"\n\n"
+    return (b"id: " + str(event_id).encode()
+            + b"\ndata: " + data.replace(b"\n", b"\ndata: ") + b"\n\n")
 
 
 class EventFilter(Protocol):

@@ -198,7 +198,8 @@ class Ingestor:
             self._reader.cancel()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline and (self._batch is not None or (
+        # No event marks "batch applied and inbox empty"; a short poll up to the deadline.
+        while loop.time() < deadline and (self._batch is not None or (  # noqa: ASYNC110
                 self._inbox is not None and not self._inbox.empty())):
             await asyncio.sleep(0.02)
 
@@ -232,8 +233,8 @@ class Ingestor:
         stored_infos = {info["id"]: info for info in map(json.loads, stored_raw)}
         stored_status = await self._stored_statuses(list(stored_infos))
         unstored = [s["id"] for s in upstream_sessions if s["id"] not in stored_infos]
-        pruned_at = dict(zip(unstored, await self.redis.zmscore(self.store.keys.pruned, unstored)
-                             if unstored else []))
+        scores = await self.redis.zmscore(self.store.keys.pruned, unstored) if unstored else []
+        pruned_at = dict(zip(unstored, scores, strict=True))
 
         def stale(info: JSON) -> bool:
             stored = stored_infos.get(info["id"])
@@ -295,7 +296,8 @@ class Ingestor:
             for sid in sids:
                 pipe.get(self.store.keys.status(sid))
             found = await pipe.execute()
-        return {sid: json.loads(raw) for sid, raw in zip(sids, found) if raw is not None}
+        return {sid: json.loads(raw) for sid, raw in zip(sids, found, strict=True)
+                if raw is not None}
 
     async def _remove_if_gone(self, sid: str) -> None:
         info = await self.store.get_session(sid)

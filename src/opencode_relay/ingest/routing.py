@@ -18,8 +18,8 @@ def session_id_of(payload: dict[str, Any]) -> str | None:
         return None
     for candidate in (props.get("sessionID"),
                       _get(props, "info", "sessionID") if _get(props, "info", "role") else None,
-                      _get(props, "info", "id") if str(payload.get("type", "")).startswith("session.")
-                      else None,
+                      _get(props, "info", "id")
+                      if str(payload.get("type", "")).startswith("session.") else None,
                       _get(props, "part", "sessionID")):
         if isinstance(candidate, str) and candidate.startswith("ses"):
             return candidate

@@ -72,7 +72,8 @@ class Access:
                     pipe.get(self.keys.session(sid))
                 replies = await pipe.execute()
             upward = []
-            for sid, raw_owner, raw_info in zip(generation, replies[::2], replies[1::2]):
+            for sid, raw_owner, raw_info in zip(generation, replies[::2], replies[1::2],
+                                              strict=True):
                 if raw_owner is not None:
                     known[sid] = raw_owner.decode()
                     continue

@@ -166,7 +166,7 @@ class StateStore:
             for mid in mids:
                 batch.zrange(self.keys.message_parts(sid, mid), 0, -1)
             part_lists = await batch.execute()
-        return {mid: [_text(p) for p in pids] for mid, pids in zip(mids, part_lists)}
+        return {mid: [_text(p) for p in pids] for mid, pids in zip(mids, part_lists, strict=True)}
 
     async def read_transcript(self, sid: str) -> tuple[bytes, list[MessageRecord]]:
         """The log position (its newest entry id) and the messages as of that position."""
@@ -201,13 +201,14 @@ class StateStore:
             for sid in sids:
                 pipe.get(self.keys.session_upstream(sid))
             found = await pipe.execute()
-        return {sid: _text(name) for sid, name in zip(sids, found) if name is not None}
+        return {sid: _text(name) for sid, name in zip(sids, found, strict=True)
+                if name is not None}
 
     async def parent_ids(self, sids: list[str]) -> dict[str, str | None]:
         """The parent of each session (None for a top-level or unknown one), in one round trip."""
         found = await self._get_each([self.keys.session(sid) for sid in sids])
         return {sid: json.loads(raw).get("parentID") if raw is not None else None
-                for sid, raw in zip(sids, found)}
+                for sid, raw in zip(sids, found, strict=True)}
 
     async def child_ids(self, sid: str) -> list[str]:
         return sorted(_text(c) for c in await self.redis.smembers(self.keys.children(sid)))
@@ -223,7 +224,7 @@ class StateStore:
                 for member in generation:
                     pipe.smembers(self.keys.children(member))
                 found = await pipe.execute()
-            for member, members in zip(generation, found):
+            for member, members in zip(generation, found, strict=True):
                 children[member] = sorted(_text(c) for c in members)
             generation = [c for member in generation for c in children[member]
                           if c not in children]
@@ -242,7 +243,8 @@ class StateStore:
             for sid in sids:
                 pipe.hget(self.keys.requests(sid), request_id)
             found = await pipe.execute()
-        return next(((sid, json.loads(raw)) for sid, raw in zip(sids, found) if raw is not None),
+        return next(((sid, json.loads(raw)) for sid, raw in zip(sids, found, strict=True)
+                     if raw is not None),
                     None)
 
     async def pending_requests(self, sids: list[str]) -> list[JSON]:

@@ -128,7 +128,8 @@ async def _stream_turn(turn: Turn):
                     "function": {"name": step["tool"], "arguments": ""}}
             yield _chunk({"tool_calls": [head]})
             for piece in _pieces(arguments, 24):
-                yield _chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": piece}}]})
+                yield _chunk({"tool_calls": [{"index": tool_index,
+                                              "function": {"arguments": piece}}]})
             tool_index += 1
     yield _chunk({}, finish="tool_calls" if called_tool else "stop")
     usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
