@@ -204,7 +204,7 @@ class Ingestor:
             await asyncio.sleep(0.02)
 
     async def _apply_or_raise(self, items: list[Any]) -> None:
-        events = []
+        events: list[JSON] = []
         for item in items:
             if item is _STREAM_END:
                 await self.apply(events)
@@ -233,17 +233,19 @@ class Ingestor:
         stored_infos = {info["id"]: info for info in map(json.loads, stored_raw)}
         stored_status = await self._stored_statuses(list(stored_infos))
         unstored = [s["id"] for s in upstream_sessions if s["id"] not in stored_infos]
-        scores = await self.redis.zmscore(self.store.keys.pruned, unstored) if unstored else []
-        pruned_at = dict(zip(unstored, scores, strict=True))
+        scores: list[float | None] = (
+            await self.redis.zmscore(self.store.keys.pruned, unstored) if unstored else [])
+        pruned_at: dict[str, float | None] = dict(zip(unstored, scores, strict=True))
 
         def stale(info: JSON) -> bool:
             stored = stored_infos.get(info["id"])
-            if stored is None and pruned_at.get(info["id"]) is not None:
+            pruned = pruned_at.get(info["id"])
+            if stored is None and pruned is not None:
                 # Pruned for idleness: only new activity brings it back (or a read-through).
-                return int((info.get("time") or {}).get("updated") or 0) > pruned_at[info["id"]]
-            return (stored is None or stored.get("time") != info.get("time")
-                    or stored_status.get(info["id"], IDLE) != statuses.get(info["id"], IDLE)
-                    or stored_status.get(info["id"], IDLE).get("type") != "idle")
+                return int((info.get("time") or {}).get("updated") or 0) > pruned
+            return bool(stored is None or stored.get("time") != info.get("time")
+                        or stored_status.get(info["id"], IDLE) != statuses.get(info["id"], IDLE)
+                        or stored_status.get(info["id"], IDLE).get("type") != "idle")
 
         limit = asyncio.Semaphore(8)
 

@@ -27,8 +27,9 @@ def session_id_of(payload: dict[str, Any]) -> str | None:
 
 
 def _get(obj: dict[str, Any], *path: str) -> Any:
+    found: Any = obj
     for key in path:
-        if not isinstance(obj, dict):
+        if not isinstance(found, dict):
             return None
-        obj = obj.get(key)
-    return obj
+        found = found.get(key)
+    return found
