@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,10 +24,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]  # (host, port)
+        return port
 
 
-def _wait_until(check, what: str, timeout: float) -> None:
+def _wait_until(check: Callable[[], bool], what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -137,7 +139,7 @@ class EmbeddedOpencode:
                 stderr=subprocess.STDOUT,
                 start_new_session=True)  # Ctrl+C reaches the relay, which stops us after itself
         finally:
-            if output is not subprocess.DEVNULL:
+            if not isinstance(output, int):  # a file, not subprocess.DEVNULL
                 output.close()  # the child has its own copy
         auth = ("opencode", self.password) if self.password else None
 

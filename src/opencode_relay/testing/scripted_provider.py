@@ -24,6 +24,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,7 +108,7 @@ def _pieces(text: str, size: int = 8) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-async def _stream_turn(turn: Turn):
+async def _stream_turn(turn: Turn) -> AsyncIterator[bytes]:
     yield _chunk({"role": "assistant", "content": ""})
     called_tool = False
     tool_index = 0
@@ -183,7 +184,8 @@ class ScriptedProvider:
 
     @property
     def port(self) -> int:
-        return self._server.servers[0].sockets[0].getsockname()[1]
+        port: int = self._server.servers[0].sockets[0].getsockname()[1]  # (host, port)
+        return port
 
     @property
     def base_url(self) -> str:
