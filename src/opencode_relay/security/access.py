@@ -11,6 +11,7 @@ import json
 import math
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from cachetools import TLRUCache
 from redis.asyncio import Redis
@@ -176,6 +177,6 @@ class OwnerFilter:
         return any(self.access.peek(sid) == self.principal_id for sid in sessions)
 
 
-def _is_fresh(session: dict) -> bool:
+def _is_fresh(session: dict[str, Any]) -> bool:
     created = (session.get("time") or {}).get("created")
     return isinstance(created, (int, float)) and time.time() * 1000 - created < _FRESH_MS
