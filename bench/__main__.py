@@ -41,7 +41,7 @@ def table(bench: Bench) -> str:
         rows.append((f.name, _show(f.value), f.unit, _show(f.baseline), _show(f.ratio),
                      f.target or "", {True: "yes", False: "NO", None: ""}[f.met]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     result = {
         "size": args.size,
-        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "seconds": round(elapsed, 1),

@@ -127,8 +127,9 @@ async def delta_to_screen(bench: Bench, browser: Any) -> dict[str, list[float]]:
     relay = bench.extra.get("fanout_relay") or bench.relay(bench.upstream.url, "browser")
     count = 40 if bench.size.name == "tiny" else 200
     with httpx.Client(base_url=relay.url, timeout=30) as api:
-        before = {s["id"] for s in api.get("/api/sessions", params={"limit": 1000})
-                  .json()["sessions"]}
+        before = await asyncio.to_thread(
+            lambda: {s["id"] for s in api.get("/api/sessions", params={"limit": 1000})
+                     .json()["sessions"]})
         paced = asyncio.create_task(bench.upstream.paced(count, 50.0, hold=10.0))
 
         def new_session() -> str | None:

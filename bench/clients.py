@@ -86,7 +86,7 @@ async def main(url: str, clients: int, stalled: int, expect: int) -> None:
                        return_when=asyncio.FIRST_COMPLETED)
     latencies: list[int] = []
     counts: list[int] = []
-    for client, (task, is_stalled) in zip(swarm, tasks):
+    for client, (task, is_stalled) in zip(swarm, tasks, strict=True):
         if not is_stalled:
             latencies.extend(client.latencies)
             counts.append(client.events)

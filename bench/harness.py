@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -87,7 +88,7 @@ class Bench:
     extra: dict[str, Any] = field(default_factory=dict)
     stack: ExitStack = field(default_factory=ExitStack)
     _redis: EmbeddedRedis | None = None
-    _upstream: "SyntheticUpstream | None" = None
+    _upstream: SyntheticUpstream | None = None
     _opencode: tuple[ScriptedProvider, EmbeddedOpencode] | None = None
 
     def add(self, name: str, what: str, value: float | None, unit: str,
@@ -122,7 +123,7 @@ class Bench:
         return Redis.from_url(self.redis.url)
 
     @property
-    def upstream(self) -> "SyntheticUpstream":
+    def upstream(self) -> SyntheticUpstream:
         if self._upstream is None:
             self._upstream = SyntheticUpstream().start()
             self.stack.callback(self._upstream.stop)
@@ -169,7 +170,7 @@ class SyntheticUpstream:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "SyntheticUpstream":
+    def start(self) -> SyntheticUpstream:
         self.process = subprocess.Popen([sys.executable, "-m", "bench.upstream"], cwd=ROOT,
                                         stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None

@@ -88,7 +88,9 @@ async def run(bench: Bench) -> None:
     directory = str(server.directory)
     with httpx.Client(base_url=server.url, timeout=120) as oc, \
             httpx.Client(base_url=relay.url, timeout=120) as api:
-        upstream_count = len(oc.get(f"/session/{sid}/message",
+        # Deliberately synchronous: nothing else runs on the loop during this section, and
+        # one blocking client times opencode and the relay alike.
+        upstream_count = len(oc.get(f"/session/{sid}/message",  # noqa: ASYNC212
                                     params={"directory": directory}).json())
         wait_for(lambda: len(api.get(f"/api/sessions/{sid}/messages").json()["messages"])
                  == upstream_count, 120, "the relay to import the session")

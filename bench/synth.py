@@ -14,7 +14,8 @@ import json
 import random
 import string
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 DIRECTORY = "/tmp/bench-project"
 _ALPHABET = string.ascii_letters + string.digits

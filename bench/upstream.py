@@ -124,7 +124,7 @@ class Upstream:
             event = {"directory": synth.DIRECTORY, "project": "global", "payload": {
                 "id": talk.ids("evt"), "type": "message.part.delta", "properties": {
                     "sessionID": talk.sid, "messageID": part["messageID"],
-                    "partID": part["id"], "field": "text", "delta": "tok%05d " % i,
+                    "partID": part["id"], "field": "text", "delta": f"tok{i:05d} ",
                     "benchW": 0, "benchT": 0}}}
             head = synth.frame(event)[:-len(b'0,"benchT":0}}}\n\n')]
             stamp = b'%d,"benchT":%d' % (time.time_ns(), time.monotonic_ns())

@@ -7,8 +7,8 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from redis.asyncio import Redis
 
@@ -66,7 +66,7 @@ async def _token(args: argparse.Namespace) -> int:
 
 
 async def _prune(args: argparse.Namespace) -> int:
-    from .retention import Retention  # noqa: PLC0415 - only this command needs it
+    from .retention import Retention  # imported here: only this command needs it
     settings = Settings()
     if args.idle_seconds is not None:
         settings.session_idle_seconds = args.idle_seconds
@@ -76,7 +76,7 @@ async def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = commands.add_parser("token", help="create, list or revoke API tokens")
     actions = token.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="a new token (printed once)")

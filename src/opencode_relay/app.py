@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, TypedDict
+from typing import TypedDict
 
 import httpx
 from fastapi import FastAPI
@@ -62,7 +63,8 @@ def _mount_web(app: FastAPI) -> None:
     async def web_ui() -> object:
         if not index.is_file():
             return error_response(503, "ui_not_built",
-                                  "the web UI is not built; run `make run` (or scripts/build-web.sh)")
+                                  "the web UI is not built; run `make run` "
+                                  "(or scripts/build-web.sh)")
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
     @app.get("/healthz", include_in_schema=False)

@@ -10,14 +10,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """opencode and Redis keep the plan's variable names; everything of the relay's own is RELAY_*."""
+    """opencode and Redis keep the plan's variable names;
+    everything of the relay's own is RELAY_*."""
 
     model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore", populate_by_name=True)
 
     opencode_url: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENCODE_SERVER_URL", "opencode_url"))
     opencode_password: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENCODE_SERVER_PASSWORD", "opencode_password"))
+        default=None,
+        validation_alias=AliasChoices("OPENCODE_SERVER_PASSWORD", "opencode_password"))
     default_directory: str | None = Field(
         default=None,
         validation_alias=AliasChoices("OPENCODE_DEFAULT_DIRECTORY", "default_directory"))
@@ -49,7 +51,8 @@ class Settings(BaseSettings):
     streams_per_principal: int = 20
     stream_slot_ttl_seconds: float = 30.0  # a dead replica's stream slots free after this
     max_body_bytes: int = 10 * 1024 * 1024
-    # Retention: idle sessions leave Redis; event logs also lose entries older than this (0 = never).
+    # Retention: idle sessions leave Redis; event logs also lose entries older than this
+    # (0 = never).
     session_idle_seconds: float = 30 * 86400
     log_max_age_seconds: float = 7 * 86400
     prune_interval_seconds: float = 600.0
@@ -59,7 +62,8 @@ class Settings(BaseSettings):
     @classmethod
     def _prefix_has_no_braces(cls, value: str) -> str:
         if "{" in value or "}" in value:
-            raise ValueError("RELAY_KEY_PREFIX must not contain '{' or '}' (they mark Redis hash tags)")
+            raise ValueError("RELAY_KEY_PREFIX must not contain '{' or '}' "
+                             "(they mark Redis hash tags)")
         return value
 
     @property

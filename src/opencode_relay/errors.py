@@ -51,8 +51,8 @@ class LoopbackOnly(Forbidden):
     def __init__(self) -> None:
         super().__init__(
             "this relay has no authentication turned on, so it answers only requests from this "
-            "machine; set RELAY_AUTH=true (and create a token) to serve others, or RELAY_AUTH=false "
-            "to serve everyone without one")
+            "machine; set RELAY_AUTH=true (and create a token) to serve others, "
+            "or RELAY_AUTH=false to serve everyone without one")
 
 
 class RateLimited(RelayError):

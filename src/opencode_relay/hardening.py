@@ -51,7 +51,7 @@ async def _metrics(request: Request) -> Response:
 async def _ready(request: Request) -> JSONResponse:
     """Public readiness: /api/health's verdict without versions or error details."""
     full = await meta.health(request.state.relay)
-    body = json.loads(full.body)
+    body = json.loads(bytes(full.body))  # Response.body is bytes | memoryview
     opencode, redis = body.get("opencode", {}), body.get("redis", {})
     return JSONResponse({"status": body.get("status"),
                          "opencode": {"ok": opencode.get("ok"), "events": opencode.get("events")},

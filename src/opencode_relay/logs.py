@@ -10,8 +10,8 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterable
 from contextvars import ContextVar, Token
-from typing import Iterable
 
 _request_id: ContextVar[str | None] = ContextVar("opencode_relay_request_id", default=None)
 

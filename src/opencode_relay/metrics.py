@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -47,7 +48,7 @@ class Metrics:
         self._redis: dict[str, float] = {}
         r.register(_Live(self))
 
-    def track(self, relay: "Relay") -> None:
+    def track(self, relay: Relay) -> None:
         """Figures read at scrape time (connections, clients, Redis) come from this relay."""
         self._relay = relay
 

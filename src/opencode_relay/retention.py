@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
@@ -65,7 +65,7 @@ class Retention:
         self.on_removed = on_removed or (lambda _n: None)
 
     @classmethod
-    def for_settings(cls, redis: Redis, settings: Settings) -> "Retention":
+    def for_settings(cls, redis: Redis, settings: Settings) -> Retention:
         keys = Keys(settings.key_prefix)
         return cls(redis, keys, StateStore(redis, keys), settings.session_idle_seconds,
                    settings.log_max_age_seconds)
@@ -138,7 +138,8 @@ class Retention:
                 raw_info, raw_status, pending, last = replies[4 * i:4 * i + 4]
                 if raw_info is None:
                     continue
-                status = (json.loads(raw_status) or {}).get("type", "idle") if raw_status else "idle"
+                status = ((json.loads(raw_status) or {}).get("type", "idle") if raw_status
+                          else "idle")
                 last_ms = EventId.parse(last[0][0]).ms if last else 0
                 found[sid] = _Seen(json.loads(raw_info), status, int(pending), last_ms)
         return found

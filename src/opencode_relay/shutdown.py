@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import uvicorn
 
@@ -47,6 +47,7 @@ class RelayServer(uvicorn.Server):
 async def end_streams(hub: Hub, wait_seconds: float) -> None:
     hub.close_all()
     deadline = asyncio.get_running_loop().time() + wait_seconds
-    while hub.client_count and asyncio.get_running_loop().time() < deadline:
+    # The hub has no "last client gone" event; a short poll up to the deadline.
+    while hub.client_count and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     logger.info("event streams ended for shutdown (%d still open)", hub.client_count)

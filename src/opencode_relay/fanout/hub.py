@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..store.keys import Keys
 from ..store.log import EventId, EventLog
+from ..store.replies import Entry, xread_entries
 
 logger = logging.getLogger("opencode_relay.fanout")
 
@@ -31,7 +33,8 @@ CLOSE = LiveEvent(EventId(0, 0), b"")  # queued to end a stream
 
 
 def sse_frame(event_id: EventId, data: bytes) -> bytes:
-    return b"id: " + str(event_id).encode() + b"\ndata: " + data.replace(b"\n", b"\ndata: ") + b"\n\n"
+    return (b"id: " + str(event_id).encode()
+            + b"\ndata: " + data.replace(b"\n", b"\ndata: ") + b"\n\n")
 
 
 class EventFilter(Protocol):
@@ -141,14 +144,14 @@ class Hub:
         # BLOCK stays under the client's 5 s socket timeout, so an idle log is not an error.
         delay = 0.1
         while not self._stopping:
-            found = None
+            found: list[tuple[bytes, list[Entry]]] = []
             try:
                 if self.position is None:
                     self.position = await self.log.last_id()
-                found = await self.redis.xread({self.keys.events: str(self.position)},
-                                               count=1000, block=2000)
+                found = xread_entries(await self.redis.xread(
+                    {self.keys.events: str(self.position)}, count=1000, block=2000))
                 delay = 0.1
-                for _stream, entries in found or []:
+                for _stream, entries in found:
                     if not self._all and not self._by_session:
                         # Nobody listens here: keep the position, skip the work (a client that
                         # comes later replays what it missed from Redis).
@@ -173,7 +176,7 @@ class Hub:
                 delay = min(delay * 2, 5.0)
             except Exception:  # a bug must not end live fan-out: skip what was read, go on
                 logger.exception("event log reader failed on a batch; skipping it")
-                for _stream, entries in found or []:
+                for _stream, entries in found:
                     if entries:
                         self.position = EventId.parse(entries[-1][0])
                 await asyncio.sleep(delay)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from ..store.log import EventId, EventLog
 from .hub import CLOSE, EventFilter, Hub, sse_frame
@@ -30,14 +30,17 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
         yield f"retry: {RETRY_MS}\n\n".encode()
         last = after
         if after is not None:
+            replay_after = after
             if await log.has_gap_after(stream_key, after):
                 # Some of what was missed is no longer in the log: say so under the newest id,
                 # then go on from there (the client refetches state meanwhile).
-                last = await log.last_id(stream_key)
-                yield sse_frame(last, _relay_json(
+                replay_after = await log.last_id(stream_key)
+                yield sse_frame(replay_after, _relay_json(
                     "relay.reset", reason="events after the requested id were trimmed from "
                     "the log; refetch state, then continue from this event's id"))
-            async for entry in log.read_entries_after(stream_key, last):
+            last = replay_after
+            async for entry in log.read_entries_after(stream_key, replay_after):
+                assert entry.id is not None  # entries read back from the log carry their id
                 if accept is not None:
                     await accept.prepare(entry.sessions)
                 if accept is None or accept(entry.sessions):
@@ -51,7 +54,7 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
             if sub.queue.empty():
                 try:
                     first = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield b": heartbeat\n\n"
                     continue
                 pending = [first]

@@ -8,8 +8,9 @@ need no read (and no commit) in the middle of the batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from redis.asyncio.client import Pipeline
 

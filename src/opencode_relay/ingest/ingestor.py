@@ -10,8 +10,9 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 
 from cachetools import LRUCache
 from redis.asyncio import Redis
@@ -24,8 +25,13 @@ from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .batch import Batch
 from .leader import Lease
 from .routing import NOT_LOGGED, session_id_of
-from .snapshot import (IDLE, SessionSnapshot, fetch_snapshot, pending_requests_by_session,
-                       stage_snapshot)
+from .snapshot import (
+    IDLE,
+    SessionSnapshot,
+    fetch_snapshot,
+    pending_requests_by_session,
+    stage_snapshot,
+)
 
 logger = logging.getLogger("opencode_relay.ingest")
 
@@ -192,12 +198,13 @@ class Ingestor:
             self._reader.cancel()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline and (self._batch is not None or (
+        # No event marks "batch applied and inbox empty"; a short poll up to the deadline.
+        while loop.time() < deadline and (self._batch is not None or (  # noqa: ASYNC110
                 self._inbox is not None and not self._inbox.empty())):
             await asyncio.sleep(0.02)
 
     async def _apply_or_raise(self, items: list[Any]) -> None:
-        events = []
+        events: list[JSON] = []
         for item in items:
             if item is _STREAM_END:
                 await self.apply(events)
@@ -226,17 +233,19 @@ class Ingestor:
         stored_infos = {info["id"]: info for info in map(json.loads, stored_raw)}
         stored_status = await self._stored_statuses(list(stored_infos))
         unstored = [s["id"] for s in upstream_sessions if s["id"] not in stored_infos]
-        pruned_at = dict(zip(unstored, await self.redis.zmscore(self.store.keys.pruned, unstored)
-                             if unstored else []))
+        scores: list[float | None] = (
+            await self.redis.zmscore(self.store.keys.pruned, unstored) if unstored else [])
+        pruned_at: dict[str, float | None] = dict(zip(unstored, scores, strict=True))
 
         def stale(info: JSON) -> bool:
             stored = stored_infos.get(info["id"])
-            if stored is None and pruned_at.get(info["id"]) is not None:
+            pruned = pruned_at.get(info["id"])
+            if stored is None and pruned is not None:
                 # Pruned for idleness: only new activity brings it back (or a read-through).
-                return int((info.get("time") or {}).get("updated") or 0) > pruned_at[info["id"]]
-            return (stored is None or stored.get("time") != info.get("time")
-                    or stored_status.get(info["id"], IDLE) != statuses.get(info["id"], IDLE)
-                    or stored_status.get(info["id"], IDLE).get("type") != "idle")
+                return int((info.get("time") or {}).get("updated") or 0) > pruned
+            return bool(stored is None or stored.get("time") != info.get("time")
+                        or stored_status.get(info["id"], IDLE) != statuses.get(info["id"], IDLE)
+                        or stored_status.get(info["id"], IDLE).get("type") != "idle")
 
         limit = asyncio.Semaphore(8)
 
@@ -289,7 +298,8 @@ class Ingestor:
             for sid in sids:
                 pipe.get(self.store.keys.status(sid))
             found = await pipe.execute()
-        return {sid: json.loads(raw) for sid, raw in zip(sids, found) if raw is not None}
+        return {sid: json.loads(raw) for sid, raw in zip(sids, found, strict=True)
+                if raw is not None}
 
     async def _remove_if_gone(self, sid: str) -> None:
         info = await self.store.get_session(sid)

@@ -37,7 +37,8 @@ class Lease:
         """Takes the lease if it is free, or renews it if this relay still holds it."""
         if self.held and await self.renew():
             return True
-        return await self._lock.acquire(blocking=False)
+        acquired = await self._lock.acquire(blocking=False)  # redis-py leaves it unannotated
+        return bool(acquired)
 
     async def renew(self) -> bool:
         """Resets the lease's TTL; False when it lapsed and is gone or someone else's."""

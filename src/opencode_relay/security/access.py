@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from cachetools import TLRUCache
 from redis.asyncio import Redis
@@ -72,7 +73,8 @@ class Access:
                     pipe.get(self.keys.session(sid))
                 replies = await pipe.execute()
             upward = []
-            for sid, raw_owner, raw_info in zip(generation, replies[::2], replies[1::2]):
+            for sid, raw_owner, raw_info in zip(generation, replies[::2], replies[1::2],
+                                              strict=True):
                 if raw_owner is not None:
                     known[sid] = raw_owner.decode()
                     continue
@@ -146,7 +148,7 @@ class Access:
         owners = await self.owners(sids)
         return [sid for sid in sids if owners[sid] == principal.id][:limit]
 
-    def event_filter(self) -> "OwnerFilter | None":
+    def event_filter(self) -> OwnerFilter | None:
         """For the global event stream: None (everything) or the current principal's filter."""
         principal = current_principal()
         if self.sees_all(principal):
@@ -175,6 +177,6 @@ class OwnerFilter:
         return any(self.access.peek(sid) == self.principal_id for sid in sessions)
 
 
-def _is_fresh(session: dict) -> bool:
+def _is_fresh(session: dict[str, Any]) -> bool:
     created = (session.get("time") or {}).get("created")
     return isinstance(created, (int, float)) and time.time() * 1000 - created < _FRESH_MS

@@ -20,8 +20,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.errors import redis_failure, render
 from ..config import Settings
-from ..errors import (BodyTooLarge, Forbidden, LoopbackOnly, RateLimited, RelayError, Starting,
-                      Unauthenticated)
+from ..errors import (
+    BodyTooLarge,
+    Forbidden,
+    LoopbackOnly,
+    RateLimited,
+    RelayError,
+    Starting,
+    Unauthenticated,
+)
 from ..logs import reset_request_id, set_request_id
 from .access import Access
 from .limits import STREAM_RETRY_SECONDS, PromptLimiter, StreamSlots

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from redis.asyncio import Redis
 
 from ..store.keys import Keys
+from ..store.replies import text
 from .principal import Principal
 
 TOKEN_PREFIX = "ocr_"
@@ -69,7 +70,7 @@ class TokenStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.auth_tokens, token_id, json.dumps(asdict(revoked)))
             for hashed, owner in hashes.items():
-                if owner.decode() == token_id:
+                if text(owner) == token_id:
                     pipe.hdel(self.keys.auth_token_hashes, hashed)
             await pipe.execute()
         return True

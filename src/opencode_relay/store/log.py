@@ -7,13 +7,14 @@ a valid resume position on `/api/events` and on a session's stream alike.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from .keys import Keys
+from .replies import entries, text
 
 # "<ms>-<seq>", or a bare "<ms>" meaning "<ms>-0" (so "0" is the log's very beginning).
 _ENTRY_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$", re.ASCII)
@@ -52,7 +53,7 @@ class EventId:
     seq: int
 
     @classmethod
-    def parse(cls, text: str | bytes) -> "EventId":
+    def parse(cls, text: str | bytes) -> EventId:
         if isinstance(text, bytes):
             text = text.decode()
         found = _ENTRY_ID.match(text.strip())
@@ -105,11 +106,11 @@ class EventLog:
         await self._append(keys=keys, args=args, client=pipe)  # queued, not sent yet
 
     async def last_id(self, stream: str | None = None) -> EventId:
-        found = await self.redis.xrevrange(stream or self.keys.events, count=1)
+        found = entries(await self.redis.xrevrange(stream or self.keys.events, count=1))
         return EventId.parse(found[0][0]) if found else ZERO
 
     async def first_id(self, stream: str) -> EventId | None:
-        found = await self.redis.xrange(stream, count=1)
+        found = entries(await self.redis.xrange(stream, count=1))
         return EventId.parse(found[0][0]) if found else None
 
     async def has_gap_after(self, stream: str, after: EventId) -> bool:
@@ -126,7 +127,7 @@ class EventLog:
             # may be among them. Resetting when none were is safe; missing one is not.
             return int(added) > int(info.get("length", 0))
         # Redis < 7 does not say what was trimmed: assume the worst once the cap was reached.
-        return info.get("length", 0) >= min(self.max_events, self.session_max_events) // 2
+        return int(info.get("length", 0)) >= min(self.max_events, self.session_max_events) // 2
 
     async def read_entries_after(self, stream: str, after: EventId,
                                  batch: int = 1000) -> AsyncIterator[LogEntry]:
@@ -134,14 +135,10 @@ class EventLog:
         stream only)."""
         cursor = f"({after}"
         while True:
-            found = await self.redis.xrange(stream, min=cursor, max="+", count=batch)
+            found = entries(await self.redis.xrange(stream, min=cursor, max="+", count=batch))
             for raw_id, fields in found:
                 yield LogEntry(EventId.parse(raw_id), fields[b"e"],
                                tuple(fields.get(b"s", b"").decode().split()))
             if len(found) < batch:
                 return
-            cursor = f"({_text(found[-1][0])}"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+            cursor = f"({text(found[-1][0])}"

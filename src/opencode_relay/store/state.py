@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from .keys import Keys
+from .replies import data, text, zset_members
 
 JSON = dict[str, Any]
 
@@ -24,10 +25,6 @@ JSON = dict[str, Any]
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON; orjson because every streamed delta rewrites its part."""
     return orjson.dumps(value)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 # The transcript and the log position it reflects, read in one atomic step (a session that
@@ -110,7 +107,7 @@ class StateStore:
     # ----- reads -------------------------------------------------------------------------
     async def list_session_ids(self, limit: int | None = None) -> list[str]:
         stop = -1 if limit is None else limit - 1
-        return [_text(s) for s in await self.redis.zrevrange(self.keys.session_list, 0, stop)]
+        return zset_members(await self.redis.zrevrange(self.keys.session_list, 0, stop))
 
     async def get_sessions_raw(self, sids: list[str]) -> list[bytes]:
         found = await self._get_each([self.keys.session(sid) for sid in sids])
@@ -151,13 +148,13 @@ class StateStore:
 
     async def session_of_message(self, mid: str) -> str | None:
         sid = await self.redis.hget(self.keys.message_index, mid)
-        return _text(sid) if sid is not None else None
+        return text(sid) if sid is not None else None
 
     async def message_ids(self, sid: str) -> list[str]:
-        return [_text(m) for m in await self.redis.zrange(self.keys.session_messages(sid), 0, -1)]
+        return zset_members(await self.redis.zrange(self.keys.session_messages(sid), 0, -1))
 
     async def part_ids(self, sid: str, mid: str) -> list[str]:
-        return [_text(p) for p in await self.redis.zrange(self.keys.message_parts(sid, mid), 0, -1)]
+        return zset_members(await self.redis.zrange(self.keys.message_parts(sid, mid), 0, -1))
 
     async def part_ids_by_message(self, sid: str) -> dict[str, list[str]]:
         """Every message id of a session with its part ids, in two round trips."""
@@ -166,7 +163,7 @@ class StateStore:
             for mid in mids:
                 batch.zrange(self.keys.message_parts(sid, mid), 0, -1)
             part_lists = await batch.execute()
-        return {mid: [_text(p) for p in pids] for mid, pids in zip(mids, part_lists)}
+        return {mid: zset_members(pids) for mid, pids in zip(mids, part_lists, strict=True)}
 
     async def read_transcript(self, sid: str) -> tuple[bytes, list[MessageRecord]]:
         """The log position (its newest entry id) and the messages as of that position."""
@@ -185,7 +182,7 @@ class StateStore:
         if not pids:
             return []
         found = await self.redis.mget([self.keys.part(sid, pid) for pid in pids])
-        return [p for p in found if p is not None]
+        return [data(p) for p in found if p is not None]
 
     async def get_part(self, sid: str, pid: str) -> JSON | None:
         raw = await self.redis.get(self.keys.part(sid, pid))
@@ -201,16 +198,17 @@ class StateStore:
             for sid in sids:
                 pipe.get(self.keys.session_upstream(sid))
             found = await pipe.execute()
-        return {sid: _text(name) for sid, name in zip(sids, found) if name is not None}
+        return {sid: text(name) for sid, name in zip(sids, found, strict=True)
+                if name is not None}
 
     async def parent_ids(self, sids: list[str]) -> dict[str, str | None]:
         """The parent of each session (None for a top-level or unknown one), in one round trip."""
         found = await self._get_each([self.keys.session(sid) for sid in sids])
         return {sid: json.loads(raw).get("parentID") if raw is not None else None
-                for sid, raw in zip(sids, found)}
+                for sid, raw in zip(sids, found, strict=True)}
 
     async def child_ids(self, sid: str) -> list[str]:
-        return sorted(_text(c) for c in await self.redis.smembers(self.keys.children(sid)))
+        return sorted(text(c) for c in await self.redis.smembers(self.keys.children(sid)))
 
     async def family(self, sid: str, limit: int = 1000) -> list[str]:
         """The session and all its sub-agent sessions, depth first (at most `limit`).
@@ -223,8 +221,8 @@ class StateStore:
                 for member in generation:
                     pipe.smembers(self.keys.children(member))
                 found = await pipe.execute()
-            for member, members in zip(generation, found):
-                children[member] = sorted(_text(c) for c in members)
+            for member, members in zip(generation, found, strict=True):
+                children[member] = sorted(text(c) for c in members)
             generation = [c for member in generation for c in children[member]
                           if c not in children]
         ordered: list[str] = []
@@ -242,7 +240,8 @@ class StateStore:
             for sid in sids:
                 pipe.hget(self.keys.requests(sid), request_id)
             found = await pipe.execute()
-        return next(((sid, json.loads(raw)) for sid, raw in zip(sids, found) if raw is not None),
+        return next(((sid, json.loads(raw)) for sid, raw in zip(sids, found, strict=True)
+                     if raw is not None),
                     None)
 
     async def pending_requests(self, sids: list[str]) -> list[JSON]:

@@ -24,6 +24,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,7 +108,7 @@ def _pieces(text: str, size: int = 8) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-async def _stream_turn(turn: Turn):
+async def _stream_turn(turn: Turn) -> AsyncIterator[bytes]:
     yield _chunk({"role": "assistant", "content": ""})
     called_tool = False
     tool_index = 0
@@ -128,7 +129,8 @@ async def _stream_turn(turn: Turn):
                     "function": {"name": step["tool"], "arguments": ""}}
             yield _chunk({"tool_calls": [head]})
             for piece in _pieces(arguments, 24):
-                yield _chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": piece}}]})
+                yield _chunk({"tool_calls": [{"index": tool_index,
+                                              "function": {"arguments": piece}}]})
             tool_index += 1
     yield _chunk({}, finish="tool_calls" if called_tool else "stop")
     usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
@@ -182,13 +184,14 @@ class ScriptedProvider:
 
     @property
     def port(self) -> int:
-        return self._server.servers[0].sockets[0].getsockname()[1]
+        port: int = self._server.servers[0].sockets[0].getsockname()[1]  # (host, port)
+        return port
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "ScriptedProvider":
+    def start(self) -> ScriptedProvider:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:

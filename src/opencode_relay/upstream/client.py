@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, TypeVar, cast
 
 import httpx
 import orjson
 from httpx_sse import EventSource, aconnect_sse
 
 JSON = dict[str, Any]
+T = TypeVar("T")
 logger = logging.getLogger("opencode_relay.upstream")
 
 
@@ -39,8 +41,9 @@ def _message_of(response: httpx.Response) -> str:
         if isinstance(data, dict) and data.get("message"):
             return str(data["message"])
         for key in ("message", "error", "name"):
-            if isinstance(body.get(key), str):
-                return body[key]
+            value = body.get(key)
+            if isinstance(value, str):
+                return value
     return json.dumps(body)[:300]
 
 
@@ -72,9 +75,10 @@ class OpencodeClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if directory:
             query["directory"] = directory
-        extra = {"timeout": timeout} if timeout is not None else {}
         try:
-            response = await self._http.request(method, path, params=query, json=body, **extra)
+            response = await self._http.request(
+                method, path, params=query, json=body,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
         except (httpx.TransportError, httpx.TimeoutException) as exc:
             raise UpstreamUnavailable(f"opencode server {self.name!r} is unreachable: "
                                       f"{type(exc).__name__}") from exc
@@ -87,9 +91,17 @@ class OpencodeClient:
         except ValueError as exc:
             raise UpstreamError(502, "opencode answered with something that is not JSON") from exc
 
+    async def _reply(self, shape: type[T], method: str, path: str, *,
+                     directory: str | None = None, body: Any = None,
+                     timeout: float | None = None) -> T:
+        """`request`, its JSON taken to have `shape`: opencode's replies are trusted, not
+        validated (the shapes are those of its API; an empty reply is still None)."""
+        return cast(T, await self.request(method, path, directory=directory, body=body,
+                                          timeout=timeout))
+
     # ----- reads -------------------------------------------------------------------------
     async def health(self) -> JSON:
-        return await self.request("GET", "/global/health", timeout=5.0)
+        return await self._reply(JSON, "GET", "/global/health", timeout=5.0)
 
     async def list_all_sessions(self) -> list[JSON]:
         """Sessions of every project (opencode's cross-project listing, archived included)."""
@@ -102,16 +114,16 @@ class OpencodeClient:
         return list(found.values())
 
     async def get_session(self, sid: str, directory: str | None = None) -> JSON:
-        return await self.request("GET", f"/session/{sid}", directory=directory)
+        return await self._reply(JSON, "GET", f"/session/{sid}", directory=directory)
 
     async def messages(self, sid: str, directory: str | None = None) -> list[JSON]:
-        return await self.request("GET", f"/session/{sid}/message", directory=directory)
+        return await self._reply(list[JSON], "GET", f"/session/{sid}/message", directory=directory)
 
     async def todos(self, sid: str, directory: str | None = None) -> list[JSON]:
-        return await self.request("GET", f"/session/{sid}/todo", directory=directory)
+        return await self._reply(list[JSON], "GET", f"/session/{sid}/todo", directory=directory)
 
     async def diff(self, sid: str, directory: str | None = None) -> list[JSON]:
-        return await self.request("GET", f"/session/{sid}/diff", directory=directory)
+        return await self._reply(list[JSON], "GET", f"/session/{sid}/diff", directory=directory)
 
     async def statuses(self, directory: str | None = None) -> dict[str, JSON]:
         return await self.request("GET", "/session/status", directory=directory) or {}
@@ -123,17 +135,17 @@ class OpencodeClient:
         return await self.request("GET", "/question", directory=directory) or []
 
     async def agents(self, directory: str | None = None) -> list[JSON]:
-        return await self.request("GET", "/agent", directory=directory)
+        return await self._reply(list[JSON], "GET", "/agent", directory=directory)
 
     async def providers(self, directory: str | None = None) -> JSON:
-        return await self.request("GET", "/config/providers", directory=directory)
+        return await self._reply(JSON, "GET", "/config/providers", directory=directory)
 
     # ----- actions -----------------------------------------------------------------------
     async def create_session(self, body: JSON, directory: str | None = None) -> JSON:
-        return await self.request("POST", "/session", directory=directory, body=body)
+        return await self._reply(JSON, "POST", "/session", directory=directory, body=body)
 
     async def update_session(self, sid: str, body: JSON, directory: str | None = None) -> JSON:
-        return await self.request("PATCH", f"/session/{sid}", directory=directory, body=body)
+        return await self._reply(JSON, "PATCH", f"/session/{sid}", directory=directory, body=body)
 
     async def delete_session(self, sid: str, directory: str | None = None) -> Any:
         return await self.request("DELETE", f"/session/{sid}", directory=directory)
@@ -143,8 +155,8 @@ class OpencodeClient:
 
     async def prompt(self, sid: str, body: JSON, directory: str | None = None,
                      timeout: float | None = None) -> JSON:
-        return await self.request("POST", f"/session/{sid}/message", directory=directory,
-                                  body=body, timeout=timeout)
+        return await self._reply(JSON, "POST", f"/session/{sid}/message", directory=directory,
+                                 body=body, timeout=timeout)
 
     async def prompt_async(self, sid: str, body: JSON, directory: str | None = None) -> Any:
         return await self.request("POST", f"/session/{sid}/prompt_async", directory=directory,
@@ -175,7 +187,7 @@ class OpencodeClient:
             try:
                 source = await asyncio.wait_for(stack.enter_async_context(
                     aconnect_sse(self._stream_http, "GET", "/global/event")), open_timeout)
-            except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, httpx.TransportError) as exc:
                 raise UpstreamUnavailable(f"opencode server {self.name!r} is unreachable: "
                                           f"{type(exc).__name__}") from exc
             if source.response.status_code >= 400:
