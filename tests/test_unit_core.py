@@ -17,7 +17,8 @@ from opencode_relay.ingest.ingestor import Backoff, Ingestor
 from opencode_relay.ingest.routing import session_id_of
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
-from opencode_relay.store.log import EventId, EventLog, InvalidEventId, LogEntry
+from opencode_relay.errors import InvalidEventId
+from opencode_relay.store.log import EventId, EventLog, LogEntry
 from opencode_relay.store.state import MessageRecord, StateStore
 from opencode_relay.upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 

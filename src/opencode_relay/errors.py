@@ -23,6 +23,12 @@ class InvalidInput(RelayError):
     code = "bad_request"
 
 
+class InvalidEventId(InvalidInput):
+    """A resume position that is not an event-log id."""
+
+    code = "bad_event_id"
+
+
 class NotFound(RelayError):
     """No such thing, or the caller may not know it exists (never distinguished)."""
 
@@ -75,3 +81,19 @@ class Starting(RelayError):
 
     def __init__(self) -> None:
         super().__init__("the relay is starting")
+
+
+class UpstreamUnavailable(RelayError):
+    """opencode could not be reached (connection refused, timeout, broken stream)."""
+
+    code = "opencode_unavailable"
+
+
+class UpstreamError(RelayError):
+    """opencode answered with an error status."""
+
+    code = "opencode_error"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

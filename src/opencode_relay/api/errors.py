@@ -16,17 +16,25 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
-from ..errors import (BodyTooLarge, Forbidden, InvalidInput, NotFound, RateLimited, RelayError,
-                      Starting, Unauthenticated)
-from ..store.log import InvalidEventId
-from ..upstream.client import UpstreamError, UpstreamUnavailable
+from ..errors import (
+    BodyTooLarge,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    RelayError,
+    Starting,
+    Unauthenticated,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 
 logger = logging.getLogger("opencode_relay.api")
 
 
 _STATUS: dict[type[RelayError], int] = {
     InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, BodyTooLarge: 413,
-    RateLimited: 429, Starting: 503,
+    RateLimited: 429, Starting: 503, UpstreamUnavailable: 503,
 }
 
 
@@ -39,12 +47,23 @@ def status_of(exc: RelayError) -> int:
 
 def render(exc: RelayError) -> JSONResponse:
     """The HTTP answer for a domain error; for routes and middleware alike."""
+    if isinstance(exc, UpstreamError):
+        return _opencode_refused(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_seconds)
     return error_response(status_of(exc), exc.code, exc.message, headers or None)
+
+
+def _opencode_refused(exc: UpstreamError) -> JSONResponse:
+    """opencode's own error answer: its 404 and 4xx are the caller's; anything else is ours."""
+    if exc.status == 404:
+        return error_response(404, "not_found", f"opencode: {exc.message}")
+    if exc.status in (400, 422):
+        return error_response(400, "rejected_by_opencode", f"opencode: {exc.message}")
+    return error_response(502, "opencode_error", f"opencode answered {exc.status}: {exc.message}")
 
 
 def redis_failure(exc: Exception) -> JSONResponse:
@@ -78,10 +97,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid_request", _describe_validation(exc))
 
-    @app.exception_handler(InvalidEventId)
-    async def _event_id(_: Request, exc: InvalidEventId) -> JSONResponse:
-        return error_response(400, "bad_event_id", str(exc))
-
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -89,19 +104,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
             message = f"no route for {request.method} {request.url.path}"
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
-
-    @app.exception_handler(UpstreamUnavailable)
-    async def _upstream_down(_: Request, exc: UpstreamUnavailable) -> JSONResponse:
-        return error_response(503, "opencode_unavailable", str(exc))
-
-    @app.exception_handler(UpstreamError)
-    async def _upstream(_: Request, exc: UpstreamError) -> JSONResponse:
-        if exc.status == 404:
-            return error_response(404, "not_found", f"opencode: {exc.message}")
-        if exc.status in (400, 422):
-            return error_response(400, "rejected_by_opencode", f"opencode: {exc.message}")
-        return error_response(502, "opencode_error",
-                              f"opencode answered {exc.status}: {exc.message}")
 
     @app.exception_handler(RedisError)
     async def _redis(_: Request, exc: RedisError) -> JSONResponse:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from ..errors import InvalidEventId
 from .keys import Keys
 from .replies import entries, text
 
@@ -41,10 +42,6 @@ for i = 3, #ARGV, 2 do
 end
 return 1
 """
-
-
-class InvalidEventId(ValueError):
-    pass
 
 
 @dataclass(frozen=True, order=True)

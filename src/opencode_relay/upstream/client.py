@@ -13,22 +13,13 @@ import httpx
 import orjson
 from httpx_sse import EventSource, aconnect_sse
 
+from ..errors import UpstreamError, UpstreamUnavailable
+
 JSON = dict[str, Any]
 T = TypeVar("T")
 logger = logging.getLogger("opencode_relay.upstream")
 
-
-class UpstreamUnavailable(Exception):
-    """opencode could not be reached (connection refused, timeout, broken stream)."""
-
-
-class UpstreamError(Exception):
-    """opencode answered with an error status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+__all__ = ["OpencodeClient", "UpstreamError", "UpstreamUnavailable"]
 
 
 def _message_of(response: httpx.Response) -> str:
