@@ -9,8 +9,10 @@ from ..fanout.stream import event_stream
 from ..relay import Relay
 from ..store.log import EventId
 from .deps import get_relay
+from .ids import SessionId
+from .schemas import EVENT_STREAM, EventStream, errors_beside_a_stream
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=errors_beside_a_stream(401, 413, 502, 503))
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -20,7 +22,8 @@ def _resume_point(last_event_id: str | None, after: str | None) -> EventId | Non
     return EventId.parse(chosen) if chosen else None
 
 
-@router.get("/events")
+@router.get("/events", response_class=EventStream,
+            responses={**EVENT_STREAM, **errors_beside_a_stream(400, 422, 429)})
 async def all_events(after: str | None = Query(None, max_length=50),
                      last_event_id: str | None = Header(None, max_length=50),
                      relay: Relay = Depends(get_relay)) -> StreamingResponse:
@@ -31,8 +34,9 @@ async def all_events(after: str | None = Query(None, max_length=50),
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-@router.get("/sessions/{sid}/events")
-async def session_events(sid: str, after: str | None = Query(None, max_length=50),
+@router.get("/sessions/{sid}/events", response_class=EventStream,
+            responses={**EVENT_STREAM, **errors_beside_a_stream(400, 404, 422, 429)})
+async def session_events(sid: SessionId, after: str | None = Query(None, max_length=50),
                          last_event_id: str | None = Header(None, max_length=50),
                          relay: Relay = Depends(get_relay)) -> StreamingResponse:
     resume = _resume_point(last_event_id, after)

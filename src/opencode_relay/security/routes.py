@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.errors import unauthorized
+from ..api.schemas import GATED, Done, Identity, errors, ok
 from .gate import COOKIE, Guard, _cookies, _headers
 from .principal import LOCAL, current_principal
 
@@ -24,7 +25,8 @@ def _guard(request: Request) -> Guard:
     return request.app.state.guard
 
 
-@router.post("/login")
+@router.post("/login", responses={**ok(Identity, description="Logged in: the cookie is set"),
+                                   **errors(401, 413, 422, 502, 503)})
 async def login(body: Login, request: Request) -> JSONResponse:
     guard = _guard(request)
     if not guard.settings.auth_enabled:
@@ -40,7 +42,8 @@ async def login(body: Login, request: Request) -> JSONResponse:
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", responses={**ok(Done, description="The login cookie is revoked and cleared"),
+                                    **errors(413, 502, 503)})
 async def logout(request: Request) -> JSONResponse:
     guard = _guard(request)
     cookie = _cookies(_headers(request.scope)).get(COOKIE)
@@ -52,7 +55,7 @@ async def logout(request: Request) -> JSONResponse:
     return response
 
 
-@router.get("/me")
+@router.get("/me", responses={**ok(Identity), **GATED})
 async def me(request: Request) -> Any:
     principal = current_principal() or LOCAL
     return {"principal": principal.public(), "auth": _guard(request).settings.auth_enabled}

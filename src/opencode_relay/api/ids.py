@@ -1,0 +1,32 @@
+"""What the ids in request paths look like: opencode's prefix, then up to 125 of [A-Za-z0-9_-].
+
+The same rule as `relay.check_id`, declared as path parameters so FastAPI checks it and the
+OpenAPI document shows it. A path id that breaks it is answered 400 `bad_request` (errors.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+
+
+def id_pattern(prefix: str) -> str:
+    return rf"^{prefix}[A-Za-z0-9_-]{{1,{128 - len(prefix)}}}$"
+
+
+SESSION_ID = id_pattern("ses")
+MESSAGE_ID = id_pattern("msg")
+PERMISSION_ID = id_pattern("per")
+QUESTION_ID = id_pattern("que")
+
+SessionId = Annotated[str, Path(pattern=SESSION_ID, description="A session id ('ses…')",
+                                examples=["ses_3f2a9c0b1ffeAbCdEfGhIjKlMn"])]
+MessageId = Annotated[str, Path(pattern=MESSAGE_ID, description="A message id ('msg…')",
+                                examples=["msg_3f2a9c0b1001AbCdEfGhIjKlMn"])]
+PermissionId = Annotated[str, Path(pattern=PERMISSION_ID,
+                                   description="A pending permission request's id ('per…')",
+                                   examples=["per_3f2a9c0b1001AbCdEfGhIjKlMn"])]
+QuestionId = Annotated[str, Path(pattern=QUESTION_ID,
+                                 description="A pending question's id ('que…')",
+                                 examples=["que_3f2a9c0b1001AbCdEfGhIjKlMn"])]
