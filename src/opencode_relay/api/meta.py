@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse
 
 from ..relay import Relay, Upstream
 from .deps import get_relay
+from .models import Directory
 from .schemas import GATED, Agents, ErrorBody, Health, Providers, Upstreams, errors, ok
 
 router = APIRouter(prefix="/api", responses=GATED)
 
 
 @router.get("/agents", responses={**ok(Agents), **errors(400, 422)})
-async def agents(directory: str | None = Query(None, max_length=4096),
+async def agents(directory: Directory | None = Query(None),
                  upstream: str | None = Query(None, max_length=64),
                  relay: Relay = Depends(get_relay)) -> Any:
     client = relay.upstream_named(upstream).client
@@ -24,7 +25,7 @@ async def agents(directory: str | None = Query(None, max_length=4096),
 
 
 @router.get("/providers", responses={**ok(Providers), **errors(400, 422)})
-async def providers(directory: str | None = Query(None, max_length=4096),
+async def providers(directory: Directory | None = Query(None),
                     upstream: str | None = Query(None, max_length=64),
                     relay: Relay = Depends(get_relay)) -> Any:
     client = relay.upstream_named(upstream).client

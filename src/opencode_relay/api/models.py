@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# opencode fails (500) on a path component over 255 bytes, and URL-decodes the directory it is
+# given once more, so '%' would name another directory and '%00' breaks it: both are refused.
+DIRECTORY_PATTERN = r"^(?:[^/\x00%]{0,255}/)*[^/\x00%]{0,255}$"
+
+
+def _components_fit(path: str) -> str:
+    if any(len(part.encode()) > 255 for part in path.split("/")):
+        raise ValueError("a path component is longer than 255 bytes")
+    return path
+
+
+Directory = Annotated[str, StringConstraints(max_length=4096, pattern=DIRECTORY_PATTERN),
+                      AfterValidator(_components_fit)]
 
 
 class CreateSession(BaseModel):
@@ -12,8 +26,8 @@ class CreateSession(BaseModel):
     model_config = ConfigDict(extra="allow")
     title: str | None = Field(default=None, max_length=1000)
     parentID: str | None = Field(default=None, pattern=r"^ses[A-Za-z0-9_-]{1,125}$")
-    directory: str | None = Field(default=None, min_length=1, max_length=4096,
-                                  description="Project directory (relay extension)")
+    directory: Directory | None = Field(default=None, min_length=1,
+                                        description="Project directory (relay extension)")
     upstream: str | None = Field(default=None, min_length=1, max_length=64,
                                  description="opencode server to create it on (relay extension)")
 
