@@ -43,12 +43,20 @@ class ModelRef(BaseModel):
     modelID: str = Field(min_length=1)
 
 
+def _one_content_schema(schema: dict[str, Any]) -> None:
+    """Says in the OpenAPI document what `Prompt._one_content` checks: text or parts, not both."""
+    schema["oneOf"] = [{"required": ["text"], "properties": {"text": {"type": "string"}}},
+                       {"required": ["parts"], "properties": {"parts": {"type": "array"}}}]
+
+
 class Prompt(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_content_schema)
     text: str | None = Field(default=None, min_length=1)
-    parts: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+    parts: list[dict[str, Any]] | None = Field(default=None, min_length=1, json_schema_extra={
+        "items": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}})
     agent: str | None = Field(default=None, min_length=1, max_length=200)
-    model: ModelRef | str | None = None
+    model: ModelRef | str | None = Field(default=None, json_schema_extra={
+        "pattern": "[^/]/+[^/]", "description": "'provider/model' or {providerID, modelID}"})
     messageID: str | None = Field(default=None, pattern=r"^msg[A-Za-z0-9_-]{1,125}$")
     system: str | None = None
     variant: str | None = None
