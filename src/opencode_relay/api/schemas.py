@@ -7,9 +7,9 @@ come from opencode name the fields the relay and its UI rely on and allow any ot
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .ids import MESSAGE_ID, SESSION_ID
@@ -57,18 +57,33 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for status in statuses}
 
 
-def errors_beside_a_stream(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The same, for a route whose success is not JSON: its errors still are.
-
-    FastAPI files a `model` under the route's own media type, so these name the schema
-    instead; `errors()` on the other routes puts ErrorBody in the document's components."""
-    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    return {status: {"description": ERROR_DESCRIPTIONS[status], "content": body}
-            for status in statuses}
+def ok(model: Any, status: int = 200, description: str = "Success",
+       links: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": model, "description": description, **({"links": links} if links else {})}}
 
 
-def ok(model: Any, status: int = 200, description: str = "Success") -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": model, "description": description}}
+def links(parameter: str, value: str, *operations: tuple[str, str]) -> dict[str, Any]:
+    """OpenAPI links: where a value in this response (a JSON pointer) is a path parameter of
+    other operations, given as (method, path) pairs."""
+    def pointer(path: str) -> str:
+        return "#/paths/" + path.replace("~", "~0").replace("/", "~1")
+    def name(method: str, path: str) -> str:  # link names are limited to [A-Za-z0-9._-]
+        return re.sub(r"[^A-Za-z0-9]+", "_", f"{method}{path}").strip("_")
+    return {name(method, path): {"operationRef": f"{pointer(path)}/{method.lower()}",
+                                 "parameters": {parameter: f"$response.body#{value}"}}
+            for method, path in operations}
+
+
+_SESSION_OPERATIONS = [("get", "/api/sessions/{sid}"), ("patch", "/api/sessions/{sid}"),
+                       ("delete", "/api/sessions/{sid}"), ("get", "/api/sessions/{sid}/messages"),
+                       ("post", "/api/sessions/{sid}/messages"),
+                       ("post", "/api/sessions/{sid}/prompt"), ("post", "/api/sessions/{sid}/abort"),
+                       ("get", "/api/sessions/{sid}/status"), ("get", "/api/sessions/{sid}/diff"),
+                       ("get", "/api/sessions/{sid}/todos"), ("get", "/api/sessions/{sid}/children"),
+                       ("get", "/api/sessions/{sid}/requests"), ("get", "/api/sessions/{sid}/events")]
+# A created session's id, and an answer's message id, are what the other routes take.
+SESSION_LINKS = links("sid", "/id", *_SESSION_OPERATIONS)
+MESSAGE_LINKS = links("mid", "/info/id", ("get", "/api/messages/{mid}/parts"))
 
 
 # Every route behind the gate (all of /api but login and logout) may answer these.
@@ -221,13 +236,26 @@ class Identity(_Closed):
 
 
 # ----- event streams -----------------------------------------------------------------------
-class EventStream(StreamingResponse):
-    """Declares text/event-stream as a route's media type in the OpenAPI document."""
-
-    media_type = "text/event-stream"
-
-
+# An event's `id:` is its position in the relay's log; send it back to resume after it.
+EVENT_ID_PATTERN = r"^\s*\d{1,20}-\d{1,20}\s*$"
+RESUME_PATTERN = r"^(?:\s*\d{1,20}-\d{1,20}\s*)?$"  # empty: from now on, as if not given
+_EVENT = {  # one event of the stream, in Open API 3.2's `itemSchema` form
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": {"type": "object", "required": ["type"],
+                                   "properties": {"type": {"type": "string"},
+                                                  "properties": {"type": "object"}}}},
+        "id": {"type": "string", "pattern": EVENT_ID_PATTERN},
+        "event": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+# For a route declared with `response_class=StreamingResponse`: having no media type of its own,
+# it leaves the 200 to this, and its errors to JSON.
 EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {
-    "description": "Server-sent events, one JSON event per `data:` line, each with an `id:` to "
-                   "resume from (Last-Event-ID or ?after=); it does not end",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+    "description": "Server-sent events: opencode's and the relay's own, JSON objects with "
+                   "a `type` (most with `properties`), each with an `id:` to resume after (Last-Event-ID or ?after=); "
+                   "the stream does not end",
+    "content": {"text/event-stream": {"itemSchema": _EVENT}}}}

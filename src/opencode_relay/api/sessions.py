@@ -13,9 +13,9 @@ from ..store.state import JSON, MessageRecord, dumps
 from .deps import get_relay
 from .ids import MessageId, PermissionId, QuestionId, SessionId
 from .models import CreateSession, PermissionReply, Prompt, QuestionReply, RenameSession
-from .schemas import (GATED, Aborted, Accepted, Deleted, DiffBody, Done, Message, OneSession,
-                      PartList, PendingRequests, Session, SessionList, StatusBody, TodosBody,
-                      Transcript, errors, ok)
+from .schemas import (GATED, MESSAGE_LINKS, SESSION_LINKS, Aborted, Accepted, Deleted, DiffBody,
+                      Done, Message, OneSession, PartList, PendingRequests, Session, SessionList,
+                      StatusBody, TodosBody, Transcript, errors, ok)
 
 router = APIRouter(prefix="/api", responses=GATED)
 
@@ -55,7 +55,8 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
     return raw_json(_list(b"sessions", found))
 
 
-@router.post("/sessions", responses={**ok(Session), **errors(400, 403, 404, 422)})
+@router.post("/sessions", responses={**ok(Session, links=SESSION_LINKS),
+                                     **errors(400, 403, 404, 422)})
 async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
     payload = body.model_dump(exclude_none=True, exclude={"directory", "upstream"})
     directory = body.directory or relay.settings.default_directory
@@ -120,7 +121,8 @@ async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[Session
 
 
 @router.post("/sessions/{sid}/messages",
-             responses={**ok(Message, description="The answer, once the model has given it"),
+             responses={**ok(Message, description="The answer, once the model has given it",
+                                links=MESSAGE_LINKS),
                         **errors(400, 403, 404, 422, 429)})
 async def send_prompt(sid: SessionId, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     target, prompt = await _checked_prompt(relay, sid, body)
