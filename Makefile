@@ -5,13 +5,18 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test setup bench browser web clean
+.PHONY: run test contract setup bench browser web clean
 
 run: setup
 	$(VENV)/bin/opencode-relay serve --host $(HOST) --port $(PORT)
 
 test: setup browser
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) contract
+
+# schemathesis against a live relay, auth off and on (scripts/contract_check.py)
+contract: setup
+	$(PY) scripts/contract_check.py
 
 bench: setup browser
 	$(PY) -m bench
