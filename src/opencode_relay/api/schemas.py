@@ -86,8 +86,13 @@ SESSION_LINKS = links("sid", "/id", *_SESSION_OPERATIONS)
 MESSAGE_LINKS = links("mid", "/info/id", ("get", "/api/messages/{mid}/parts"))
 
 
+# Any route: a method its path does not take (405), and so on. Declaring it also keeps FastAPI
+# from documenting its own 422 body, which the error handlers never send.
+OTHER_CLIENT_ERRORS: dict[int | str, dict[str, Any]] = {"4XX": {
+    "model": ErrorBody, "description": "Any other client error, e.g. 405 for a method the path "
+                                       "does not take"}}
 # Every route behind the gate (all of /api but login and logout) may answer these.
-GATED = errors(401, 413, 502, 503)
+GATED = {**errors(401, 413, 502, 503), **OTHER_CLIENT_ERRORS}
 
 
 # ----- sessions ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.errors import unauthorized
-from ..api.schemas import GATED, Done, Identity, errors, ok
+from ..api.schemas import GATED, OTHER_CLIENT_ERRORS, Done, Identity, errors, ok
 from .gate import COOKIE, Guard, _cookies, _headers
 from .principal import LOCAL, current_principal
 
@@ -26,7 +26,7 @@ def _guard(request: Request) -> Guard:
 
 
 @router.post("/login", responses={**ok(Identity, description="Logged in: the cookie is set"),
-                                   **errors(401, 413, 422, 502, 503)})
+                                   **errors(401, 413, 422, 502, 503), **OTHER_CLIENT_ERRORS})
 async def login(body: Login, request: Request) -> JSONResponse:
     guard = _guard(request)
     if not guard.settings.auth_enabled:
@@ -43,7 +43,7 @@ async def login(body: Login, request: Request) -> JSONResponse:
 
 
 @router.post("/logout", responses={**ok(Done, description="The login cookie is revoked and cleared"),
-                                    **errors(413, 502, 503)})
+                                    **errors(413, 502, 503), **OTHER_CLIENT_ERRORS})
 async def logout(request: Request) -> JSONResponse:
     guard = _guard(request)
     cookie = _cookies(_headers(request.scope)).get(COOKIE)
