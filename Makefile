@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check lint webcheck setup bench browser web clean
+.PHONY: run test check lint webcheck contract setup bench browser web clean
 
 # Tests run in parallel workers, each with its own Redis, opencode and relays (files stay whole).
 WORKERS ?= 3
@@ -27,6 +27,11 @@ lint: setup
 # The web UI's type check (tsc on its JSDoc) and unit tests (node --test).
 webcheck: web
 	cd web && npm run --silent check && npm test --silent
+
+# schemathesis against a live relay, auth off and on (scripts/contract_check.py), alone; `make
+# test` runs it too, as tests/test_contract.py, in parallel with the other tests.
+contract: setup
+	$(PY) scripts/contract_check.py
 
 bench: setup browser
 	$(PY) -m bench

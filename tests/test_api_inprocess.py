@@ -8,8 +8,8 @@ What opencode does is tested against the real `opencode serve` elsewhere.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import httpx
 import pytest

@@ -38,6 +38,12 @@ CASES = [
     ("GET", "/api/messages/msg_unknown000000/parts", None, 404, "not_found"),
     ("GET", "/api/messages/bogus/parts", None, 400, "bad_request"),
     ("GET", "/api/events?after=yesterday", None, 400, "bad_event_id"),
+    ("GET", "/api/sessions/ses", None, 400, "bad_request"),
+    ("GET", f"/api/sessions/{UNKNOWN}/permissions/per_x", None, 405, "method_not_allowed"),
+    # Directories opencode fails on (its 500 was a 502 here): refused up front.
+    ("GET", "/api/agents?directory=/tmp/" + "a" * 256, None, 422, "invalid_request"),
+    ("GET", "/api/providers?directory=/tmp/%2500", None, 422, "invalid_request"),
+    ("POST", "/api/sessions", {"directory": "/tmp/" + "é" * 128}, 422, "invalid_request"),
     ("GET", "/api/nope", None, 404, "not_found"),
     ("PUT", "/api/sessions", {}, 405, "method_not_allowed"),
 ]

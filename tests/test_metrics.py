@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from opencode_relay.fanout.hub import Hub

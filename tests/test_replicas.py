@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.testing.scripted_provider import ScriptedProvider

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import httpx
 import pytest
@@ -61,7 +62,8 @@ async def _session(redis: Redis, keys: Keys, name: str, updated_ms: int,
             store.put_request(pipe, sid, {"id": "per_1", "sessionID": sid})
         await pipe.execute()
     stamp = event_ms if event_ms is not None else updated_ms
-    await redis.xadd(keys.session_events(sid), {"e": b"{}"}, id=f"{stamp}-{uuid.uuid4().int % 1000}")
+    entry_id = f"{stamp}-{uuid.uuid4().int % 1000}"
+    await redis.xadd(keys.session_events(sid), {"e": b"{}"}, id=entry_id)
     return sid
 
 
@@ -168,12 +170,13 @@ async def test_prune_command_dry_run_shows_what_would_go(redis: Redis,
     env = {"REDIS_URL": redis_server.url, "RELAY_KEY_PREFIX": keys.prefix,
            "RELAY_SESSION_IDLE_SECONDS": "3600", "PATH": "/usr/bin:/bin"}
     run = [sys.executable, "-m", "opencode_relay.cli", "prune"]
-    dry = subprocess.run([*run, "--dry-run"], env=env, capture_output=True, text=True,
-                         timeout=60, cwd=tmp_path)
+    dry = await asyncio.to_thread(subprocess.run, [*run, "--dry-run"], env=env,
+                                  capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
     assert set(json.loads(dry.stdout)["would_remove"]) == gone
     assert all([await redis.exists(keys.session(sid)) for sid in gone])
-    done = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    done = await asyncio.to_thread(subprocess.run, run, env=env, capture_output=True, text=True,
+                                   timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)["removed"]) == gone
     assert not any([await redis.exists(keys.session(sid)) for sid in gone])

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-
 import httpx
+import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider

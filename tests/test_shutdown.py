@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis

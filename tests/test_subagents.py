@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import httpx
+import pytest
 
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.security.access import Access

@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
+from opencode_relay.errors import InvalidEventId
 from opencode_relay.fanout.hub import Hub
 from opencode_relay.fanout.stream import event_stream
 from opencode_relay.ingest.ingestor import Backoff, Ingestor
 from opencode_relay.ingest.routing import session_id_of
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
-from opencode_relay.errors import InvalidEventId
 from opencode_relay.store.log import EventId, EventLog, LogEntry
 from opencode_relay.store.state import MessageRecord, StateStore
 from opencode_relay.upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable

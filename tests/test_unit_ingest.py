@@ -6,8 +6,8 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis

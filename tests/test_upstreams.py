@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
 
 import httpx
+import pytest
 
 from opencode_relay.config import parse_servers
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis

@@ -7,13 +7,13 @@ choice of opencode server are decided in one place.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 
 from cachetools import TTLCache
 from redis.asyncio import Redis
 
 from .errors import InvalidInput, NotFound
+from .ids import check_id
 from .ingest.ingestor import Ingestor
 from .ingest.leader import Lease
 from .ingest.snapshot import fetch_snapshot, stage_snapshot
@@ -22,15 +22,8 @@ from .store.log import EventId
 from .store.state import JSON, MessageRecord, StateStore
 from .upstream.client import OpencodeClient, UpstreamError
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # How long the agents and models of one (server, directory) are trusted before being re-read.
 CATALOG_SECONDS = 30.0
-
-
-def check_id(kind: str, prefix: str, value: str) -> str:
-    if not _ID.match(value) or not value.startswith(prefix):
-        raise InvalidInput(f"{value[:60]!r} is not a {kind} id (expected '{prefix}…')")
-    return value
 
 
 @dataclass

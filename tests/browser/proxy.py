@@ -27,7 +27,7 @@ class CuttableProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "CuttableProxy":
+    def start(self) -> CuttableProxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
-from tests.browser.helpers import (new_session, open_session, page_transcript,
-                                   project_with_config, send, transcript_from_api, wait_idle)
+from tests.browser.helpers import (
+    new_session,
+    open_session,
+    page_transcript,
+    project_with_config,
+    send,
+    transcript_from_api,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
-
 import time
 
 import httpx
+import pytest
 
 from opencode_relay.testing.scripted_provider import ScriptedProvider
-from tests.browser.helpers import (new_session, open_session, page_transcript, send,
-                                   transcript_from_api, wait_api_idle, wait_idle)
+from tests.browser.helpers import (
+    new_session,
+    open_session,
+    page_transcript,
+    send,
+    transcript_from_api,
+    wait_api_idle,
+    wait_idle,
+)
 from tests.browser.proxy import CuttableProxy
 
 pytestmark = pytest.mark.browser

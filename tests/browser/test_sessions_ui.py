@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import re
 
 import httpx
+import pytest
 
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.browser.helpers import new_session, open_session, send, wait_idle

@@ -78,5 +78,5 @@ class FakeOpencode:
             case _, ["session", _sid, *_rest]:
                 return httpx.Response(404, json={"name": "NotFoundError",
                                                  "data": {"message": "Session not found"}})
-        return httpx.Response(404, json={"name": "NotFoundError",
-                                         "data": {"message": f"no route {method} {request.url.path}"}})
+        unknown = f"no route {method} {request.url.path}"
+        return httpx.Response(404, json={"name": "NotFoundError", "data": {"message": unknown}})

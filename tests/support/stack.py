@@ -9,8 +9,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from httpx_sse import ServerSentEvent
@@ -56,7 +57,8 @@ def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "conditi
         except (AssertionError, httpx.HTTPError) as exc:
             last_error = exc
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}" + (f": {last_error}" if last_error else ""))
+    detail = f": {last_error}" if last_error else ""
+    raise AssertionError(f"timed out waiting for {what}{detail}")
 
 
 class RelayProcess:
@@ -76,7 +78,7 @@ class RelayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_synced: bool = True, ready: bool = True) -> "RelayProcess":
+    def start(self, wait_synced: bool = True, ready: bool = True) -> RelayProcess:
         """Starts it and waits until it is ready (or, with `ready=False`, merely alive)."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "opencode_relay.cli", "serve", "--port", str(self.port),
@@ -118,7 +120,7 @@ class EventCollector:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._response: httpx.Response | None = None
 
-    def start(self) -> "EventCollector":
+    def start(self) -> EventCollector:
         self._thread.start()
         wait_for(lambda: self.status is not None, 10, "the event stream to open")
         return self

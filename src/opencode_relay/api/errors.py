@@ -88,6 +88,11 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
+def _in_path_only(exc: RequestValidationError) -> bool:
+    problems = exc.errors()
+    return bool(problems) and all(err.get("loc", ("",))[0] == "path" for err in problems)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RelayError)
     async def _relay(_: Request, exc: RelayError) -> JSONResponse:
@@ -95,6 +100,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if _in_path_only(exc):  # a malformed id: the same 400 as ids.check_id gives
+            return error_response(400, "bad_request", _describe_validation(exc))
         return error_response(422, "invalid_request", _describe_validation(exc))
 
     @app.exception_handler(HTTPException)

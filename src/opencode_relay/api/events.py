@@ -9,10 +9,14 @@ from ..fanout.stream import event_stream
 from ..relay import Relay
 from ..store.log import EventId
 from .deps import get_relay
+from .ids import SessionId
+from .schemas import EVENT_STREAM, GATED, RESUME_PATTERN, errors
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=GATED)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Documented only: a malformed event id is answered 400 `bad_event_id` (store/log.py), not 422.
+RESUME = {"pattern": RESUME_PATTERN, "description": "Resume after this event id ('<ms>-<seq>')"}
 
 
 def _resume_point(last_event_id: str | None, after: str | None) -> EventId | None:
@@ -20,9 +24,11 @@ def _resume_point(last_event_id: str | None, after: str | None) -> EventId | Non
     return EventId.parse(chosen) if chosen else None
 
 
-@router.get("/events")
-async def all_events(after: str | None = Query(None, max_length=50),
-                     last_event_id: str | None = Header(None, max_length=50),
+@router.get("/events", response_class=StreamingResponse,
+            responses={**EVENT_STREAM, **errors(400, 422, 429)})
+async def all_events(after: str | None = Query(None, max_length=50, json_schema_extra=RESUME),
+                     last_event_id: str | None = Header(None, max_length=50,
+                                                        json_schema_extra=RESUME),
                      relay: Relay = Depends(get_relay)) -> StreamingResponse:
     resume = _resume_point(last_event_id, after)
     # Principals other than admins get only the events of their own sessions.
@@ -31,9 +37,13 @@ async def all_events(after: str | None = Query(None, max_length=50),
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-@router.get("/sessions/{sid}/events")
-async def session_events(sid: str, after: str | None = Query(None, max_length=50),
-                         last_event_id: str | None = Header(None, max_length=50),
+@router.get("/sessions/{sid}/events", response_class=StreamingResponse,
+            responses={**EVENT_STREAM, **errors(400, 404, 422, 429)})
+async def session_events(sid: SessionId,
+                         after: str | None = Query(None, max_length=50,
+                                                   json_schema_extra=RESUME),
+                         last_event_id: str | None = Header(None, max_length=50,
+                                                            json_schema_extra=RESUME),
                          relay: Relay = Depends(get_relay)) -> StreamingResponse:
     resume = _resume_point(last_event_id, after)
     await relay.sessions.get(sid)

@@ -11,20 +11,22 @@ from fastapi.responses import JSONResponse
 from ..relay import Relay
 from ..session_service import Upstream
 from .deps import get_relay
+from .models import Directory
+from .schemas import GATED, Agents, ErrorBody, Health, Providers, Upstreams, errors, ok
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=GATED)
 
 
-@router.get("/agents")
-async def agents(directory: str | None = Query(None, max_length=4096),
+@router.get("/agents", responses={**ok(Agents), **errors(400, 422)})
+async def agents(directory: Directory | None = Query(None),
                  upstream: str | None = Query(None, max_length=64),
                  relay: Relay = Depends(get_relay)) -> Any:
     client = relay.sessions.upstream_named(upstream).client
     return {"agents": await client.agents(directory or relay.settings.default_directory)}
 
 
-@router.get("/providers")
-async def providers(directory: str | None = Query(None, max_length=4096),
+@router.get("/providers", responses={**ok(Providers), **errors(400, 422)})
+async def providers(directory: Directory | None = Query(None),
                     upstream: str | None = Query(None, max_length=64),
                     relay: Relay = Depends(get_relay)) -> Any:
     client = relay.sessions.upstream_named(upstream).client
@@ -47,14 +49,17 @@ async def _upstream_health(upstream: Upstream) -> dict[str, Any]:
     return {"name": upstream.name, **found, "events": upstream.ingestor.state}
 
 
-@router.get("/upstreams")
+@router.get("/upstreams", responses=ok(Upstreams))
 async def upstreams(relay: Relay = Depends(get_relay)) -> Any:
     """The opencode servers this relay fronts (names only: their addresses stay private)."""
     return {"upstreams": await asyncio.gather(*(_upstream_health(u)
                                                 for u in relay.upstreams.values()))}
 
 
-@router.get("/health")
+@router.get("/health", responses={
+    **ok(Health, description="Redis and every opencode server are reachable"),
+    503: {"model": Health | ErrorBody,
+          "description": "Redis or an opencode server is unreachable (or the relay is starting)"}})
 async def health(relay: Relay = Depends(get_relay)) -> JSONResponse:
     redis, *servers = await asyncio.gather(_check(relay.redis.ping()),
                                            *(_upstream_health(u) for u in relay.upstreams.values()))

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+# opencode fails (500) on a path component over 255 bytes, and URL-decodes the directory it is
+# given once more, so '%' would name another directory and '%00' breaks it: both are refused.
+DIRECTORY_PATTERN = r"^(?:[^/\x00%]{0,255}/)*[^/\x00%]{0,255}$"
+
+
+def _components_fit(path: str) -> str:
+    if any(len(part.encode()) > 255 for part in path.split("/")):
+        raise ValueError("a path component is longer than 255 bytes")
+    return path
+
+
+Directory = Annotated[str, StringConstraints(max_length=4096, pattern=DIRECTORY_PATTERN),
+                      AfterValidator(_components_fit)]
 
 
 class CreateSession(BaseModel):
@@ -12,8 +33,8 @@ class CreateSession(BaseModel):
     model_config = ConfigDict(extra="allow")
     title: str | None = Field(default=None, max_length=1000)
     parentID: str | None = Field(default=None, pattern=r"^ses[A-Za-z0-9_-]{1,125}$")
-    directory: str | None = Field(default=None, min_length=1, max_length=4096,
-                                  description="Project directory (relay extension)")
+    directory: Directory | None = Field(default=None, min_length=1,
+                                        description="Project directory (relay extension)")
     upstream: str | None = Field(default=None, min_length=1, max_length=64,
                                  description="opencode server to create it on (relay extension)")
 
@@ -29,18 +50,27 @@ class ModelRef(BaseModel):
     modelID: str = Field(min_length=1)
 
 
+def _one_content_schema(schema: dict[str, Any]) -> None:
+    """Says in the OpenAPI document what `Prompt._one_content` checks: text or parts, not both."""
+    schema["oneOf"] = [{"required": ["text"], "properties": {"text": {"type": "string"}}},
+                       {"required": ["parts"], "properties": {"parts": {"type": "array"}}}]
+
+
 class Prompt(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_content_schema)
     text: str | None = Field(default=None, min_length=1)
-    parts: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+    parts: list[dict[str, Any]] | None = Field(default=None, min_length=1, json_schema_extra={
+        "items": {"type": "object", "required": ["type"],
+                  "properties": {"type": {"type": "string"}}}})
     agent: str | None = Field(default=None, min_length=1, max_length=200)
-    model: ModelRef | str | None = None
+    model: ModelRef | str | None = Field(default=None, json_schema_extra={
+        "pattern": "[^/]/+[^/]", "description": "'provider/model' or {providerID, modelID}"})
     messageID: str | None = Field(default=None, pattern=r"^msg[A-Za-z0-9_-]{1,125}$")
     system: str | None = None
     variant: str | None = None
 
     @model_validator(mode="after")
-    def _one_content(self) -> "Prompt":
+    def _one_content(self) -> Prompt:
         if (self.text is None) == (self.parts is None):
             raise ValueError("give exactly one of 'text' or 'parts'")
         if self.parts is not None and not all(isinstance(p.get("type"), str) for p in self.parts):

@@ -7,13 +7,35 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from ..relay import Relay
-from ..session_service import SessionTarget, check_id
+from ..session_service import SessionTarget
 from ..store.log import LogEntry
 from ..store.state import JSON, MessageRecord, dumps
 from .deps import get_relay
+from .ids import MessageId, PermissionId, QuestionId, SessionId
 from .models import CreateSession, PermissionReply, Prompt, QuestionReply, RenameSession
+from .schemas import (
+    GATED,
+    MESSAGE_LINKS,
+    SESSION_LINKS,
+    Aborted,
+    Accepted,
+    Deleted,
+    DiffBody,
+    Done,
+    Message,
+    OneSession,
+    PartList,
+    PendingRequests,
+    Session,
+    SessionList,
+    StatusBody,
+    TodosBody,
+    Transcript,
+    errors,
+    ok,
+)
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=GATED)
 
 
 def raw_json(body: bytes, status: int = 200) -> Response:
@@ -30,7 +52,7 @@ def _transcript(records: list[MessageRecord], cursor: str) -> bytes:
     return b'{"messages":[' + messages + b'],"cursor":"' + cursor.encode() + b'"}'
 
 
-@router.get("/sessions")
+@router.get("/sessions", responses={**ok(SessionList), **errors(422)})
 async def list_sessions(limit: int = Query(50, ge=1, le=1000),
                         search: str | None = Query(None, max_length=200),
                         relay: Relay = Depends(get_relay)) -> Response:
@@ -43,7 +65,8 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
     return raw_json(_list(b"sessions", await relay.store.sessions_titled(ids, search, limit)))
 
 
-@router.post("/sessions")
+@router.post("/sessions", responses={**ok(Session, links=SESSION_LINKS),
+                                     **errors(400, 403, 404, 422)})
 async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
     payload = body.model_dump(exclude_none=True, exclude={"directory", "upstream"})
     directory = body.directory or relay.settings.default_directory
@@ -67,13 +90,14 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
     return session
 
 
-@router.get("/sessions/{sid}")
-async def get_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+@router.get("/sessions/{sid}", responses={**ok(OneSession), **errors(400, 404)})
+async def get_session(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     return {"session": await relay.sessions.get(sid)}
 
 
-@router.patch("/sessions/{sid}")
-async def rename_session(sid: str, body: RenameSession, relay: Relay = Depends(get_relay)) -> Any:
+@router.patch("/sessions/{sid}", responses={**ok(OneSession), **errors(400, 403, 404, 422)})
+async def rename_session(sid: SessionId, body: RenameSession,
+                         relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
     updated = await target.client.update_session(sid, body.model_dump(), target.directory)
     async with relay.redis.pipeline(transaction=True) as pipe:
@@ -82,8 +106,8 @@ async def rename_session(sid: str, body: RenameSession, relay: Relay = Depends(g
     return {"session": updated}
 
 
-@router.delete("/sessions/{sid}")
-async def delete_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+@router.delete("/sessions/{sid}", responses={**ok(Deleted), **errors(400, 403, 404)})
+async def delete_session(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
     await target.client.delete_session(sid, target.directory)
     # Gone for readers at once; the session.deleted event that follows finds nothing left.
@@ -93,8 +117,8 @@ async def delete_session(sid: str, relay: Relay = Depends(get_relay)) -> Any:
     return {"deleted": True}
 
 
-@router.get("/sessions/{sid}/messages")
-async def list_messages(sid: str, relay: Relay = Depends(get_relay)) -> Response:
+@router.get("/sessions/{sid}/messages", responses={**ok(Transcript), **errors(400, 404)})
+async def list_messages(sid: SessionId, relay: Relay = Depends(get_relay)) -> Response:
     await relay.sessions.get(sid)
     records, cursor = await relay.sessions.transcript(sid)
     return raw_json(_transcript(records, str(cursor)))
@@ -107,60 +131,65 @@ async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[Session
     return target, prompt
 
 
-@router.post("/sessions/{sid}/messages")
-async def send_prompt(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
+@router.post("/sessions/{sid}/messages",
+             responses={**ok(Message, description="The answer, once the model has given it",
+                                links=MESSAGE_LINKS),
+                        **errors(400, 403, 404, 422, 429)})
+async def send_prompt(sid: SessionId, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     target, prompt = await _checked_prompt(relay, sid, body)
     return await target.client.prompt(sid, prompt, target.directory,
                                       timeout=relay.settings.prompt_timeout_seconds)
 
 
-@router.post("/sessions/{sid}/prompt", status_code=202)
-async def send_prompt_async(sid: str, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
+@router.post("/sessions/{sid}/prompt", status_code=202,
+             responses={**ok(Accepted, 202, "Sent: the answer arrives as events"),
+                        **errors(400, 403, 404, 422, 429)})
+async def send_prompt_async(sid: SessionId, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     target, prompt = await _checked_prompt(relay, sid, body)
     await target.client.prompt_async(sid, prompt, target.directory)
     return {"accepted": True}
 
 
-@router.post("/sessions/{sid}/abort")
-async def abort(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+@router.post("/sessions/{sid}/abort", responses={**ok(Aborted), **errors(400, 403, 404)})
+async def abort(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
     await target.client.abort(sid, target.directory)
     return {"aborted": True}
 
 
-@router.get("/messages/{mid}/parts")
-async def list_parts(mid: str, relay: Relay = Depends(get_relay)) -> Response:
+@router.get("/messages/{mid}/parts", responses={**ok(PartList), **errors(400, 404)})
+async def list_parts(mid: MessageId, relay: Relay = Depends(get_relay)) -> Response:
     sid = await relay.sessions.session_of_message(mid)
     return raw_json(_list(b"parts", await relay.store.read_parts(sid, mid)))
 
 
-@router.get("/sessions/{sid}/status")
-async def status(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+@router.get("/sessions/{sid}/status", responses={**ok(StatusBody), **errors(400, 404)})
+async def status(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     await relay.sessions.get(sid)
     return {"status": await relay.store.read_json(relay.keys.status(sid)) or {"type": "idle"}}
 
 
-@router.get("/sessions/{sid}/diff")
-async def diff(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+@router.get("/sessions/{sid}/diff", responses={**ok(DiffBody), **errors(400, 404)})
+async def diff(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     await relay.sessions.get(sid)
     return {"diff": await relay.store.read_json(relay.keys.diff(sid)) or []}
 
 
-@router.get("/sessions/{sid}/todos")
-async def todos(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+@router.get("/sessions/{sid}/todos", responses={**ok(TodosBody), **errors(400, 404)})
+async def todos(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     await relay.sessions.get(sid)
     return {"todos": await relay.store.read_json(relay.keys.todos(sid)) or []}
 
 
-@router.get("/sessions/{sid}/children")
-async def children(sid: str, relay: Relay = Depends(get_relay)) -> Response:
+@router.get("/sessions/{sid}/children", responses={**ok(SessionList), **errors(400, 404)})
+async def children(sid: SessionId, relay: Relay = Depends(get_relay)) -> Response:
     await relay.sessions.get(sid)
     ids = await relay.store.child_ids(sid)
     return raw_json(_list(b"sessions", await relay.store.get_sessions_raw(ids)))
 
 
-@router.get("/sessions/{sid}/requests")
-async def pending_requests(sid: str, relay: Relay = Depends(get_relay)) -> Any:
+@router.get("/sessions/{sid}/requests", responses={**ok(PendingRequests), **errors(400, 404)})
+async def pending_requests(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     await relay.sessions.get(sid)
     requests = await relay.store.pending_requests(await relay.sessions.family(sid))
     return {"permissions": [r for r in requests if str(r.get("id", "")).startswith("per")],
@@ -174,28 +203,29 @@ async def _request_target(relay: Relay, sid: str, request_id: str) -> SessionTar
     return await relay.sessions.target(owner)
 
 
-@router.post("/sessions/{sid}/permissions/{request_id}")
-async def answer_permission(sid: str, request_id: str, body: PermissionReply,
+@router.post("/sessions/{sid}/permissions/{request_id}",
+             responses={**ok(Done), **errors(400, 403, 404, 422)})
+async def answer_permission(sid: SessionId, request_id: PermissionId, body: PermissionReply,
                             relay: Relay = Depends(get_relay)) -> Any:
-    check_id("permission request", "per", request_id)
     target = await _request_target(relay, sid, request_id)
     await target.client.reply_permission(request_id, body.model_dump(exclude_none=True),
                                          target.directory)
     return {"ok": True}
 
 
-@router.post("/sessions/{sid}/questions/{request_id}")
-async def answer_question(sid: str, request_id: str, body: QuestionReply,
+@router.post("/sessions/{sid}/questions/{request_id}",
+             responses={**ok(Done), **errors(400, 403, 404, 422)})
+async def answer_question(sid: SessionId, request_id: QuestionId, body: QuestionReply,
                           relay: Relay = Depends(get_relay)) -> Any:
-    check_id("question request", "que", request_id)
     target = await _request_target(relay, sid, request_id)
     await target.client.reply_question(request_id, body.model_dump(), target.directory)
     return {"ok": True}
 
 
-@router.post("/sessions/{sid}/questions/{request_id}/reject")
-async def reject_question(sid: str, request_id: str, relay: Relay = Depends(get_relay)) -> Any:
-    check_id("question request", "que", request_id)
+@router.post("/sessions/{sid}/questions/{request_id}/reject",
+             responses={**ok(Done), **errors(400, 403, 404)})
+async def reject_question(sid: SessionId, request_id: QuestionId,
+                          relay: Relay = Depends(get_relay)) -> Any:
     target = await _request_target(relay, sid, request_id)
     await target.client.reject_question(request_id, target.directory)
     return {"ok": True}

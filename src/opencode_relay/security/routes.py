@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..api.schemas import GATED, OTHER_CLIENT_ERRORS, Done, Identity, errors, ok
 from ..errors import Unauthenticated
 from .gate import COOKIE, Guard, _cookies, _headers
 from .principal import LOCAL, current_principal
@@ -21,10 +22,12 @@ class Login(BaseModel):
 
 
 def _guard(request: Request) -> Guard:
-    return request.state.guard
+    guard: Guard = request.state.guard  # put there by the lifespan (app.State)
+    return guard
 
 
-@router.post("/login")
+@router.post("/login", responses={**ok(Identity, description="Logged in: the cookie is set"),
+                                   **errors(401, 413, 422, 502, 503), **OTHER_CLIENT_ERRORS})
 async def login(body: Login, request: Request) -> JSONResponse:
     guard = _guard(request)
     if not guard.settings.auth_enabled:
@@ -40,7 +43,9 @@ async def login(body: Login, request: Request) -> JSONResponse:
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", responses={**ok(Done,
+                                          description="The login cookie is revoked and cleared"),
+                                    **errors(413, 502, 503), **OTHER_CLIENT_ERRORS})
 async def logout(request: Request) -> JSONResponse:
     guard = _guard(request)
     cookie = _cookies(_headers(request.scope)).get(COOKIE)
@@ -52,7 +57,7 @@ async def logout(request: Request) -> JSONResponse:
     return response
 
 
-@router.get("/me")
+@router.get("/me", responses={**ok(Identity), **GATED})
 async def me(request: Request) -> Any:
     principal = current_principal() or LOCAL
     return {"principal": principal.public(), "auth": _guard(request).settings.auth_enabled}

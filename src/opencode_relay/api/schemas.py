@@ -1,0 +1,271 @@
+"""Response bodies, for the OpenAPI document only: routes still send what they build.
+
+Many routes write stored JSON bytes straight out (sessions.raw_json), so these models are
+declared with `responses=` and never validate or re-encode anything at run time. Objects that
+come from opencode name the fields the relay and its UI rely on and allow any others.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..ids import MESSAGE_ID, SESSION_ID
+
+
+class _Open(BaseModel):
+    """An object from opencode: the named fields, plus whatever else opencode sends."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class _Closed(BaseModel):
+    """An object the relay builds itself: exactly these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----- errors ------------------------------------------------------------------------------
+class ErrorDetail(_Closed):
+    code: str = Field(examples=["not_found", "bad_request", "invalid_request"])
+    message: str
+
+
+class ErrorBody(_Closed):
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Bad input the schema cannot say: a malformed id or event id, an unknown agent, model "
+         "or opencode server, or a request opencode refused",
+    401: "No valid API token or login (only with RELAY_AUTH on)",
+    403: "Not allowed: a cookie-authenticated write from another origin",
+    404: "No such session, message or pending request, or not the caller's",
+    413: "The request body is larger than RELAY_MAX_BODY_BYTES",
+    422: "The request does not match this document's schema",
+    429: "Too many prompts or open event streams for this caller; see Retry-After",
+    502: "opencode or Redis answered with an error",
+    503: "The relay is starting, or opencode or Redis cannot be reached",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for these error statuses, each with the error body."""
+    return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]}
+            for status in statuses}
+
+
+def ok(model: Any, status: int = 200, description: str = "Success",
+       links: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    response: dict[str, Any] = {"model": model, "description": description}
+    if links:
+        response["links"] = links
+    return {status: response}
+
+
+def links(parameter: str, value: str, *operations: tuple[str, str]) -> dict[str, Any]:
+    """OpenAPI links: where a value in this response (a JSON pointer) is a path parameter of
+    other operations, given as (method, path) pairs."""
+    def pointer(path: str) -> str:
+        return "#/paths/" + path.replace("~", "~0").replace("/", "~1")
+    def name(method: str, path: str) -> str:  # link names are limited to [A-Za-z0-9._-]
+        return re.sub(r"[^A-Za-z0-9]+", "_", f"{method}{path}").strip("_")
+    return {name(method, path): {"operationRef": f"{pointer(path)}/{method.lower()}",
+                                 "parameters": {parameter: f"$response.body#{value}"}}
+            for method, path in operations}
+
+
+_SESSION_OPERATIONS = [
+    ("get", "/api/sessions/{sid}"), ("patch", "/api/sessions/{sid}"),
+    ("delete", "/api/sessions/{sid}"), ("get", "/api/sessions/{sid}/messages"),
+    ("post", "/api/sessions/{sid}/messages"), ("post", "/api/sessions/{sid}/prompt"),
+    ("post", "/api/sessions/{sid}/abort"), ("get", "/api/sessions/{sid}/status"),
+    ("get", "/api/sessions/{sid}/diff"), ("get", "/api/sessions/{sid}/todos"),
+    ("get", "/api/sessions/{sid}/children"), ("get", "/api/sessions/{sid}/requests"),
+    ("get", "/api/sessions/{sid}/events")]
+# A created session's id, and an answer's message id, are what the other routes take.
+SESSION_LINKS = links("sid", "/id", *_SESSION_OPERATIONS)
+MESSAGE_LINKS = links("mid", "/info/id", ("get", "/api/messages/{mid}/parts"))
+
+
+# Any route: a method its path does not take (405), and so on. Declaring it also keeps FastAPI
+# from documenting its own 422 body, which the error handlers never send.
+OTHER_CLIENT_ERRORS: dict[int | str, dict[str, Any]] = {"4XX": {
+    "model": ErrorBody, "description": "Any other client error, e.g. 405 for a method the path "
+                                       "does not take"}}
+# Every route behind the gate (all of /api but login and logout) may answer these.
+GATED = {**errors(401, 413, 502, 503), **OTHER_CLIENT_ERRORS}
+
+
+# ----- sessions ----------------------------------------------------------------------------
+class Times(_Open):
+    created: float
+    updated: float | None = None
+
+
+class Session(_Open):
+    id: str = Field(pattern=SESSION_ID)
+    title: str
+    directory: str
+    parentID: str | None = Field(default=None, pattern=SESSION_ID)
+    time: Times
+
+
+class SessionList(_Closed):
+    sessions: list[Session]
+
+
+class OneSession(_Closed):
+    session: Session
+
+
+class Deleted(_Closed):
+    deleted: Literal[True]
+
+
+class Aborted(_Closed):
+    aborted: Literal[True]
+
+
+class Accepted(_Closed):
+    accepted: Literal[True]
+
+
+class Done(_Closed):
+    ok: Literal[True]
+
+
+# ----- messages ----------------------------------------------------------------------------
+class MessageInfo(_Open):
+    id: str = Field(pattern=MESSAGE_ID)
+    sessionID: str = Field(pattern=SESSION_ID)
+    role: Literal["user", "assistant"]
+
+
+class Part(_Open):
+    id: str
+    sessionID: str = Field(pattern=SESSION_ID)
+    messageID: str = Field(pattern=MESSAGE_ID)
+    type: str
+
+
+class Message(_Closed):
+    info: MessageInfo
+    parts: list[Part]
+
+
+class Transcript(_Closed):
+    messages: list[Message]
+    cursor: str = Field(pattern=r"^\d+-\d+$",
+                        description="The event id these messages reflect: resume events after it")
+
+
+class PartList(_Closed):
+    parts: list[Part]
+
+
+class SessionStatus(_Open):
+    type: str = Field(examples=["idle", "busy", "retry"])
+
+
+class StatusBody(_Closed):
+    status: SessionStatus
+
+
+class DiffBody(_Closed):
+    diff: list[dict[str, Any]]
+
+
+class TodosBody(_Closed):
+    todos: list[dict[str, Any]]
+
+
+class PendingRequest(_Open):
+    id: str
+    sessionID: str = Field(pattern=SESSION_ID)
+
+
+class PendingRequests(_Closed):
+    permissions: list[PendingRequest]
+    questions: list[PendingRequest]
+
+
+# ----- pickers and health ------------------------------------------------------------------
+class Agent(_Open):
+    name: str
+
+
+class Agents(_Closed):
+    agents: list[Agent]
+
+
+class Provider(_Open):
+    id: str
+    models: dict[str, Any]
+
+
+class Providers(_Closed):
+    providers: list[Provider]
+    default: dict[str, str] = Field(description="The default model id of each provider")
+
+
+class Check(_Open):
+    ok: bool
+    error: str | None = None
+
+
+class UpstreamHealth(Check):
+    name: str
+    events: str = Field(examples=["connected", "connecting", "standby"])
+
+
+class Upstreams(_Closed):
+    upstreams: list[UpstreamHealth]
+
+
+class Health(_Closed):
+    status: Literal["ok", "unavailable"]
+    opencode: UpstreamHealth
+    upstreams: list[UpstreamHealth]
+    redis: Check
+
+
+# ----- login -------------------------------------------------------------------------------
+class PrincipalInfo(_Closed):
+    id: str
+    name: str
+    admin: bool
+
+
+class Identity(_Closed):
+    principal: PrincipalInfo
+    auth: bool = Field(description="Whether the relay runs with RELAY_AUTH on")
+
+
+# ----- event streams -----------------------------------------------------------------------
+# An event's `id:` is its position in the relay's log; send it back to resume after it.
+EVENT_ID_PATTERN = r"^\s*\d{1,20}-\d{1,20}\s*$"
+RESUME_PATTERN = r"^(?:\s*\d{1,20}-\d{1,20}\s*)?$"  # empty: from now on, as if not given
+_EVENT = {  # one event of the stream, in Open API 3.2's `itemSchema` form
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": {"type": "object", "required": ["type"],
+                                   "properties": {"type": {"type": "string"},
+                                                  "properties": {"type": "object"}}}},
+        "id": {"type": "string", "pattern": EVENT_ID_PATTERN},
+        "event": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+# For a route declared with `response_class=StreamingResponse`: having no media type of its own,
+# it leaves the 200 to this, and its errors to JSON.
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Server-sent events: opencode's and the relay's own, JSON objects with "
+                   "a `type` (most with `properties`), each with an `id:` to resume after "
+                   "(Last-Event-ID or ?after=); "
+                   "the stream does not end",
+    "content": {"text/event-stream": {"itemSchema": _EVENT}}}}
