@@ -443,3 +443,14 @@ async def test_title_search_folds_case_and_looks_at_titles_only(redis: Redis, ke
     assert await search('"hi" \\') == ["ses_3"]  # characters JSON escapes
     assert await search("привет") == ["ses_5"]
     assert await search("work") == []
+
+
+def test_the_one_sse_encoder_writes_what_sse_readers_parse() -> None:
+    from opencode_relay.fanout.sse import frame, notice
+
+    assert frame(comment="heartbeat") == b": heartbeat\n\n"
+    assert frame(retry_ms=2000) == b"retry: 2000\n\n"
+    assert frame(b'{"a":1}\n{"b":2}', event_id=EventId(5, 1)) == \
+        b'id: 5-1\ndata: {"a":1}\ndata: {"b":2}\n\n'
+    assert json.loads(notice("relay.reset", reason="trimmed")) == \
+        {"type": "relay.reset", "properties": {"reason": "trimmed"}}

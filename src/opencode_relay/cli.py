@@ -8,14 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from .admin_cli import REDIS_URL_FILE, add_commands
-from .app import create_app
 from .config import Settings
 from .launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from .logs import setup_logging
-from .shutdown import RelayServer
 
 
 def is_loopback(host: str) -> bool:
@@ -28,6 +24,12 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(args: argparse.Namespace) -> None:
+    # Imported here: the operator commands (token, prune) start faster without the web stack.
+    import uvicorn
+
+    from .app import create_app
+    from .shutdown import RelayServer
+
     settings = Settings()
     if settings.auth is None and not is_loopback(args.host):
         settings.auth = True

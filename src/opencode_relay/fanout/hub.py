@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from ..store.keys import Keys
 from ..store.log import EventId, EventLog
 from ..store.replies import Entry, xread_entries
+from .sse import frame
 
 logger = logging.getLogger("opencode_relay.fanout")
 
@@ -30,11 +31,6 @@ class LiveEvent:
 
 
 CLOSE = LiveEvent(EventId(0, 0), b"")  # queued to end a stream
-
-
-def sse_frame(event_id: EventId, data: bytes) -> bytes:
-    return (b"id: " + str(event_id).encode()
-            + b"\ndata: " + data.replace(b"\n", b"\ndata: ") + b"\n\n")
 
 
 class EventFilter(Protocol):
@@ -127,7 +123,7 @@ class Hub:
             self.on_drop()
 
     def dispatch(self, event_id: EventId, data: bytes, sessions: list[str]) -> None:
-        event = LiveEvent(event_id, sse_frame(event_id, data))
+        event = LiveEvent(event_id, frame(data, event_id=event_id))
         for sub in self._all:
             if sub.accept is None or sub.accept(sessions):
                 self._deliver(sub, event)

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
+from ..events import RELAY_RESET, RELAY_SHUTDOWN
 from ..store.log import EventId, EventLog
-from .hub import CLOSE, EventFilter, Hub, sse_frame
+from .hub import CLOSE, EventFilter, Hub
+from .sse import frame, notice
 
 RETRY_MS = 2000
-
-
-def _relay_json(kind: str, **properties: object) -> bytes:
-    return json.dumps({"type": kind, "properties": properties}).encode()
-
-
-def _relay_event(kind: str, **properties: object) -> bytes:
-    return b"data: " + _relay_json(kind, **properties) + b"\n\n"
 
 
 async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str | None,
@@ -27,7 +20,7 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
     # already sent are skipped, so the hand-over from replay to live has no gap and no double.
     sub = hub.subscribe(session_id, accept)
     try:
-        yield f"retry: {RETRY_MS}\n\n".encode()
+        yield frame(retry_ms=RETRY_MS)
         last = after
         if after is not None:
             replay_after = after
@@ -35,19 +28,20 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
                 # Some of what was missed is no longer in the log: say so under the newest id,
                 # then go on from there (the client refetches state meanwhile).
                 replay_after = await log.last_id(stream_key)
-                yield sse_frame(replay_after, _relay_json(
-                    "relay.reset", reason="events after the requested id were trimmed from "
-                    "the log; refetch state, then continue from this event's id"))
+                yield frame(notice(
+                    RELAY_RESET, reason="events after the requested id were trimmed from "
+                    "the log; refetch state, then continue from this event's id"),
+                    event_id=replay_after)
             last = replay_after
             async for entry in log.read_entries_after(stream_key, replay_after):
                 assert entry.id is not None  # entries read back from the log carry their id
                 if accept is not None:
                     await accept.prepare(entry.sessions)
                 if accept is None or accept(entry.sessions):
-                    yield sse_frame(entry.id, entry.data)
+                    yield frame(entry.data, event_id=entry.id)
                 last = entry.id
         else:
-            yield b": connected\n\n"
+            yield frame(comment="connected")
         while True:
             if sub.overflowed.is_set():
                 return  # too slow: the client reconnects with its last id
@@ -55,7 +49,7 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
                 try:
                     first = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
                 except TimeoutError:
-                    yield b": heartbeat\n\n"
+                    yield frame(comment="heartbeat")
                     continue
                 pending = [first]
             else:
@@ -66,8 +60,8 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
             frames = []
             for event in pending:
                 if event is CLOSE:
-                    frames.append(_relay_event("relay.shutdown",
-                                               reason="relay is restarting; reconnect"))
+                    frames.append(frame(notice(RELAY_SHUTDOWN,
+                                               reason="relay is restarting; reconnect")))
                     yield b"".join(frames)
                     return
                 if last is None or event.id > last:
