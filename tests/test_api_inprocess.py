@@ -93,6 +93,9 @@ async def test_session_round_trip_keeps_redis_in_step(redis_server: EmbeddedRedi
     ("POST", "/api/sessions/ses_x/prompt", {}, 422, "invalid_request"),
     ("PATCH", "/api/sessions/ses_x", {"title": ""}, 422, "invalid_request"),
     ("GET", "/api/events?after=yesterday", None, 400, "bad_event_id"),
+    ("GET", "/api/agents?directory=relative/dir", None, 400, "bad_request"),
+    ("GET", "/api/providers?directory=/etc/hostname", None, 400, "bad_request"),
+    ("POST", "/api/sessions", {"directory": "/tmp/%2e%2e"}, 400, "bad_request"),
     ("GET", "/api/sessions/ses_x/requests", None, 200, None),
 ])
 async def test_bad_input_gets_a_clear_4xx(method: str, path: str, body: object, status: int,

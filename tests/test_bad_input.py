@@ -7,6 +7,7 @@ import pytest
 
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
+from tests.support.stack import EventCollector, RelayProcess
 
 pytestmark = pytest.mark.integration
 
@@ -41,9 +42,12 @@ CASES = [
     ("GET", "/api/sessions/ses", None, 400, "bad_request"),
     ("GET", f"/api/sessions/{UNKNOWN}/permissions/per_x", None, 405, "method_not_allowed"),
     # Directories opencode fails on (its 500 was a 502 here): refused up front.
-    ("GET", "/api/agents?directory=/tmp/" + "a" * 256, None, 422, "invalid_request"),
-    ("GET", "/api/providers?directory=/tmp/%2500", None, 422, "invalid_request"),
-    ("POST", "/api/sessions", {"directory": "/tmp/" + "é" * 128}, 422, "invalid_request"),
+    ("GET", "/api/agents?directory=/tmp/" + "a" * 256, None, 400, "bad_request"),
+    ("GET", "/api/providers?directory=/tmp/%2500", None, 400, "bad_request"),
+    ("GET", "/api/agents?directory=/etc/passwd", None, 400, "bad_request"),
+    ("GET", "/api/providers?directory=relative/dir", None, 400, "bad_request"),
+    ("POST", "/api/sessions", {"directory": "/tmp/" + "é" * 128}, 400, "bad_request"),
+    ("POST", "/api/sessions", {"directory": "/etc/hostname"}, 400, "bad_request"),
     ("GET", "/api/nope", None, 404, "not_found"),
     ("PUT", "/api/sessions", {}, 405, "method_not_allowed"),
 ]
@@ -104,3 +108,17 @@ def test_bad_input_on_a_real_session_keeps_its_data(api: httpx.Client, oc: httpx
         _assert_error(_send(api, method, f"/api/sessions/{sid}{suffix}", body, headers), status)
     assert api.get(f"/api/sessions/{sid}").json()["session"]["title"] == "keep me"
     assert assert_same_as_opencode(api, oc, sid) == before
+
+
+@pytest.mark.parametrize("after", ["0", "1", "0-0"])
+def test_a_resume_point_before_the_log_replays_from_its_start(api: httpx.Client,
+                                                             relay: RelayProcess,
+                                                             after: str) -> None:
+    sid = api.post("/api/sessions", json={"title": "from the start"}).json()["id"]
+    stream = EventCollector(f"{relay.url}/api/sessions/{sid}/events?after={after}").start()
+    try:
+        assert stream.status == 200
+        created = stream.wait_for_type("relay.session.created", timeout=10)
+        assert created["properties"]["sessionID"] == sid
+    finally:
+        stream.close()

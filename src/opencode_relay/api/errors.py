@@ -88,9 +88,13 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
-def _in_path_only(exc: RequestValidationError) -> bool:
+def _names_something(exc: RequestValidationError) -> bool:
+    """True when every problem is with an id in the path or a `directory`: a request that
+    names something unusable (400), rather than one that is malformed (422)."""
     problems = exc.errors()
-    return bool(problems) and all(err.get("loc", ("",))[0] == "path" for err in problems)
+    return bool(problems) and all(
+        err.get("loc", ("",))[0] == "path" or err.get("loc", ("",))[-1] == "directory"
+        for err in problems)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -100,7 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        if _in_path_only(exc):  # a malformed id: the same 400 as ids.check_id gives
+        if _names_something(exc):  # a bad id (as ids.check_id answers) or directory
             return error_response(400, "bad_request", _describe_validation(exc))
         return error_response(422, "invalid_request", _describe_validation(exc))
 

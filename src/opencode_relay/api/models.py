@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -13,19 +14,24 @@ from pydantic import (
     model_validator,
 )
 
-# opencode fails (500) on a path component over 255 bytes, and URL-decodes the directory it is
-# given once more, so '%' would name another directory and '%00' breaks it: both are refused.
-DIRECTORY_PATTERN = r"^(?:[^/\x00%]{0,255}/)*[^/\x00%]{0,255}$"
+# opencode fails (500) on a path component over 255 bytes or on a path that is a file, and
+# URL-decodes the directory it is given once more, so '%' would name another directory and '%00'
+# breaks it: all refused here. A relative directory would be taken from opencode's own working
+# folder, which the caller cannot know: refused too.
+DIRECTORY_PATTERN = r"^/(?:[^/\x00%]{0,255}/)*[^/\x00%]{0,255}$"
 
 
-def _components_fit(path: str) -> str:
+def _a_usable_directory(path: str) -> str:
     if any(len(part.encode()) > 255 for part in path.split("/")):
         raise ValueError("a path component is longer than 255 bytes")
+    # Only what this machine can see: an opencode elsewhere may have folders the relay has not.
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{path!r} is a file, not a directory")
     return path
 
 
 Directory = Annotated[str, StringConstraints(max_length=4096, pattern=DIRECTORY_PATTERN),
-                      AfterValidator(_components_fit)]
+                      AfterValidator(_a_usable_directory)]
 
 
 class CreateSession(BaseModel):
