@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from httpx_sse import ServerSentEvent
+from httpx_sse import ServerSentEvent, connect_sse
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, free_port
 from opencode_relay.testing.scripted_provider import ScriptedProvider
@@ -127,22 +127,22 @@ class EventCollector:
 
     def _run(self) -> None:
         try:
-            with httpx.stream("GET", self.url, headers=self.headers, timeout=None) as response:
-                self._response = response
-                self.status = response.status_code
-                data: list[str] = []
-                event_id = None
-                for line in response.iter_lines():
+            with httpx.Client(timeout=None) as client, \
+                    connect_sse(client, "GET", self.url, headers=self.headers) as source:
+                self._response = source.response
+                self.status = source.response.status_code
+                previous_id: str | None = None
+                for sse in source.iter_sse():
                     if self._stop.is_set():
                         return
-                    if line == "":
-                        if data:
-                            self.events.append(ServerSentEvent(data="\n".join(data), id=event_id))
-                        data, event_id = [], None
-                    elif line.startswith("data:"):
-                        data.append(line[5:].lstrip(" "))
-                    elif line.startswith("id:"):
-                        event_id = line[3:].strip()
+                    if not sse.data:  # `retry:` alone: browsers dispatch nothing for it
+                        continue
+                    # An SSE reader carries the last id over to frames without an `id:` line
+                    # (the relay's notices); the relay never repeats an id, so a repeated one
+                    # means the frame had none.
+                    own_id = sse.id if sse.id and sse.id != previous_id else None
+                    previous_id = sse.id or previous_id
+                    self.events.append(ServerSentEvent(data=sse.data, id=own_id))
         except httpx.HTTPError:
             return
 
