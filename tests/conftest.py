@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
+from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.stack import RelayProcess, start_opencode
 
@@ -60,6 +62,20 @@ def oc(opencode: EmbeddedOpencode) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=opencode.url, timeout=60,
                       params={"directory": str(opencode.directory)}) as client:
         yield client
+
+
+@pytest.fixture()
+async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
+    """A client of the test Redis (tests keep to their own `keys`)."""
+    client = Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture()
+def keys() -> Keys:
+    """A key prefix of this test's own."""
+    return Keys(f"unit-{uuid.uuid4().hex[:8]}:")
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -25,13 +24,6 @@ from tests.support.stack import RelayProcess, wait_for
 pytestmark = pytest.mark.integration
 
 HOUR_MS = 3_600_000
-
-
-@pytest.fixture()
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 async def _now_ms(redis: Redis) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -50,18 +49,6 @@ async def logged_entries(log: EventLog, stream: str) -> list[LogEntry]:
 
 def text_part(pid: str, mid: str = "msg_a", text: str = "", sid: str = SID) -> dict:
     return {"id": pid, "messageID": mid, "sessionID": sid, "type": "text", "text": text}
-
-
-@pytest.fixture()
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture()
-def keys() -> Keys:
-    return Keys(f"unit-{uuid.uuid4().hex[:8]}:")
 
 
 @pytest.fixture()

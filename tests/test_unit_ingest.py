@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,18 +23,6 @@ from tests.test_unit_core import SID, CountingRedis, ev, parts, session_info, te
 pytestmark = pytest.mark.unit
 
 __all__ = ["parts"]  # a fixture, shared with test_unit_core
-
-
-@pytest.fixture()
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture()
-def keys() -> Keys:
-    return Keys(f"unit-{uuid.uuid4().hex[:8]}:")
 
 
 async def test_the_lease_has_one_holder_lapses_unrenewed_and_is_released(redis: Redis,
