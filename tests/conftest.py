@@ -84,11 +84,15 @@ def script_key() -> str:
 
 
 LAYERS = ("unit", "integration", "browser", "bench")
+# The longest files (each one long test with a stack of its own) start first, so parallel
+# workers (make test) do not wait for them at the end.
+LONGEST_FIRST = ("tests/test_contract.py", "tests/test_bench.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test says which layer it is (`pytestmark = pytest.mark.unit`, …), so `-m unit`
     (make check) runs exactly the fast layer and nothing slips between layers."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))
     unmarked = [item.nodeid for item in items
                 if sum(1 for layer in LAYERS if item.get_closest_marker(layer)) != 1]
     if unmarked:
