@@ -78,6 +78,7 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 
 
 _BODIES = {"/messages": {"text": "hi"}, "/prompt": {"text": "hi"},
+           "/command": {"command": "relay-greet", "arguments": "hi"},
            "/permissions/": {"reply": "once"}, "/questions/": {"answers": [["a"]]}}
 
 
