@@ -130,6 +130,13 @@ def test_an_oversized_or_foreign_attachment_is_refused_and_nothing_is_stored(
             {"type": "file", "mime": mime, "filename": "a.bin", "url": "data:;base64,AAAA"}]})
         assert response.status_code == 415, response.text
         assert response.json()["error"]["code"] == "unsupported_media_type"
+    # Files each under the per-file limit, together over the body limit (RELAY_MAX_BODY_BYTES).
+    four_mb = "data:text/plain;base64," + base64.b64encode(b"y" * (4 * 1024 * 1024)).decode()
+    response = api.post(f"/api/sessions/{sid}/prompt", json={"parts": [
+        {"type": "file", "mime": "text/plain", "filename": f"{n}.txt", "url": four_mb}
+        for n in range(2)]})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "body_too_large"
     shapeless = api.post(f"/api/sessions/{sid}/prompt", json={"parts": [{"type": "file"}]})
     assert shapeless.status_code == 422
     assert api.get(f"/api/sessions/{sid}/messages").json()["messages"] == []

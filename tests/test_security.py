@@ -126,6 +126,21 @@ def test_every_route_refuses_a_missing_or_bad_credential(
     assert owner.json()["session"]["title"] == "alice-private-title"
 
 
+def test_another_principal_gets_no_commands_or_files_of_a_session(
+        secured: RelayProcess, tokens: dict[str, str], alice_session: dict[str, str]) -> None:
+    """The session named in a query (GET /api/commands?session=) is checked like one in a path."""
+    sid = alice_session["sid"]
+    bob = bearer(tokens["bob"])
+    refused = httpx.get(f"{secured.url}/api/commands", params={"session": sid}, headers=bob)
+    assert refused.status_code == 404 and "alice" not in refused.text
+    assert httpx.get(f"{secured.url}/api/sessions/{sid}/files", headers=bob).status_code == 404
+    alice = bearer(tokens["alice"])
+    assert httpx.get(f"{secured.url}/api/commands", params={"session": sid},
+                     headers=alice).status_code == 200
+    assert httpx.get(f"{secured.url}/api/sessions/{sid}/files",
+                     headers=alice).status_code == 200
+
+
 def test_another_principal_cannot_tell_a_session_exists(
         secured: RelayProcess, tokens: dict[str, str], alice_session: dict[str, str]) -> None:
     bob = bearer(tokens["bob"])

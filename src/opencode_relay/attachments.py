@@ -68,8 +68,9 @@ def check_file_parts(parts: Iterable[dict[str, Any]], directory: str | None,
             if data_url_size(url) > max_bytes:
                 raise AttachmentTooLarge(name, max_bytes)
         elif scheme == "file":
-            path = unquote(urlsplit(url).path)
-            if not _inside(path, directory):
+            where = urlsplit(url)
+            path = unquote(where.path)
+            if where.netloc not in ("", "localhost") or not _inside(path, directory):
                 raise InvalidInput(f"{name!r} is not a file in the session's directory")
         else:
             raise InvalidInput("a file part's url must be a data: URL or a file:// URL")
