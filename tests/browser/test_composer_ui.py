@@ -143,3 +143,23 @@ def test_new_and_export_actions_from_the_menu(ui: str, api: httpx.Client, new_pa
     box.press("Enter")
     page.wait_for_function(f"() => location.search.includes('ses') && !location.search.includes('{sid}')")
     page.errors.check()
+
+
+def test_pasted_and_dropped_files_become_chips(ui: str, api: httpx.Client, new_page) -> None:
+    page = new_page()
+    open_session(page, ui, new_session(api))
+    page.get_by_test_id("prompt-input").evaluate("""(box) => {
+      const file = (name, type) => new File(['hello'], name, { type });
+      const pasted = new DataTransfer();
+      pasted.items.add(file('pasted.txt', 'text/plain'));
+      box.dispatchEvent(new ClipboardEvent('paste', { clipboardData: pasted, bubbles: true, cancelable: true }));
+      const dropped = new DataTransfer();
+      dropped.items.add(file('dropped.pdf', 'application/pdf'));
+      box.closest('.composer').dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }));
+    }""")
+    chips = page.get_by_test_id("attachment-chip")
+    wait_for(lambda: chips.count() == 2, 10, "two chips")
+    assert [c.get_attribute("title") for c in chips.all()] == [
+        "pasted.txt (text/plain)", "dropped.pdf (application/pdf)"]
+    shot(page, "pasted-and-dropped")
+    page.errors.check()

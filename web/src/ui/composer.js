@@ -293,7 +293,8 @@ export class Composer {
         this.drawChips();
       });
       this.chips.append(h('span', { class: 'attachment-chip', testid: 'attachment-chip', title: `${part.filename} (${part.mime})` },
-        part.mime.startsWith('image/') ? h('img', { src: part.url, alt: '' }) : h('span', { text: '📄' }),
+        part.mime.startsWith('image/') ? h('img', { src: part.url, alt: '' })
+          : h('span', { class: 'attachment-kind', text: part.mime === 'application/pdf' ? 'PDF' : 'TXT' }),
         h('span', { class: 'attachment-name', text: part.filename }), remove));
     }
   }
