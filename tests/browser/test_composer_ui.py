@@ -163,3 +163,17 @@ def test_pasted_and_dropped_files_become_chips(ui: str, api: httpx.Client, new_p
         "pasted.txt (text/plain)", "dropped.pdf (application/pdf)"]
     shot(page, "pasted-and-dropped")
     page.errors.check()
+
+
+def test_a_command_typed_in_full_runs_without_the_menu(
+        ui: str, api: httpx.Client, new_page, scripted: ScriptedProvider, script_key: str) -> None:
+    marker = scripted.script(script_key, [[{"text": "Hello Bob."}]])
+    page = new_page()
+    open_session(page, ui, new_session(api))
+    box = page.get_by_test_id("prompt-input")
+    box.fill(f"/relay-greet Bob {marker}")  # one input event: the menu never opens
+    box.press("Enter")
+    page.locator("[data-testid=part-text]", has_text="Hello Bob.").wait_for()
+    user = [m for m in model_requests(scripted, marker)[-1]["messages"] if m["role"] == "user"][-1]
+    assert f"Please greet Bob {marker} warmly." in json.dumps(user)
+    page.errors.check()

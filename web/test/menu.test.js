@@ -1,7 +1,7 @@
 // The composer's menus: which token the caret is in, filtering, parsing a slash command.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { slashQuery, mentionQuery, filterItems, parseSlash } from '../src/ui/menu.js';
+import { slashQuery, mentionQuery, filterItems, parseSlash, mentionMime } from '../src/ui/menu.js';
 
 test('a slash query only at the start of the prompt, before any space', () => {
   assert.equal(slashQuery('/', 1), '');
@@ -30,4 +30,11 @@ test('a slash command splits into its name and arguments', () => {
   assert.deepEqual(parseSlash('/greet Ada  Lovelace '), { name: 'greet', args: 'Ada  Lovelace' });
   assert.deepEqual(parseSlash('/new'), { name: 'new', args: '' });
   assert.equal(parseSlash('hello /x'), null);
+});
+
+test('a mentioned file goes as an image or PDF by its extension, else as text', () => {
+  assert.equal(mentionMime('docs/shot.PNG'), 'image/png');
+  assert.equal(mentionMime('a/b.pdf'), 'application/pdf');
+  assert.equal(mentionMime('src/app.py'), 'text/plain');
+  assert.equal(mentionMime('Makefile'), 'text/plain');
 });

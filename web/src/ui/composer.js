@@ -2,7 +2,7 @@
 // The prompt box: Enter sends, Shift+Enter adds a line; agent and model pickers; abort;
 // `/` commands (opencode's and the page's own actions), `@` file mentions, attachments.
 import { h, clear } from '../dom.js';
-import { Menu, slashQuery, mentionQuery, filterItems, parseSlash } from './menu.js';
+import { Menu, slashQuery, mentionQuery, filterItems, parseSlash, mentionMime } from './menu.js';
 
 /** @typedef {import('../types.js').AgentInfo} AgentInfo */
 /** @typedef {import('../types.js').ProviderList} ProviderList */
@@ -208,8 +208,7 @@ export class Composer {
 
   /** @param {string} query */
   async showCommands(query) {
-    if (!this.commandList) this.commandList = this.ctx.commands().catch(() => { this.commandList = null; return []; });
-    const commands = await this.commandList;
+    const commands = await this.loadCommands();
     if (slashQuery(this.input.value, this.input.selectionStart ?? 0) !== query) return; // typed on
     /** @type {MenuItem[]} */
     const items = [
@@ -218,6 +217,12 @@ export class Composer {
         .map((c) => ({ value: c.name, label: `/${c.name}`, detail: c.description, kind: c.source || 'command' })),
     ];
     this.commandMenu.show(filterItems(items, query));
+  }
+
+  /** opencode's commands for the open session, read once per session. @returns {Promise<CommandInfo[]>} */
+  loadCommands() {
+    if (!this.commandList) this.commandList = this.ctx.commands().catch(() => { this.commandList = null; return []; });
+    return this.commandList;
   }
 
   /** @param {MenuItem} item */
@@ -265,7 +270,7 @@ export class Composer {
     this.input.setSelectionRange(at, at);
     const path = `${this.directory.replace(/\/+$/, '')}/${item.value}`;
     this.mentions.set(item.value, {
-      type: 'file', mime: 'text/plain', filename: item.value, url: `file://${encodeURI(path)}`,
+      type: 'file', mime: mentionMime(item.value), filename: item.value, url: `file://${encodeURI(path)}`,
     });
     this.autosize();
   }
@@ -310,17 +315,17 @@ export class Composer {
     if ((!text.trim() && !this.attachments.length) || this.sending || this.input.disabled) return;
     const files = this.fileParts(text);
     const slash = parseSlash(text);
-    const commands = slash && this.commandList ? await this.commandList : [];
-    const command = slash && commands.some((c) => c.name === slash.name) ? slash : null;
-    const action = slash && this.ctx.actions.find((a) => a.name === slash.name);
-    if (action && !slash.args) {
-      this.input.value = '';
-      action.run();
-      return;
-    }
     this.sending = true;
     this.send.disabled = true;
     try {
+      const commands = slash ? await this.loadCommands() : [];
+      const command = slash && commands.some((c) => c.name === slash.name) ? slash : null;
+      const action = slash && this.ctx.actions.find((a) => a.name === slash.name);
+      if (action && !slash.args) {
+        this.input.value = '';
+        action.run();
+        return;
+      }
       let ok;
       if (command) {
         /** @type {CommandBody} */

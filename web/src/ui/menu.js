@@ -41,6 +41,17 @@ export function parseSlash(text) {
   return m ? { name: m[1], args: (m[2] || '').trim() } : null;
 }
 
+const IMAGE_TYPES = /** @type {Record<string, string>} */ ({
+  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', svg: 'image/svg+xml',
+});
+
+/** The type a mentioned file is sent as: images and PDFs by their extension, anything else as text. @param {string} path */
+export function mentionMime(path) {
+  const ext = (path.split('.').pop() || '').toLowerCase();
+  if (ext === 'pdf') return 'application/pdf';
+  return IMAGE_TYPES[ext] || 'text/plain';
+}
+
 /** The pop-up list. It does not own the input: the composer feeds it keys and items. */
 export class Menu {
   /**
