@@ -131,6 +131,15 @@ class OpencodeClient:
     async def providers(self, directory: str | None = None) -> JSON:
         return await self._reply(JSON, "GET", "/config/providers", directory=directory)
 
+    async def commands(self, directory: str | None = None) -> list[JSON]:
+        return await self._reply(list[JSON], "GET", "/command", directory=directory)
+
+    async def find_files(self, query: str, directory: str | None = None,
+                         limit: int = 50) -> list[str]:
+        found = await self.request("GET", "/find/file", directory=directory,
+                                   params={"query": query, "dirs": "false", "limit": limit})
+        return [str(path) for path in found or []]
+
     # ----- actions -----------------------------------------------------------------------
     async def create_session(self, body: JSON, directory: str | None = None) -> JSON:
         return await self._reply(JSON, "POST", "/session", directory=directory, body=body)
@@ -152,6 +161,11 @@ class OpencodeClient:
     async def prompt_async(self, sid: str, body: JSON, directory: str | None = None) -> Any:
         return await self.request("POST", f"/session/{sid}/prompt_async", directory=directory,
                                   body=body)
+
+    async def command(self, sid: str, body: JSON, directory: str | None = None,
+                      timeout: float | None = None) -> JSON:
+        return await self._reply(JSON, "POST", f"/session/{sid}/command", directory=directory,
+                                 body=body, timeout=timeout)
 
     async def reply_permission(self, request_id: str, body: JSON,
                                directory: str | None = None) -> Any:
