@@ -17,8 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 
@@ -133,7 +134,7 @@ max-stream-events = 2
 
 
 def schemathesis_command(relay_url: str, config: Path, budget: Budget,
-                         headers: dict[str, str]) -> list[str]:
+                         headers: dict[str, str], junit: Path) -> list[str]:
     command = [str(VENV_BIN / "schemathesis"), "--config-file", str(config),
                "run", f"{relay_url}/api/openapi.json",
                "--checks", ",".join(CHECKS),
@@ -143,10 +144,20 @@ def schemathesis_command(relay_url: str, config: Path, budget: Budget,
                "--request-timeout", str(budget.request_timeout),
                "--generation-database", "none",
                "--workers", "2",
+               "--report", "junit", "--report-junit-path", str(junit),
                "--no-color"]
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
     return command
+
+
+def findings_and_errors(junit: Path) -> tuple[int, int]:
+    """Check failures (the relay's fault) and errors (schemathesis' own, such as an internal
+    error of its generator) in a JUnit report."""
+    if not junit.is_file():
+        return 0, 0
+    root = ElementTree.parse(junit).getroot()
+    return len(root.findall(".//failure")), len(root.findall(".//error"))
 
 
 def run_schemathesis(label: str, relay: RelayProcess, provider: ScriptedProvider, budget: Budget,
@@ -154,17 +165,29 @@ def run_schemathesis(label: str, relay: RelayProcess, provider: ScriptedProvider
     with httpx.Client(base_url=relay.url, headers=headers, timeout=60) as api:
         seeded = seed(api, provider)
     config = write_config(workdir / f"schemathesis-{label.replace(' ', '-')}.toml", seeded, budget)
-    command = schemathesis_command(relay.url, config, budget, headers)
-    shown = [part if "Bearer" not in part else "Authorization: Bearer ***" for part in command]
-    print(f"\n=== contract check, {label}: {' '.join(shown)}", flush=True)
-    started = time.monotonic()
-    try:
-        done = subprocess.run(command, cwd=workdir, timeout=budget.run_timeout)
-    except subprocess.TimeoutExpired:
-        print(f"=== {label}: schemathesis ran past {budget.run_timeout:.0f}s", flush=True)
-        return False
-    print(f"=== {label}: exit {done.returncode} in {time.monotonic() - started:.0f}s", flush=True)
-    return done.returncode == 0
+    for attempt in (1, 2):
+        junit = workdir / f"junit-{label.replace(' ', '-')}-{attempt}.xml"
+        command = schemathesis_command(relay.url, config, budget, headers, junit)
+        shown = [part if "Bearer" not in part else "Authorization: Bearer ***" for part in command]
+        print(f"\n=== contract check, {label}: {' '.join(shown)}", flush=True)
+        started = time.monotonic()
+        try:
+            done = subprocess.run(command, cwd=workdir, timeout=budget.run_timeout)
+        except subprocess.TimeoutExpired:
+            print(f"=== {label}: schemathesis ran past {budget.run_timeout:.0f}s", flush=True)
+            return False
+        print(f"=== {label}: exit {done.returncode} in {time.monotonic() - started:.0f}s",
+              flush=True)
+        if done.returncode == 0:
+            return True
+        findings, errors = findings_and_errors(junit)
+        if findings or not errors or attempt == 2:
+            return False
+        # Nothing against the relay, but schemathesis itself broke: once more, next seed.
+        print(f"=== {label}: {errors} schemathesis error(s) and no finding; running again",
+              flush=True)
+        budget = replace(budget, seed=budget.seed + 1)
+    return False
 
 
 def check(work: Path, budget: Budget) -> dict[str, bool]:
