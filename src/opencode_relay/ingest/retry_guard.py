@@ -27,8 +27,9 @@ logger = logging.getLogger("opencode_relay.ingest")
 def failure_message(provider: str | None, detail: str, attempts: int) -> str:
     """What the person watching reads: which provider, what opencode said, what to do."""
     name = f"model provider '{provider}'" if provider else "the model provider"
-    said = detail.strip().rstrip(".") or "it failed"
-    return (f"The {name} could not be used: {said}. The relay stopped retrying after "
+    said = detail.strip() or "it failed"
+    said += "" if said.endswith((".", "?", "!")) else "."
+    return (f"The {name} could not be used: {said} The relay stopped retrying after "
             f"{attempts} attempt{'s' if attempts != 1 else ''}. Connect the provider (an API key "
             f"under Providers, or its environment variable such as ANTHROPIC_API_KEY) or check "
             f"its base URL in opencode's config, then send the prompt again.")
