@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from redis.asyncio import Redis
 
 from opencode_relay import events as event_types
 from opencode_relay.api.providers import _entry, _is_usable
+from opencode_relay.cli import opencode_home
+from opencode_relay.config import Settings
 from opencode_relay.ingest.retry_guard import RetryGuard, failure_message
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventLog
@@ -90,3 +93,13 @@ def test_only_the_built_in_online_provider_is_not_ready() -> None:
     entry = _entry({"id": "x", "name": "X", "env": ["X_KEY"], "models": {"a": {}}}, {"x"},
                    [{"type": "api", "label": "key", "prompts": [{"key": "accountId"}]}])
     assert entry["connected"] and entry["models"] == 1 and entry["accepts_key"] is False
+
+
+def test_the_embedded_opencode_gets_its_own_home_by_default(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RELAY_OPENCODE_HOME", raising=False)
+    assert opencode_home(Settings(data_dir=tmp_path)) == (tmp_path / "opencode-home").resolve()
+    elsewhere = tmp_path / "oc"
+    assert opencode_home(Settings(data_dir=tmp_path, opencode_home=elsewhere)) == elsewhere
+    monkeypatch.setenv("RELAY_OPENCODE_HOME", str(Path.home()))
+    assert opencode_home(Settings(data_dir=tmp_path)) is None  # the user's own, on request
