@@ -78,6 +78,7 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 
 
 _BODIES = {"/messages": {"text": "hi"}, "/prompt": {"text": "hi"},
+           "/command": {"command": "relay-greet", "arguments": "hi"},
            "/permissions/": {"reply": "once"}, "/questions/": {"answers": [["a"]]}}
 
 
@@ -123,6 +124,21 @@ def test_every_route_refuses_a_missing_or_bad_credential(
     owner = httpx.get(f"{secured.url}/api/sessions/{alice_session['sid']}",
                       headers=bearer(tokens["alice"]))
     assert owner.json()["session"]["title"] == "alice-private-title"
+
+
+def test_another_principal_gets_no_commands_or_files_of_a_session(
+        secured: RelayProcess, tokens: dict[str, str], alice_session: dict[str, str]) -> None:
+    """The session named in a query (GET /api/commands?session=) is checked like one in a path."""
+    sid = alice_session["sid"]
+    bob = bearer(tokens["bob"])
+    refused = httpx.get(f"{secured.url}/api/commands", params={"session": sid}, headers=bob)
+    assert refused.status_code == 404 and "alice" not in refused.text
+    assert httpx.get(f"{secured.url}/api/sessions/{sid}/files", headers=bob).status_code == 404
+    alice = bearer(tokens["alice"])
+    assert httpx.get(f"{secured.url}/api/commands", params={"session": sid},
+                     headers=alice).status_code == 200
+    assert httpx.get(f"{secured.url}/api/sessions/{sid}/files",
+                     headers=alice).status_code == 200
 
 
 def test_another_principal_cannot_tell_a_session_exists(

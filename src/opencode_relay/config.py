@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     streams_per_principal: int = 20
     stream_slot_ttl_seconds: float = 30.0  # a dead replica's stream slots free after this
     max_body_bytes: int = 10 * 1024 * 1024
+    max_attachment_bytes: int = 5 * 1024 * 1024  # one file of a prompt (a data: URL, decoded)
     # Retention: idle sessions leave Redis; event logs also lose entries older than this
     # (0 = never).
     session_idle_seconds: float = 30 * 86400

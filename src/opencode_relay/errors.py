@@ -76,6 +76,21 @@ class BodyTooLarge(RelayError):
         super().__init__(f"the request body exceeds {limit} bytes")
 
 
+class AttachmentTooLarge(RelayError):
+    """A file attached to a prompt is larger than RELAY_MAX_ATTACHMENT_BYTES."""
+
+    code = "attachment_too_large"
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(f"the attachment {name!r} exceeds {limit} bytes")
+
+
+class UnsupportedMediaType(RelayError):
+    """An attachment whose type the relay does not pass on (images, PDF and text only)."""
+
+    code = "unsupported_media_type"
+
+
 class Starting(RelayError):
     code = "starting"
 

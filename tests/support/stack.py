@@ -28,7 +28,10 @@ def write_opencode_config(directory: Path, provider: ScriptedProvider) -> None:
         "provider": {"scripted": {
             "npm": "@ai-sdk/openai-compatible", "name": "Scripted",
             "options": {"baseURL": provider.base_url, "apiKey": "x"},
-            "models": {"m": {"name": "Scripted model", "tool_call": True},
+            # Takes images and PDFs, so attachments reach it as content parts.
+            "models": {"m": {"name": "Scripted model", "tool_call": True, "attachment": True,
+                             "modalities": {"input": ["text", "image", "pdf"],
+                                            "output": ["text"]}},
                        "m2": {"name": "Second scripted model", "tool_call": True}}},
             # A provider that cannot be reached: its port refuses connections.
             "down": {
@@ -40,6 +43,9 @@ def write_opencode_config(directory: Path, provider: ScriptedProvider) -> None:
         "permission": {"bash": "ask", "edit": "allow", "webfetch": "deny"},
         "autoupdate": False,
         "share": "disabled",
+        # A user-defined slash command (the composer's tests run it).
+        "command": {"relay-greet": {"description": "Greets someone warmly",
+                                    "template": "Please greet $ARGUMENTS warmly."}},
     }
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "opencode.json").write_text(json.dumps(config, indent=2))

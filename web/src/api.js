@@ -53,7 +53,10 @@ async function request(method, path, body) {
 
 const enc = encodeURIComponent;
 
-/** @typedef {{text: string, agent?: string, model?: string}} PromptBody  model is "provider/model" */
+/** @typedef {{type: 'file', mime: string, filename: string, url: string}} FilePart  opencode's file part: a data: URL, or file:// in the session's directory */
+/** @typedef {{type: 'text', text: string} | FilePart} PromptPart */
+/** @typedef {{text?: string, parts?: PromptPart[], agent?: string, model?: string}} PromptBody  text or parts; model is "provider/model" */
+/** @typedef {{command: string, arguments: string, agent?: string, model?: string, parts?: FilePart[]}} CommandBody */
 
 export const api = {
   listSessions: ({ limit = 200, search = '' } = {}) => {
@@ -67,6 +70,9 @@ export const api = {
   deleteSession: (/** @type {string} */ id) => request('DELETE', `/api/sessions/${enc(id)}`),
   messages: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/messages`),
   prompt: (/** @type {string} */ id, /** @type {PromptBody} */ body) => request('POST', `/api/sessions/${enc(id)}/prompt`, body),
+  command: (/** @type {string} */ id, /** @type {CommandBody} */ body) => request('POST', `/api/sessions/${enc(id)}/command`, body),
+  commands: (/** @type {string | undefined} */ session) => request('GET', session ? `/api/commands?session=${enc(session)}` : '/api/commands'),
+  files: (/** @type {string} */ id, /** @type {string} */ query) => request('GET', `/api/sessions/${enc(id)}/files?query=${enc(query)}&limit=30`),
   abort: (/** @type {string} */ id) => request('POST', `/api/sessions/${enc(id)}/abort`),
   status: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/status`),
   diff: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/diff`),

@@ -3,9 +3,9 @@
 // stream, the session list, the composer, and the open session (session.js).
 import './styles.css';
 import { api, onUnauthorized } from './api.js';
+import { h } from './dom.js';
 import * as E from './events.js';
 import { buildLayout } from './layout.js';
-import { h } from './dom.js';
 import { EventStream } from './stream.js';
 import { SessionController } from './session.js';
 import { SessionList } from './ui/sessions.js';
@@ -63,6 +63,7 @@ function start() {
     const id = routeId();
     if (id && current && current.id === id) return undefined;
     closeSession();
+    composer.reset();
     if (!id) {
       list.setActive(null);
       layout.sessionPane.hidden = true;
@@ -114,6 +115,23 @@ function start() {
     }
   };
 
+  /** Downloads the open session's transcript (GET …/messages) as a JSON file. */
+  const exportSession = async () => {
+    if (!current) { notify('Open a session to export it.', 'info'); return; }
+    const id = current.id;
+    try {
+      const transcript = await api.messages(id);
+      const blob = new Blob([JSON.stringify(transcript, null, 2)], { type: 'application/json' });
+      const link = h('a', { href: URL.createObjectURL(blob), download: `session-${id}.json` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (err) {
+      notify(`Could not export the session: ${err.message}`);
+    }
+  };
+
   // ---- the page's parts ---------------------------------------------------------------------
   const list = new SessionList(layout.sidebar, { onOpen: navigate, onNew: createSession, notify });
   const providers = new ProviderSetup(layout.main, {
@@ -133,6 +151,31 @@ function start() {
         return false;
       }
     },
+    onCommand: async (body) => {
+      if (!current) return false;
+      banner.show('');
+      // opencode answers a command once the model is done; its progress arrives as events, so
+      // the box frees up once the relay has taken it (a refusal comes at once).
+      const sent = api.command(current.id, body);
+      try {
+        await Promise.race([sent, new Promise((resolve) => { setTimeout(resolve, 1500); })]);
+      } catch (err) {
+        notify(`The command was not run: ${err.message}`);
+        return false;
+      }
+      sent.catch((err) => notify(`The command failed: ${err.message}`));
+      return true;
+    },
+    actions: [
+      { name: 'new', description: 'Start a new session', run: () => { createSession(); } },
+      { name: 'export', description: 'Download this session as JSON', run: () => { exportSession(); } },
+    ],
+    commands: async () => (await api.commands(current ? current.id : undefined)).commands,
+    files: async (query) => {
+      if (!current) return { directory: null, files: [] };
+      return api.files(current.id, query);
+    },
+    notify,
     onAbort: async () => {
       if (!current) return;
       composer.abort.disabled = true;

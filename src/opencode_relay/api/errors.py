@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
 from ..errors import (
+    AttachmentTooLarge,
     BodyTooLarge,
     Forbidden,
     InvalidInput,
@@ -25,6 +26,7 @@ from ..errors import (
     RelayError,
     Starting,
     Unauthenticated,
+    UnsupportedMediaType,
     UpstreamError,
     UpstreamUnavailable,
 )
@@ -34,7 +36,8 @@ logger = logging.getLogger("opencode_relay.api")
 
 _STATUS: dict[type[RelayError], int] = {
     InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, BodyTooLarge: 413,
-    RateLimited: 429, Starting: 503, UpstreamUnavailable: 503,
+    AttachmentTooLarge: 413, UnsupportedMediaType: 415, RateLimited: 429, Starting: 503,
+    UpstreamUnavailable: 503,
 }
 
 

@@ -62,6 +62,16 @@ def _one_content_schema(schema: dict[str, Any]) -> None:
                        {"required": ["parts"], "properties": {"parts": {"type": "array"}}}]
 
 
+def _check_file_shapes(parts: list[dict[str, Any]]) -> None:
+    """A file part in opencode's shape; its type and size are the domain's (attachments.py)."""
+    for part in parts:
+        if part.get("type") == "file" and not (
+                isinstance(part.get("mime"), str) and isinstance(part.get("url"), str)
+                and isinstance(part.get("filename", ""), str)):
+            raise ValueError("a file part needs 'mime' and 'url' strings (and 'filename', "
+                             "if given, a string)")
+
+
 class Prompt(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_one_content_schema)
     text: str | None = Field(default=None, min_length=1)
@@ -81,6 +91,7 @@ class Prompt(BaseModel):
             raise ValueError("give exactly one of 'text' or 'parts'")
         if self.parts is not None and not all(isinstance(p.get("type"), str) for p in self.parts):
             raise ValueError("every part needs a 'type'")
+        _check_file_shapes(self.parts or [])
         if isinstance(self.model, str) and "/" not in self.model.strip("/"):
             raise ValueError("model must be 'provider/model' or {providerID, modelID}")
         return self
@@ -107,3 +118,47 @@ class PermissionReply(BaseModel):
 class QuestionReply(BaseModel):
     model_config = ConfigDict(extra="forbid")
     answers: list[list[str]]
+
+
+class RunCommand(BaseModel):
+    """A slash command: opencode expands its template with `arguments` and runs it."""
+
+    model_config = ConfigDict(extra="forbid")
+    command: str = Field(min_length=1, max_length=200, pattern=r"^[^\s/][^\s]*$",
+                         description="The command's name, without the leading '/'")
+    arguments: str = Field(default="", max_length=100_000)
+    agent: str | None = Field(default=None, min_length=1, max_length=200)
+    model: ModelRef | str | None = Field(default=None, json_schema_extra={
+        "pattern": "[^/]/+[^/]", "description": "'provider/model' or {providerID, modelID}"})
+    variant: str | None = Field(default=None, max_length=200)
+    parts: list[dict[str, Any]] | None = Field(default=None, json_schema_extra={
+        "description": "Files to send along (file parts, as for a prompt)",
+        "items": {"type": "object", "required": ["type", "mime", "url"],
+                  "properties": {"type": {"const": "file"}, "mime": {"type": "string"},
+                                 "url": {"type": "string"}, "filename": {"type": "string"}}}})
+
+    @model_validator(mode="after")
+    def _valid(self) -> RunCommand:
+        if isinstance(self.model, str) and "/" not in self.model.strip("/"):
+            raise ValueError("model must be 'provider/model' or {providerID, modelID}")
+        if self.parts and any(p.get("type") != "file" for p in self.parts):
+            raise ValueError("a command takes only file parts")
+        _check_file_shapes(self.parts or [])
+        return self
+
+    def model_ref(self) -> dict[str, str] | None:
+        if isinstance(self.model, str):
+            provider, _, model = self.model.partition("/")
+            return {"providerID": provider, "modelID": model}
+        return self.model.model_dump() if self.model is not None else None
+
+    def to_opencode(self) -> dict[str, Any]:
+        """opencode's body: its `model` is the 'provider/model' string."""
+        body: dict[str, Any] = {"command": self.command, "arguments": self.arguments}
+        ref = self.model_ref()
+        if ref:
+            body["model"] = f"{ref['providerID']}/{ref['modelID']}"
+        for name in ("agent", "variant", "parts"):
+            if getattr(self, name):
+                body[name] = getattr(self, name)
+        return body

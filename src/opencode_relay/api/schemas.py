@@ -43,7 +43,9 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "No valid API token or login (only with RELAY_AUTH on)",
     403: "Not allowed: a cookie-authenticated write from another origin",
     404: "No such session, message or pending request, or not the caller's",
-    413: "The request body is larger than RELAY_MAX_BODY_BYTES",
+    413: "The request body is larger than RELAY_MAX_BODY_BYTES, or an attached file is larger "
+         "than RELAY_MAX_ATTACHMENT_BYTES",
+    415: "An attached file is not an image, a PDF or text",
     422: "The request does not match this document's schema",
     429: "Too many prompts or open event streams for this caller; see Retry-After",
     502: "opencode or Redis answered with an error",
@@ -84,7 +86,8 @@ _SESSION_OPERATIONS = [
     ("post", "/api/sessions/{sid}/abort"), ("get", "/api/sessions/{sid}/status"),
     ("get", "/api/sessions/{sid}/diff"), ("get", "/api/sessions/{sid}/todos"),
     ("get", "/api/sessions/{sid}/children"), ("get", "/api/sessions/{sid}/requests"),
-    ("get", "/api/sessions/{sid}/events")]
+    ("get", "/api/sessions/{sid}/events"), ("post", "/api/sessions/{sid}/command"),
+    ("get", "/api/sessions/{sid}/files")]
 # A created session's id, and an answer's message id, are what the other routes take.
 SESSION_LINKS = links("sid", "/id", *_SESSION_OPERATIONS)
 MESSAGE_LINKS = links("mid", "/info/id", ("get", "/api/messages/{mid}/parts"))
@@ -230,6 +233,22 @@ class Health(_Closed):
     opencode: UpstreamHealth
     upstreams: list[UpstreamHealth]
     redis: Check
+
+
+# ----- composer ----------------------------------------------------------------------------
+class Command(_Open):
+    name: str
+    description: str | None = None
+    source: str | None = Field(default=None, examples=["command", "mcp", "skill"])
+
+
+class Commands(_Closed):
+    commands: list[Command]
+
+
+class Files(_Closed):
+    directory: str | None = Field(description="The session's directory: the files are in it")
+    files: list[str] = Field(description="Paths relative to `directory`")
 
 
 # ----- login -------------------------------------------------------------------------------

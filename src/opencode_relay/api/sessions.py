@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from ..attachments import check_file_parts
 from ..relay import Relay
 from ..session_service import SessionTarget
 from ..store.log import LogEntry
@@ -127,6 +128,7 @@ async def list_messages(sid: SessionId, relay: Relay = Depends(get_relay)) -> Re
 async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[SessionTarget, JSON]:
     target = await relay.sessions.target(sid)
     prompt = body.to_opencode()
+    check_file_parts(prompt["parts"], target.directory, relay.settings.max_attachment_bytes)
     await relay.sessions.check_choices(target.upstream, prompt, target.directory)
     return target, prompt
 
@@ -134,7 +136,7 @@ async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[Session
 @router.post("/sessions/{sid}/messages",
              responses={**ok(Message, description="The answer, once the model has given it",
                                 links=MESSAGE_LINKS),
-                        **errors(400, 403, 404, 422, 429)})
+                        **errors(400, 403, 404, 413, 415, 422, 429)})
 async def send_prompt(sid: SessionId, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     target, prompt = await _checked_prompt(relay, sid, body)
     return await target.client.prompt(sid, prompt, target.directory,
@@ -143,7 +145,7 @@ async def send_prompt(sid: SessionId, body: Prompt, relay: Relay = Depends(get_r
 
 @router.post("/sessions/{sid}/prompt", status_code=202,
              responses={**ok(Accepted, 202, "Sent: the answer arrives as events"),
-                        **errors(400, 403, 404, 422, 429)})
+                        **errors(400, 403, 404, 413, 415, 422, 429)})
 async def send_prompt_async(sid: SessionId, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     target, prompt = await _checked_prompt(relay, sid, body)
     await target.client.prompt_async(sid, prompt, target.directory)

@@ -13,7 +13,9 @@ A turn is a list of steps, streamed in order as ``chat.completion.chunk`` events
     {"sleep": 0.2}                        pause between chunks (a slow model)
     {"fail": 500}                         answer with an HTTP error instead of a stream
 
-Requests without tools (opencode's title generation) get a short title.
+Requests without tools (opencode's title generation) get a short title. A user message's content
+may be a list of parts (`text`, `image_url`, `file`): the marker is looked for in its text parts,
+and every request body is kept whole in ``ScriptBook.requests`` for tests to inspect.
 """
 
 from __future__ import annotations

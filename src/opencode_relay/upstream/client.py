@@ -145,6 +145,15 @@ class OpencodeClient:
         return await self.request("PUT", f"/auth/{quote(provider_id, safe='')}",
                                   body={"type": "api", "key": key})
 
+    async def commands(self, directory: str | None = None) -> list[JSON]:
+        return await self._reply(list[JSON], "GET", "/command", directory=directory)
+
+    async def find_files(self, query: str, directory: str | None = None,
+                         limit: int = 50) -> list[str]:
+        found = await self.request("GET", "/find/file", directory=directory,
+                                   params={"query": query, "dirs": "false", "limit": limit})
+        return [str(path) for path in found or []]
+
     # ----- actions -----------------------------------------------------------------------
     async def create_session(self, body: JSON, directory: str | None = None) -> JSON:
         return await self._reply(JSON, "POST", "/session", directory=directory, body=body)
@@ -166,6 +175,11 @@ class OpencodeClient:
     async def prompt_async(self, sid: str, body: JSON, directory: str | None = None) -> Any:
         return await self.request("POST", f"/session/{sid}/prompt_async", directory=directory,
                                   body=body)
+
+    async def command(self, sid: str, body: JSON, directory: str | None = None,
+                      timeout: float | None = None) -> JSON:
+        return await self._reply(JSON, "POST", f"/session/{sid}/command", directory=directory,
+                                 body=body, timeout=timeout)
 
     async def reply_permission(self, request_id: str, body: JSON,
                                directory: str | None = None) -> Any:

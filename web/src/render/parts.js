@@ -64,8 +64,11 @@ function fileView(part) {
   const update = (p) => {
     el.dataset.partId = p.id;
     // Element.append would print a null as "null": build through h(), which skips it.
-    el.replaceChildren(h('span', { class: 'chip', text: `📎 ${p.filename || p.url || 'file'}` }),
-      ...(p.mime ? [h('span', { class: 'muted', text: ` ${p.mime}` })] : []));
+    // An attached image (a data: URL) shows as a thumbnail; anything else by its name.
+    const image = typeof p.url === 'string' && p.url.startsWith('data:image/');
+    el.replaceChildren(h('span', { class: 'chip', text: `📎 ${p.filename || (image ? 'image' : p.url) || 'file'}` }),
+      ...(p.mime ? [h('span', { class: 'muted', text: ` ${p.mime}` })] : []),
+      ...(image ? [h('img', { class: 'attachment-thumb', src: p.url, alt: p.filename || 'image' })] : []));
   };
   update(part);
   return { el, update };
