@@ -147,7 +147,7 @@ def test_another_principal_cannot_tell_a_session_exists(
     ghost = {"sid": "ses_" + uuid.uuid4().hex[:24], "mid": "msg_" + uuid.uuid4().hex[:24]}
     checked = 0
     for method, template in _routes(secured, tokens["root"]):
-        if "{" not in template:
+        if "{" not in template or template.startswith("/api/providers/"):  # not a session's
             continue
         real = _call(secured.url, method, _fill(template, alice_session), bob)
         fake = _call(secured.url, method, _fill(template, ghost), bob)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from .config import Settings
 from .launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from .logs import setup_logging
 
+logger = logging.getLogger("opencode_relay")
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -21,6 +24,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def opencode_home(settings: Settings) -> Path | None:
+    """The embedded opencode's own HOME (None: the user's own, as RELAY_OPENCODE_HOME=$HOME asks).
+
+    By default <RELAY_DATA_DIR>/opencode-home, so `make run` neither reads nor writes the user's
+    ~/.config/opencode; its config is <home>/config/opencode/opencode.json and the keys set
+    through the relay are in <home>/data/opencode/auth.json."""
+    home = (settings.opencode_home or settings.data_dir / "opencode-home").expanduser()
+    if home.resolve() == Path.home().resolve():
+        return None
+    return home.resolve()
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -48,8 +63,12 @@ def serve(args: argparse.Namespace) -> None:
             directory = Path(settings.default_directory or os.getcwd())
             password = (settings.opencode_password.get_secret_value()
                         if settings.opencode_password else None)
-            opencode = EmbeddedOpencode(directory, password=password).start(
+            home = opencode_home(settings)
+            opencode = EmbeddedOpencode(directory, home=home, password=password).start(
                 log_path=settings.data_dir / "opencode.log")
+            logger.info("embedded opencode: config in %s, keys in %s (RELAY_OPENCODE_HOME)",
+                        home / "config" / "opencode" if home else "~/.config/opencode",
+                        home / "data" / "opencode" if home else "~/.local/share/opencode")
             started.append(opencode)
             settings.opencode_url = opencode.url
         app = create_app(settings)

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # How long a prompt sent through POST .../messages may run before the relay gives up waiting.
     prompt_timeout_seconds: float = 3600.0
     ingest: bool = True
+    # opencode retries a provider it cannot reach for about a minute; the relay aborts the
+    # prompt after this many retries and tells the session why (0 = let opencode retry).
+    provider_retry_limit: int = Field(default=1, ge=0)
+    # The embedded opencode's HOME (its config, auth and data live under it); default
+    # <data_dir>/opencode-home. Only used when the relay starts opencode itself.
+    opencode_home: Path | None = None
     data_dir: Path = Path("var")
 
     # Security (see security/). Unset (None): off for callers on this machine, and every other

@@ -47,5 +47,6 @@ RELAY_SESSION_CREATED = "relay.session.created"  # the creator now owns the sess
 RELAY_SESSION_SYNCED = "relay.session.synced"    # re-read from opencode: refetch it
 RELAY_RESET = "relay.reset"                      # the log no longer reaches back: refetch all
 RELAY_SHUTDOWN = "relay.shutdown"                # this replica stops: reconnect
+RELAY_SESSION_FAILED = "relay.session.failed"    # a provider failed; the relay stopped retries
 RELAY_NOTICES = frozenset({RELAY_SESSION_CREATED, RELAY_SESSION_SYNCED, RELAY_RESET,
-                           RELAY_SHUTDOWN})
+                           RELAY_SHUTDOWN, RELAY_SESSION_FAILED})

@@ -21,6 +21,7 @@ from .config import Settings
 from .fanout.hub import Hub
 from .ingest.ingestor import Ingestor
 from .ingest.leader import Lease
+from .ingest.retry_guard import RetryGuard
 from .retention import Retention
 from .security.access import Access
 from .security.gate import Guard
@@ -74,6 +75,7 @@ class Relay:
     sessions: SessionService
     guard: Guard
     retention: Retention
+    retry_guards: list[RetryGuard] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -94,6 +96,7 @@ class Relay:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(g.close() for g in self.retry_guards))
         for upstream in self.upstreams.values():
             await upstream.lease.release()  # never raises: a lease it cannot free lapses
         await self.guard.streams.stop()
@@ -117,13 +120,16 @@ def build_relay(settings: Settings, observer: Observer | None = None,
     hub = Hub(redis, keys, log, settings.client_queue_size, on_drop=seen.on_drop,
               on_dispatch=seen.on_dispatch)
     upstreams: dict[str, Upstream] = {}
+    retry_guards: list[RetryGuard] = []
     for index, (name, url) in enumerate(settings.opencode_servers):
         client = OpencodeClient(url, password, settings.upstream_timeout_seconds, name=name,
                                 transport=transport)
+        guard_retries = RetryGuard(client, log, settings.provider_retry_limit)
         ingestor = Ingestor(redis, client, store, log, name=name, owns_unrecorded=index == 0,
                             reconnect_initial=settings.reconnect_initial_seconds,
                             reconnect_max=settings.reconnect_max_seconds,
-                            on_event=seen.on_event)
+                            on_event=seen.on_event, observers=[guard_retries.observe])
+        retry_guards.append(guard_retries)
         upstreams[name] = Upstream(name, client, ingestor, Lease(redis, keys.ingest_leader(name)))
     access = Access(redis, keys, settings.auth_enabled)
     sessions = SessionService(redis, store, access, upstreams, settings.default_directory)
@@ -134,7 +140,7 @@ def build_relay(settings: Settings, observer: Observer | None = None,
     retention = Retention(redis, keys, store, settings.session_idle_seconds,
                           settings.log_max_age_seconds, seen.on_pruned)
     return Relay(settings, redis, keys, store, log, hub, access, upstreams, sessions, guard,
-                 retention)
+                 retention, retry_guards)
 
 
 @asynccontextmanager

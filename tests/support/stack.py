@@ -19,6 +19,8 @@ from httpx_sse import ServerSentEvent, connect_sse
 from opencode_relay.launch.embedded import EmbeddedOpencode, free_port
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 
+REFUSED_PORT = 9  # "discard": nothing listens on it here, so connections are refused
+
 
 def write_opencode_config(directory: Path, provider: ScriptedProvider) -> None:
     config = {
@@ -30,7 +32,12 @@ def write_opencode_config(directory: Path, provider: ScriptedProvider) -> None:
             "models": {"m": {"name": "Scripted model", "tool_call": True, "attachment": True,
                              "modalities": {"input": ["text", "image", "pdf"],
                                             "output": ["text"]}},
-                       "m2": {"name": "Second scripted model", "tool_call": True}}}},
+                       "m2": {"name": "Second scripted model", "tool_call": True}}},
+            # A provider that cannot be reached: its port refuses connections.
+            "down": {
+                "npm": "@ai-sdk/openai-compatible", "name": "Down",
+                "options": {"baseURL": f"http://127.0.0.1:{REFUSED_PORT}/v1", "apiKey": "x"},
+                "models": {"m": {"name": "Unreachable model", "tool_call": True}}}},
         "model": "scripted/m",
         "small_model": "scripted/m",
         "permission": {"bash": "ask", "edit": "allow", "webfetch": "deny"},

@@ -90,4 +90,7 @@ export const api = {
   logout: () => request('POST', '/api/logout'),
   agents: () => request('GET', '/api/agents'),
   providers: () => request('GET', '/api/providers'),
+  providerSetup: () => request('GET', '/api/providers/setup'),
+  setProviderKey: (/** @type {string} */ provider, /** @type {string} */ key) =>
+    request('PUT', `/api/providers/${enc(provider)}/auth`, { key }),
 };

@@ -44,5 +44,7 @@ export const RELAY_SESSION_CREATED = 'relay.session.created'; // the creator now
 export const RELAY_SESSION_SYNCED = 'relay.session.synced'; // re-read from opencode: refetch it
 export const RELAY_RESET = 'relay.reset'; // the log no longer reaches back: refetch all
 export const RELAY_SHUTDOWN = 'relay.shutdown'; // this replica stops: reconnect
+// A model provider could not be used; the relay stopped opencode's retries ({sessionID, provider, message}).
+export const RELAY_SESSION_FAILED = 'relay.session.failed';
 export const RELAY_NOTICES = new Set([RELAY_SESSION_CREATED, RELAY_SESSION_SYNCED, RELAY_RESET,
-  RELAY_SHUTDOWN]);
+  RELAY_SHUTDOWN, RELAY_SESSION_FAILED]);

@@ -36,15 +36,16 @@ export function buildLayout() {
       h('div', { class: 'center' }, transcript, progress, banner, requests, composer),
       panels));
   const toasts = h('div', { class: 'toasts', 'aria-live': 'assertive' });
+  const main = h('main', { class: 'main' }, welcome, sessionPane);
   const app = h('div', { class: 'app' },
     h('aside', { class: 'sidebar' },
       h('div', { class: 'brand' }, h('span', { class: 'brand-name', text: 'opencode relay' }), connection),
       sidebar),
-    h('main', { class: 'main' }, welcome, sessionPane),
+    main,
     toasts);
   return {
     app, connection, connectionLabel, sidebar, header, transcript, progress, banner, requests,
-    composer, panels, welcome, sessionPane, toasts,
+    composer, panels, welcome, sessionPane, toasts, main,
   };
 }
 

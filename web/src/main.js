@@ -14,6 +14,7 @@ import { HeaderActions } from './ui/header.js';
 import { Banner, toaster } from './ui/notices.js';
 import { showLogin, showPrincipal } from './ui/login.js';
 import { CONNECTION_LABEL } from './ui/status.js';
+import { ProviderSetup } from './ui/providers.js';
 
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
 
@@ -133,6 +134,10 @@ function start() {
 
   // ---- the page's parts ---------------------------------------------------------------------
   const list = new SessionList(layout.sidebar, { onOpen: navigate, onNew: createSession, notify });
+  const providers = new ProviderSetup(layout.main, {
+    notify, onChange: () => api.providers().then((r) => composer.setProviders(r)).catch(() => {}),
+  });
+  layout.sidebar.after(h('div', { class: 'sidebar-foot' }, providers.button));
 
   const composer = new Composer(layout.composer, {
     onSend: async (body) => {
@@ -219,6 +224,7 @@ function start() {
   list.load();
   opened.then(() => {
     showPrincipal(layout.sidebar);
+    providers.load();
     api.agents().then((r) => composer.setAgents(r.agents)).catch(() => {});
     api.providers().then((r) => composer.setProviders(r)).catch(() => {});
     api.health().catch((err) => {

@@ -202,6 +202,10 @@ export class SessionController {
         if (p.sessionID === this.id) this.reload();
         else this.refreshRequests();
         return;
+      case E.RELAY_SESSION_FAILED:
+        // The relay stopped opencode's retries: its message names the provider and what to do.
+        if (p.sessionID === this.id && p.message) this.ctx.banner.show(String(p.message));
+        return;
       case E.SESSION_ERROR: {
         const err = p.error || {};
         if ((!p.sessionID || p.sessionID === this.id) && err.name !== 'MessageAbortedError') {

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -61,7 +61,8 @@ class Ingestor:
                  reconnect_initial: float = 0.25, reconnect_max: float = 15.0,
                  batch_size: int = 500, part_cache_size: int = 5000,
                  backlog_limit: int = 100_000,
-                 on_event: Callable[[str], None] | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None,
+                 observers: Sequence[Callable[[JSON], None]] = ()) -> None:
         self.redis = redis
         self.upstream = upstream
         # Which opencode server this ingests; sessions with no server recorded count as ours
@@ -74,6 +75,8 @@ class Ingestor:
         self.batch_size = batch_size
         self.backlog_limit = backlog_limit
         self.on_event = on_event or (lambda _type: None)
+        # Hear every ingested `{directory, payload}` event once it is in Redis (retry_guard).
+        self.observers = tuple(observers)
         self.connected = asyncio.Event()
         self.leading = False  # holds the ingest lease (another replica ingests otherwise)
         self.synced = asyncio.Event()
@@ -327,6 +330,13 @@ class Ingestor:
             await self._warm_parents(sid for sid in map(session_id_of, payloads) if sid)
             for payload in payloads:
                 await self._stage_event(batch, payload)
+        for observe in self.observers:
+            for event in events:
+                if isinstance(event, dict) and isinstance(event.get("payload"), dict):
+                    try:
+                        observe(event)
+                    except Exception:  # an observer's bug must not stop ingestion
+                        logger.exception("an ingest observer failed")
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Batch]:

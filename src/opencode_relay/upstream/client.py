@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar, cast
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -130,6 +131,19 @@ class OpencodeClient:
 
     async def providers(self, directory: str | None = None) -> JSON:
         return await self._reply(JSON, "GET", "/config/providers", directory=directory)
+
+    async def provider_catalog(self, directory: str | None = None) -> JSON:
+        """Every provider opencode knows, `{all, default, connected}` (GET /provider)."""
+        return await self._reply(JSON, "GET", "/provider", directory=directory)
+
+    async def provider_auth_methods(self, directory: str | None = None) -> dict[str, list[JSON]]:
+        return await self._reply(dict[str, list[JSON]], "GET", "/provider/auth",
+                                 directory=directory)
+
+    async def set_provider_key(self, provider_id: str, key: str) -> Any:
+        """Stores an API key in opencode's auth store (global to that opencode server)."""
+        return await self.request("PUT", f"/auth/{quote(provider_id, safe='')}",
+                                  body={"type": "api", "key": key})
 
     async def commands(self, directory: str | None = None) -> list[JSON]:
         return await self._reply(list[JSON], "GET", "/command", directory=directory)
