@@ -36,10 +36,9 @@ def event(kind: str, **props: Any) -> dict[str, Any]:
     return {"directory": "/work/p", "payload": {"type": kind, "properties": props}}
 
 
-def retry(attempt: int) -> dict[str, Any]:
+def retry(attempt: int, message: str = "Cannot connect to API: refused") -> dict[str, Any]:
     return event(event_types.SESSION_STATUS_CHANGED, sessionID=SID, status={
-        "type": "retry", "attempt": attempt, "message": "Cannot connect to API: refused",
-        "next": 0})
+        "type": "retry", "attempt": attempt, "message": message, "next": 0})
 
 
 async def test_the_guard_aborts_once_at_the_limit_and_logs_a_notice(redis: Redis,
@@ -75,6 +74,16 @@ async def test_limit_zero_lets_opencode_retry(redis: Redis, keys: Keys) -> None:
     guard = RetryGuard(client, EventLog(redis, keys, 10, 10), limit=0)  # type: ignore[arg-type]
     for attempt in range(1, 6):
         guard.observe(retry(attempt))
+    await asyncio.sleep(0.05)
+    assert client.aborted == []
+
+
+async def test_rate_limits_and_overload_are_left_to_opencode(redis: Redis, keys: Keys) -> None:
+    client = FakeClient()
+    guard = RetryGuard(client, EventLog(redis, keys, 10, 10), limit=1)  # type: ignore[arg-type]
+    for attempt in range(1, 6):
+        guard.observe(retry(attempt, "Rate limited: too many requests"))
+        guard.observe(retry(attempt, "Provider is overloaded"))
     await asyncio.sleep(0.05)
     assert client.aborted == []
 

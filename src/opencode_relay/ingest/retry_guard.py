@@ -4,14 +4,17 @@ opencode retries a failing provider call (connection refused, bad URL, no key…
 times with backoff, about a minute in all, and then says only "Cannot connect to API". It
 reports each retry as `session.status` `{type: "retry", attempt, message, next}`. This observer
 of ingested events (it runs only on the replica that holds the ingest lease, so once) aborts the
-session after `limit` retries and logs `relay.session.failed` `{sessionID, provider, message}` to
-the session's stream, naming the provider and saying what to do.
+session after `limit` retries of a provider that cannot be reached, and logs
+`relay.session.failed` `{sessionID, provider, message}` to the session's stream, naming the
+provider and saying what to do. Other retries (rate limits, an overloaded provider) are opencode's
+to wait out: they end by themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from cachetools import LRUCache
@@ -22,6 +25,14 @@ from ..store.state import JSON, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 
 logger = logging.getLogger("opencode_relay.ingest")
+
+# What opencode (and the fetch under it) says when the provider cannot be reached at all.
+_UNREACHABLE = re.compile(r"cannot connect|unable to connect|connection refused|econnrefused|"
+                          r"enotfound|getaddrinfo|fetch failed|certificate", re.IGNORECASE)
+
+
+def unreachable(detail: str) -> bool:
+    return _UNREACHABLE.search(detail) is not None
 
 
 def failure_message(provider: str | None, detail: str, attempts: int) -> str:
@@ -69,13 +80,14 @@ class RetryGuard:
                 self._stopping.discard(sid)
             elif status.get("type") == "retry":
                 attempt = status.get("attempt")
+                detail = str(status.get("message") or "")
                 if (self.limit > 0 and isinstance(attempt, int) and attempt >= self.limit
-                        and sid not in self._stopping):
+                        and unreachable(detail) and sid not in self._stopping):
                     self._stopping.add(sid)
                     directory = event.get("directory")
                     task = asyncio.create_task(self._stop(
                         sid, directory if isinstance(directory, str) else None,
-                        str(status.get("message") or ""), attempt))
+                        detail, attempt))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
 
