@@ -117,8 +117,40 @@ class SessionList(_Closed):
     sessions: list[Session]
 
 
+class CacheTokens(_Closed):
+    read: int
+    write: int
+
+
+class Tokens(_Closed):
+    input: int
+    output: int
+    reasoning: int
+    cache: CacheTokens
+
+
+class ModelChoice(_Closed):
+    providerID: str
+    modelID: str
+
+
+class ContextUse(_Closed):
+    used: int | None = Field(description="Tokens in the context after the newest answer")
+    limit: int | None = Field(description="The model's context window, when opencode says")
+    percent: float | None
+
+
+class Usage(_Closed):
+    tokens: Tokens = Field(description="Summed over the session's assistant messages")
+    cost: float
+    messages: int = Field(description="Assistant messages counted")
+    model: ModelChoice | None = Field(description="The model of the newest assistant message")
+    context: ContextUse
+
+
 class OneSession(_Closed):
     session: Session
+    usage: Usage | None = Field(default=None, description="Only on GET /api/sessions/{sid}")
 
 
 class Deleted(_Closed):
