@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import hardening
-from .api import events, meta, sessions
+from .api import events, history, meta, sessions
 from .api.errors import error_response, install_error_handlers
 from .config import Settings
 from .metrics import Metrics
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(sessions.router)
     app.include_router(events.router)
     app.include_router(meta.router)
+    app.include_router(history.router)
     _mount_web(app)
     return app
 

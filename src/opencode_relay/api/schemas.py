@@ -84,7 +84,9 @@ _SESSION_OPERATIONS = [
     ("post", "/api/sessions/{sid}/abort"), ("get", "/api/sessions/{sid}/status"),
     ("get", "/api/sessions/{sid}/diff"), ("get", "/api/sessions/{sid}/todos"),
     ("get", "/api/sessions/{sid}/children"), ("get", "/api/sessions/{sid}/requests"),
-    ("get", "/api/sessions/{sid}/events")]
+    ("get", "/api/sessions/{sid}/events"), ("post", "/api/sessions/{sid}/revert"),
+    ("post", "/api/sessions/{sid}/unrevert"), ("post", "/api/sessions/{sid}/fork"),
+    ("post", "/api/sessions/{sid}/summarize")]
 # A created session's id, and an answer's message id, are what the other routes take.
 SESSION_LINKS = links("sid", "/id", *_SESSION_OPERATIONS)
 MESSAGE_LINKS = links("mid", "/info/id", ("get", "/api/messages/{mid}/parts"))
