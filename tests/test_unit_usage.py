@@ -43,6 +43,11 @@ async def test_totals_follow_updates_and_removals(redis: Redis, keys: Keys) -> N
     assert totals == {"input": 200, "output": 25, "reasoning": 2, "cacheRead": 14,
                       "cacheWrite": 6, "cost": 1.0, "messages": 2}
     assert last is not None and last["messageID"] == "msg_2" and last["modelID"] == "m2"
+    # An answer still being written (no tokens yet) is not the newest one yet.
+    empty = {**_assistant("msg_3", 0), "tokens": {"input": 0, "output": 0}}
+    await _stage(store, redis, empty)
+    assert (await store.read_usage(SID))[1]["messageID"] == "msg_2"  # type: ignore[index]
+    await _stage(store, redis, remove=("msg_3",))
     # Removing the newest makes the one before it the newest; removing a user message or an
     # unknown one changes nothing.
     await _stage(store, redis, remove=("msg_2", "msg_0", "msg_9"))

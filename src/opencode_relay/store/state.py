@@ -91,8 +91,9 @@ return 1
 # Token and cost totals of a session, kept up to date as assistant messages change, so reading
 # them costs the same for a long session as for a short one. The hash holds each assistant
 # message's usage (`m:<id>`, JSON), the totals (one field per counter), `messages` (how many)
-# and `last` (the newest assistant message's id). A message's new usage replaces its old one in
-# the totals. KEYS: the usage hash. ARGV: message id, its usage as JSON ('' removes it).
+# and `last` (the newest assistant message's id that has tokens). A message's new usage
+# replaces its old one in the totals.
+# KEYS: the usage hash. ARGV: message id, its usage as JSON ('' removes it).
 _USAGE_COUNTERS = ("input", "output", "reasoning", "cacheRead", "cacheWrite", "cost")
 _PUT_USAGE = """
 local counters = {'input', 'output', 'reasoning', 'cacheRead', 'cacheWrite', 'cost'}
@@ -109,11 +110,16 @@ if old then
   redis.call('HINCRBY', KEYS[1], 'messages', -1)
 end
 if ARGV[2] ~= '' then
-  add(cjson.decode(ARGV[2]), 1)
+  local entry = cjson.decode(ARGV[2])
+  add(entry, 1)
   redis.call('HINCRBY', KEYS[1], 'messages', 1)
   redis.call('HSET', KEYS[1], field, ARGV[2])
+  -- An answer still being written (no tokens yet) does not yet replace the newest one.
   local last = redis.call('HGET', KEYS[1], 'last')
-  if not last or ARGV[1] >= last then redis.call('HSET', KEYS[1], 'last', ARGV[1]) end
+  local counted = (tonumber(entry.input) or 0) + (tonumber(entry.output) or 0) > 0
+  if not last or (counted and ARGV[1] >= last) then
+    redis.call('HSET', KEYS[1], 'last', ARGV[1])
+  end
   return 1
 end
 if not old then return 0 end
