@@ -78,6 +78,7 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 
 
 _BODIES = {"/messages": {"text": "hi"}, "/prompt": {"text": "hi"},
+           "/revert": {"messageID": "msg_notreal"},
            "/permissions/": {"reply": "once"}, "/questions/": {"answers": [["a"]]}}
 
 

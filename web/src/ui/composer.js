@@ -109,6 +109,9 @@ export class Composer {
 
   focus() { this.input.focus(); }
 
+  /** Puts text in the prompt box (an undone prompt comes back to be edited). @param {string} text */
+  setText(text) { this.input.value = text; this.autosize(); }
+
   async submit() {
     const text = this.input.value;
     if (!text.trim() || this.sending || this.input.disabled) return;
