@@ -192,3 +192,22 @@ def test_usage_counts_tokens_and_context_and_compact_summarizes(
     assert any(p["type"] == "compaction" for m in messages for p in m["parts"])
     assert wait_for(lambda: api.get(f"/api/sessions/{sid}").json()["usage"]["messages"] == 3,
                     30, "the summary to count")
+
+
+def test_undo_while_the_agent_works_is_a_409(
+        api: httpx.Client, opencode: EmbeddedOpencode, scripted: ScriptedProvider,
+        script_key: str) -> None:
+    project = _project(opencode, scripted, script_key)
+    marker = scripted.script(script_key, [[{"text": "slow"}, {"sleep": 4}, {"text": " done"}]])
+    sid = _session(api, project, "busy")
+    assert api.post(f"/api/sessions/{sid}/prompt", json={"text": f"go {marker}"}).status_code \
+        == 202
+    user = wait_for(lambda: next((m for m in relay_transcript(api, sid)
+                                  if m["info"]["role"] == "user"), None), 20, "the prompt")
+    wait_for(lambda: api.get(f"/api/sessions/{sid}/status").json()["status"]["type"] == "busy",
+             20, "the session to be busy")
+    busy = api.post(f"/api/sessions/{sid}/revert", json={"messageID": user["info"]["id"]})
+    assert busy.status_code == 409, busy.text
+    assert busy.json()["error"]["code"] == "session_busy"
+    wait_for(lambda: api.get(f"/api/sessions/{sid}/status").json()["status"]["type"] == "idle",
+             30, "the session to be idle")

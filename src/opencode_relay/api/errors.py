@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from ..errors import (
     BodyTooLarge,
+    Busy,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -33,7 +34,8 @@ logger = logging.getLogger("opencode_relay.api")
 
 
 _STATUS: dict[type[RelayError], int] = {
-    InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, BodyTooLarge: 413,
+    InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Busy: 409,
+    BodyTooLarge: 413,
     RateLimited: 429, Starting: 503, UpstreamUnavailable: 503,
 }
 

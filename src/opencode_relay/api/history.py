@@ -6,12 +6,13 @@ caller's next read sees it (the events that follow change nothing more).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InvalidInput, NotFound
+from ..errors import Busy, InvalidInput, NotFound, UpstreamError
 from ..ingest.snapshot import fetch_snapshot, stage_snapshot
 from ..relay import Relay
 from ..session_service import SessionTarget
@@ -23,6 +24,7 @@ from .models import ModelRef
 from .schemas import GATED, SESSION_LINKS, Done, OneSession, Session, errors, ok
 
 router = APIRouter(prefix="/api", responses=GATED)
+T = TypeVar("T")
 
 _MESSAGE = r"^msg[A-Za-z0-9_-]{1,125}$"
 _PART = r"^prt[A-Za-z0-9_-]{1,125}$"
@@ -54,6 +56,17 @@ async def _message_of(relay: Relay, sid: str, mid: str) -> None:
         raise NotFound("message", mid)
 
 
+async def _unless_busy(action: Awaitable[T]) -> T:
+    """opencode's action; its 409 (the session is working) as the relay's Busy."""
+    try:
+        return await action
+    except UpstreamError as exc:
+        if exc.status == 409:
+            raise Busy(f"the session is busy: {exc.message}; wait until it is idle, "
+                       "or stop it") from exc
+        raise
+
+
 async def _store_session(relay: Relay, target: SessionTarget, info: dict[str, Any]) -> None:
     async with relay.redis.pipeline(transaction=True) as pipe:
         relay.store.put_session(pipe, info, target.upstream.name)  # read-your-writes
@@ -64,7 +77,7 @@ async def _store_session(relay: Relay, target: SessionTarget, info: dict[str, An
              responses={**ok(OneSession, description="The session, its `revert` set: the "
                                                      "message and those after it are undone "
                                                      "and the files restored"),
-                        **errors(400, 403, 404, 422)})
+                        **errors(400, 403, 404, 409, 422)})
 async def revert(sid: SessionId, body: Revert, relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
     await _message_of(relay, sid, body.messageID)
@@ -72,8 +85,8 @@ async def revert(sid: SessionId, body: Revert, relay: Relay = Depends(get_relay)
         part = await relay.store.get_part(sid, body.partID)
         if part is None or part.get("messageID") != body.messageID:
             raise NotFound("part", body.partID)
-    updated = await target.client.revert(sid, body.model_dump(exclude_none=True),
-                                         target.directory)
+    updated = await _unless_busy(target.client.revert(
+        sid, body.model_dump(exclude_none=True), target.directory))
     await _store_session(relay, target, updated)
     return {"session": updated}
 
@@ -81,10 +94,10 @@ async def revert(sid: SessionId, body: Revert, relay: Relay = Depends(get_relay)
 @router.post("/sessions/{sid}/unrevert",
              responses={**ok(OneSession, description="The session with its last undo taken "
                                                      "back (files restored)"),
-                        **errors(400, 403, 404)})
+                        **errors(400, 403, 404, 409)})
 async def unrevert(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
-    updated = await target.client.unrevert(sid, target.directory)
+    updated = await _unless_busy(target.client.unrevert(sid, target.directory))
     await _store_session(relay, target, updated)
     return {"session": updated}
 
@@ -92,14 +105,14 @@ async def unrevert(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
 @router.post("/sessions/{sid}/fork",
              responses={**ok(Session, description="The new session, owned by the caller",
                              links=SESSION_LINKS),
-                        **errors(400, 403, 404, 422)})
+                        **errors(400, 403, 404, 409, 422)})
 async def fork(sid: SessionId, body: Fork | None = None,
                relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
     request = (body or Fork()).model_dump(exclude_none=True)
     if "messageID" in request:
         await _message_of(relay, sid, request["messageID"])
-    session = await target.client.fork(sid, request, target.directory)
+    session = await _unless_busy(target.client.fork(sid, request, target.directory))
     # As the create route: owned, stored with its copied messages and announced at once.
     snap = await fetch_snapshot(target.client, session)
     created = {"type": "relay.session.created", "properties": {"sessionID": session["id"],
@@ -115,7 +128,7 @@ async def fork(sid: SessionId, body: Fork | None = None,
 @router.post("/sessions/{sid}/summarize",
              responses={**ok(Done, description="Compacted: a summary message now stands for "
                                                "the messages before it"),
-                        **errors(400, 403, 404, 422, 429)})
+                        **errors(400, 403, 404, 409, 422, 429)})
 async def summarize(sid: SessionId, body: Summarize | None = None,
                     relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
@@ -126,6 +139,6 @@ async def summarize(sid: SessionId, body: Summarize | None = None,
         raise InvalidInput("the session has no answer yet, so no model to summarize with; "
                            "give one as {\"model\": {\"providerID\", \"modelID\"}}")
     await relay.sessions.check_choices(target.upstream, {"model": model}, target.directory)
-    await target.client.summarize(sid, {**model, "auto": False}, target.directory,
-                                  timeout=relay.settings.prompt_timeout_seconds)
+    await _unless_busy(target.client.summarize(sid, {**model, "auto": False}, target.directory,
+                                               timeout=relay.settings.prompt_timeout_seconds))
     return {"ok": True}

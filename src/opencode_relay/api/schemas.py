@@ -43,6 +43,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "No valid API token or login (only with RELAY_AUTH on)",
     403: "Not allowed: a cookie-authenticated write from another origin",
     404: "No such session, message or pending request, or not the caller's",
+    409: "The session is busy: opencode refuses this until the agent has finished (or is "
+         "stopped)",
     413: "The request body is larger than RELAY_MAX_BODY_BYTES",
     422: "The request does not match this document's schema",
     429: "Too many prompts or open event streams for this caller; see Retry-After",
