@@ -91,4 +91,21 @@ def test_undo_redo_fork_usage_and_compact(ui: str, api: httpx.Client, new_page,
              30, "the summary")
     page.wait_for_selector("[data-testid=compact-button]:not([disabled])")
     shot(page, "history-compacted")
+
+    # Undo from the start, then prompt anew: opencode drops the undone messages, and so does
+    # the page.
+    page.locator("[data-testid=message][data-role=user]").first \
+        .get_by_test_id("message-undo").click()
+    page.get_by_test_id("revert-banner").wait_for()
+    wait_for(lambda: target.read_text() == "first plan\n", 10, "the file to be restored")
+    fresh = scripted.script(f"{script_key}n", [[{"text": "A new plan instead."}]])
+    send(page, f"plan anew {fresh}")
+    page.get_by_test_id("revert-banner").wait_for(state="detached")
+    page.wait_for_function("""() => {
+        const all = [...document.querySelectorAll('[data-testid=message]')];
+        return all.length === 2 && !all.some(m => m.dataset.reverted)
+            && all[1].textContent.includes('A new plan instead.');
+    }""")
+    assert len(api.get(f"/api/sessions/{sid}/messages").json()["messages"]) == 2
+    shot(page, "history-replaced")
     page.errors.check()
