@@ -47,7 +47,10 @@ async def test_totals_follow_updates_and_removals(redis: Redis, keys: Keys) -> N
     empty = {**_assistant("msg_3", 0), "tokens": {"input": 0, "output": 0}}
     await _stage(store, redis, empty)
     assert (await store.read_usage(SID))[1]["messageID"] == "msg_2"  # type: ignore[index]
-    await _stage(store, redis, remove=("msg_3",))
+    # Nor when the newest is removed: the one before it with tokens takes its place.
+    await _stage(store, redis, remove=("msg_2",))
+    assert (await store.read_usage(SID))[1]["messageID"] == "msg_1"  # type: ignore[index]
+    await _stage(store, redis, _assistant("msg_2", 5, model="m2"), remove=("msg_3",))
     # Removing the newest makes the one before it the newest; removing a user message or an
     # unknown one changes nothing.
     await _stage(store, redis, remove=("msg_2", "msg_0", "msg_9"))

@@ -125,11 +125,15 @@ end
 if not old then return 0 end
 redis.call('HDEL', KEYS[1], field)
 if redis.call('HGET', KEYS[1], 'last') == ARGV[1] then
+  -- The newest answer left that has tokens (removals are rare: a scan is fine).
   local newest = false
-  for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if string.sub(name, 1, 2) == 'm:' then
-      local mid = string.sub(name, 3)
-      if not newest or mid > newest then newest = mid end
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'm:' then
+      local mid = string.sub(all[i], 3)
+      local entry = cjson.decode(all[i + 1])
+      local counted = (tonumber(entry.input) or 0) + (tonumber(entry.output) or 0) > 0
+      if counted and (not newest or mid > newest) then newest = mid end
     end
   end
   if newest then redis.call('HSET', KEYS[1], 'last', newest)
