@@ -47,6 +47,8 @@ def test_undo_redo_fork_usage_and_compact(ui: str, api: httpx.Client, new_page,
     # Usage: per answer and for the session, with the model's context window.
     page.wait_for_selector("[data-testid=message-usage]")
     meter = page.get_by_test_id("context-meter")
+    # Two answers of 10 + 5 tokens each (the bar re-reads the totals once they settle).
+    page.wait_for_selector("[data-testid=usage-tokens][data-output='10']")
     page.wait_for_selector("[data-testid=context-meter][data-limit='1000'][data-used='15']")
     assert meter.get_attribute("data-percent") == "1.5"
     assert page.get_by_test_id("usage-tokens").inner_text() == "30 tokens"
