@@ -79,6 +79,7 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 
 _BODIES = {"/messages": {"text": "hi"}, "/prompt": {"text": "hi"},
            "/command": {"command": "relay-greet", "arguments": "hi"},
+           "/revert": {"messageID": "msg_notreal"},
            "/permissions/": {"reply": "once"}, "/questions/": {"answers": [["a"]]}}
 
 
@@ -186,6 +187,24 @@ def test_bob_cannot_hang_a_session_under_alices(
     made = httpx.post(f"{secured.url}/api/sessions", headers=bearer(tokens["bob"]),
                       json={"title": "child", "parentID": alice_session["sid"]})
     assert made.status_code == 404
+
+
+def test_a_fork_belongs_to_whoever_forked(
+        secured: RelayProcess, tokens: dict[str, str], alice_session: dict[str, str]) -> None:
+    alice, bob = bearer(tokens["alice"]), bearer(tokens["bob"])
+    forked = httpx.post(f"{secured.url}/api/sessions/{alice_session['sid']}/fork",
+                        headers=alice, json={}, timeout=30)
+    assert forked.status_code == 200, forked.text
+    fid = forked.json()["id"]
+    assert httpx.get(f"{secured.url}/api/sessions/{fid}", headers=alice).status_code == 200
+    assert httpx.get(f"{secured.url}/api/sessions/{fid}/messages",
+                     headers=bob).status_code == 404
+    mine = httpx.get(f"{secured.url}/api/sessions?limit=1000", headers=alice).json()
+    assert fid in {s["id"] for s in mine["sessions"]}
+    theirs = httpx.get(f"{secured.url}/api/sessions?limit=1000", headers=bob).json()
+    assert fid not in {s["id"] for s in theirs["sessions"]}
+    # Gone again, so searches for alice's title elsewhere find only her original.
+    assert httpx.delete(f"{secured.url}/api/sessions/{fid}", headers=alice).status_code == 200
 
 
 def test_global_stream_shows_each_principal_only_its_own_sessions(

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import hardening
-from .api import composer, events, meta, providers, sessions
+from .api import composer, events, history, meta, providers, sessions
 from .api.errors import error_response, install_error_handlers
 from .config import Settings
 from .metrics import Metrics
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(meta.router)
     app.include_router(providers.router)
     app.include_router(composer.router)
+    app.include_router(history.router)
     _mount_web(app)
     return app
 

@@ -38,6 +38,12 @@ class NotFound(RelayError):
         super().__init__(f"{what} {ident!r} was not found")
 
 
+class Busy(RelayError):
+    """The session is working, and opencode refuses the action until it is idle."""
+
+    code = "session_busy"
+
+
 class Unauthenticated(RelayError):
     code = "unauthorized"
 

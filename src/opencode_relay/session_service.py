@@ -20,7 +20,7 @@ from .ingest.snapshot import fetch_snapshot, stage_snapshot
 from .security.access import Access
 from .store.log import EventId
 from .store.state import JSON, MessageRecord, StateStore
-from .upstream.client import OpencodeClient, UpstreamError
+from .upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 
 # How long the agents and models of one (server, directory) are trusted before being re-read.
 CATALOG_SECONDS = 30.0
@@ -55,6 +55,7 @@ class Catalog:
 
     models: frozenset[str]
     agents: frozenset[str]
+    context: dict[str, int]  # `provider/model` → its context window in tokens, where known
 
 
 class SessionService:
@@ -137,6 +138,31 @@ class SessionService:
         cursor, records = await self.store.read_transcript(sid)
         return records, EventId.parse(cursor)
 
+    async def usage(self, sid: str) -> JSON:
+        """Tokens and cost of the session so far (kept at ingest, store/state.py) and how full
+        its model's context window was after the newest assistant message."""
+        target = await self.target(sid)
+        totals, last = await self.store.read_usage(sid)
+        limit = used = None
+        if last is not None:
+            used = int(sum(last[k] for k in ("input", "output", "reasoning", "cacheRead",
+                                             "cacheWrite")))
+            if last.get("providerID") and last.get("modelID"):
+                limit = await self.context_limit(target, last["providerID"], last["modelID"])
+        return {
+            "tokens": {"input": int(totals["input"]), "output": int(totals["output"]),
+                       "reasoning": int(totals["reasoning"]),
+                       "cache": {"read": int(totals["cacheRead"]),
+                                 "write": int(totals["cacheWrite"])}},
+            "cost": round(totals["cost"], 9),
+            "messages": int(totals["messages"]),
+            "model": ({"providerID": last["providerID"], "modelID": last["modelID"]}
+                      if last and last.get("providerID") and last.get("modelID") else None),
+            "context": {"used": used, "limit": limit,
+                        "percent": round(100 * used / limit, 1) if used is not None and limit
+                        else None},
+        }
+
     async def pending_request(self, sid: str, request_id: str) -> tuple[str, JSON]:
         """A pending request of this session or of one of its sub-agent sessions."""
         found = await self.store.pending_request(await self.family(sid), request_id)
@@ -157,15 +183,30 @@ class SessionService:
         if body.get("agent") and body["agent"] not in catalog.agents:
             raise InvalidInput(f"unknown agent {body['agent']!r}; see GET /api/agents")
 
+    async def context_limit(self, target: SessionTarget, provider: str,
+                            model: str) -> int | None:
+        """The model's context window (opencode's `limit.context`); None when unknown or when
+        opencode cannot say right now (usage is still worth showing without it)."""
+        try:
+            catalog = await self._catalog(target.upstream, target.directory)
+        except (UpstreamError, UpstreamUnavailable):
+            return None
+        return catalog.context.get(f"{provider}/{model}")
+
     async def _catalog(self, upstream: Upstream, directory: str | None) -> Catalog:
         key = (upstream.name, directory)
         catalog = self._catalogs.get(key)
         if catalog is None:
             providers, agents = await asyncio.gather(upstream.client.providers(directory),
                                                      upstream.client.agents(directory))
+            models = {f"{p['id']}/{m}": info for p in providers.get("providers", [])
+                      for m, info in (p.get("models") or {}).items()}
             catalog = Catalog(
-                frozenset(f"{p['id']}/{m}" for p in providers.get("providers", [])
-                          for m in (p.get("models") or {})),
-                frozenset(str(a.get("name")) for a in agents))
+                frozenset(models),
+                frozenset(str(a.get("name")) for a in agents),
+                {name: int(limit) for name, info in models.items()
+                 if isinstance(info, dict)
+                 and isinstance(limit := (info.get("limit") or {}).get("context"), int | float)
+                 and limit > 0})
             self._catalogs[key] = catalog
         return catalog

@@ -51,6 +51,21 @@ def write_opencode_config(directory: Path, provider: ScriptedProvider) -> None:
     (directory / "opencode.json").write_text(json.dumps(config, indent=2))
 
 
+def git_project(directory: Path, provider: ScriptedProvider,
+                context_limit: int = 1000) -> Path:
+    """A project folder that is a git repository, as opencode needs to snapshot files (undo):
+    in a plain folder its revert restores nothing. The scripted model gets a context window."""
+    write_opencode_config(directory, provider)
+    config = json.loads((directory / "opencode.json").read_text())
+    for model in config["provider"]["scripted"]["models"].values():
+        model["limit"] = {"context": context_limit, "output": 500}
+    (directory / "opencode.json").write_text(json.dumps(config, indent=2))
+    subprocess.run(["git", "init", "-q"], cwd=directory, check=True)
+    subprocess.run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit",
+                    "-q", "--allow-empty", "-m", "init"], cwd=directory, check=True)
+    return directory
+
+
 def start_opencode(root: Path, provider: ScriptedProvider, port: int | None = None,
                    password: str | None = None) -> EmbeddedOpencode:
     project = root / "project"

@@ -78,6 +78,11 @@ export const api = {
   diff: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/diff`),
   todos: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/todos`),
   requests: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/requests`),
+  revert: (/** @type {string} */ id, /** @type {string} */ messageID) => request('POST', `/api/sessions/${enc(id)}/revert`, { messageID }),
+  unrevert: (/** @type {string} */ id) => request('POST', `/api/sessions/${enc(id)}/unrevert`),
+  fork: (/** @type {string} */ id, /** @type {string | null} */ messageID) =>
+    request('POST', `/api/sessions/${enc(id)}/fork`, messageID ? { messageID } : {}),
+  summarize: (/** @type {string} */ id) => request('POST', `/api/sessions/${enc(id)}/summarize`, {}),
   replyPermission: (/** @type {string} */ id, /** @type {string} */ requestID, /** @type {string} */ reply) =>
     request('POST', `/api/sessions/${enc(id)}/permissions/${enc(requestID)}`, { reply }),
   answerQuestion: (/** @type {string} */ id, /** @type {string} */ requestID, /** @type {string[][]} */ answers) =>

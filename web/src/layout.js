@@ -22,6 +22,8 @@ export function buildLayout() {
     h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('span', { class: 'progress-text' }));
   const banner = h('div', { class: 'banner', testid: 'session-error', role: 'alert', hidden: true });
   const requests = h('div', { class: 'requests', hidden: true });
+  const revert = h('div', { class: 'revert-region' });
+  const usage = h('div', { class: 'usage-region' });
   const composer = h('div', { class: 'composer' });
   const panels = h('aside', { class: 'panels' });
   const welcome = h('div', { class: 'welcome' },
@@ -33,7 +35,7 @@ export function buildLayout() {
       h('div', { class: 'title-wrap' }, header.title, header.dir),
       h('div', { class: 'header-actions' }, header.status, header.rename, header.delete, header.panels)),
     h('div', { class: 'session-body' },
-      h('div', { class: 'center' }, transcript, progress, banner, requests, composer),
+      h('div', { class: 'center' }, transcript, progress, banner, requests, revert, usage, composer),
       panels));
   const toasts = h('div', { class: 'toasts', 'aria-live': 'assertive' });
   const main = h('main', { class: 'main' }, welcome, sessionPane);
@@ -45,7 +47,7 @@ export function buildLayout() {
     toasts);
   return {
     app, connection, connectionLabel, sidebar, header, transcript, progress, banner, requests,
-    composer, panels, welcome, sessionPane, toasts, main,
+    revert, usage, composer, panels, welcome, sessionPane, toasts, main,
   };
 }
 

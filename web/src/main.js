@@ -168,6 +168,10 @@ function start() {
     },
     actions: [
       { name: 'new', description: 'Start a new session', run: () => { createSession(); } },
+      { name: 'undo', description: 'Undo the last prompt and its file changes', run: () => { if (current) current.undoLast(); } },
+      { name: 'redo', description: 'Bring back what was undone', run: () => { if (current) current.redo(); } },
+      { name: 'fork', description: 'Copy this session into a new one', run: () => { if (current) current.forkAll(); } },
+      { name: 'compact', description: 'Summarize the session so far to free context', run: () => { if (current) current.compact(); } },
       { name: 'export', description: 'Download this session as JSON', run: () => { exportSession(); } },
     ],
     commands: async () => (await api.commands(current ? current.id : undefined)).commands,

@@ -15,6 +15,7 @@ import { PanelsView } from './ui/panels.js';
 import { PromptsView } from './ui/prompts.js';
 import { SessionHeaderView } from './ui/header.js';
 import { ProgressView } from './ui/status.js';
+import { RevertBannerView, UsageView } from './ui/history.js';
 
 /** @typedef {import('./types.js').RelayEvent} RelayEvent */
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
@@ -146,12 +147,18 @@ export class SessionController {
   show(store, reload) {
     const { layout, composer, notify, navigate } = this.ctx;
     this.store = store;
-    const ctx = { openSession: navigate, navigate, notify };
+    const ctx = {
+      openSession: navigate, navigate, notify,
+      undo: (/** @type {string} */ id) => this.undo(id),
+      fork: (/** @type {string} */ id) => this.fork(id),
+    };
     this.header = new SessionHeaderView(layout.header, store, ctx);
     this.views = [
       this.header,
       new ProgressView(layout.progress, store),
       new TranscriptView(layout.transcript, store, ctx),
+      new RevertBannerView(layout.revert, store, { redo: () => this.redo() }),
+      new UsageView(layout.usage, store, { compact: () => this.compact() }),
       new PanelsView(layout.panels, store),
       new PromptsView(layout.requests, store, ctx),
     ];
@@ -237,6 +244,79 @@ export class SessionController {
     } catch (err) {
       this.ctx.notify(`Could not rename the session: ${err.message}`);
       if (!this.closed && this.header) this.header.render();
+    }
+  }
+
+  /**
+   * Undoes a prompt and all after it (opencode restores the files), and puts the prompt's text
+   * back in the composer to be edited, as opencode's own app does.
+   * @param {string} messageID
+   */
+  async undo(messageID) {
+    const store = this.store;
+    try {
+      const res = await api.revert(this.id, messageID);
+      if (this.closed || store !== this.store || !store) return;
+      store.setSession(res.session);
+      const entry = store.messages.get(messageID);
+      const text = entry ? entry.partOrder.map((pid) => entry.parts.get(pid))
+        .filter((p) => p && p.type === 'text' && !p.synthetic).map((p) => (p && p.text) || '').join('\n') : '';
+      if (text) { this.ctx.composer.setText(text); this.ctx.composer.focus(); }
+    } catch (err) {
+      this.ctx.notify(`Could not undo: ${err.message}`);
+    }
+  }
+
+  /** Undoes the newest prompt not undone yet (the command menu's /undo). */
+  async undoLast() {
+    const store = this.store;
+    if (!store) return;
+    const from = store.session && store.session.revert ? store.session.revert.messageID : null;
+    const prompts = store.order.filter((id) => {
+      const entry = store.messages.get(id);
+      return entry && entry.info.role === 'user' && (!from || id < from);
+    });
+    const last = prompts[prompts.length - 1];
+    if (last) await this.undo(last);
+    else this.ctx.notify('There is no prompt to undo.');
+  }
+
+  /** Takes the last undo back (files too). */
+  async redo() {
+    try {
+      const res = await api.unrevert(this.id);
+      if (!this.closed && this.store) this.store.setSession(res.session);
+    } catch (err) {
+      this.ctx.notify(`Could not redo: ${err.message}`);
+    }
+  }
+
+  /** A new session with the conversation up to and including this message; opens it. @param {string} messageID */
+  async fork(messageID) {
+    const order = this.store ? this.store.order : [];
+    const next = order[order.indexOf(messageID) + 1] || null;
+    try {
+      const session = await api.fork(this.id, next);
+      this.ctx.list.upsert(session);
+      this.ctx.navigate(session.id);
+    } catch (err) {
+      this.ctx.notify(`Could not fork the session: ${err.message}`);
+    }
+  }
+
+  /** A new session with the whole conversation so far (the command menu's /fork). */
+  async forkAll() {
+    const order = this.store ? this.store.order : [];
+    if (order.length) await this.fork(order[order.length - 1]);
+    else this.ctx.notify('There is nothing to fork yet.');
+  }
+
+  /** Summarizes the session so far (opencode's compaction) with its last used model. */
+  async compact() {
+    try {
+      await api.summarize(this.id);
+    } catch (err) {
+      this.ctx.notify(`Could not compact the session: ${err.message}`);
     }
   }
 

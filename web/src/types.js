@@ -95,6 +95,15 @@
  * )} StoreChange
  */
 
+/**
+ * `GET /api/sessions/{id}`'s `usage`: the session's tokens and cost, and its context window.
+ * @typedef {{
+ *   tokens: {input: number, output: number, reasoning: number, cache: {read: number, write: number}},
+ *   cost: number, messages: number, model: {providerID: string, modelID: string} | null,
+ *   context: {used: number | null, limit: number | null, percent: number | null},
+ * }} Usage
+ */
+
 /** @typedef {{name: string, description?: string, mode?: string, hidden?: boolean}} AgentInfo */
 
 /**

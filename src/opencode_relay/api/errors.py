@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from ..errors import (
     AttachmentTooLarge,
     BodyTooLarge,
+    Busy,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -35,9 +36,9 @@ logger = logging.getLogger("opencode_relay.api")
 
 
 _STATUS: dict[type[RelayError], int] = {
-    InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, BodyTooLarge: 413,
-    AttachmentTooLarge: 413, UnsupportedMediaType: 415, RateLimited: 429, Starting: 503,
-    UpstreamUnavailable: 503,
+    InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Busy: 409,
+    BodyTooLarge: 413, AttachmentTooLarge: 413, UnsupportedMediaType: 415, RateLimited: 429,
+    Starting: 503, UpstreamUnavailable: 503,
 }
 
 

@@ -43,6 +43,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "No valid API token or login (only with RELAY_AUTH on)",
     403: "Not allowed: a cookie-authenticated write from another origin",
     404: "No such session, message or pending request, or not the caller's",
+    409: "The session is busy: opencode refuses this until the agent has finished (or is "
+         "stopped)",
     413: "The request body is larger than RELAY_MAX_BODY_BYTES, or an attached file is larger "
          "than RELAY_MAX_ATTACHMENT_BYTES",
     415: "An attached file is not an image, a PDF or text",
@@ -87,7 +89,9 @@ _SESSION_OPERATIONS = [
     ("get", "/api/sessions/{sid}/diff"), ("get", "/api/sessions/{sid}/todos"),
     ("get", "/api/sessions/{sid}/children"), ("get", "/api/sessions/{sid}/requests"),
     ("get", "/api/sessions/{sid}/events"), ("post", "/api/sessions/{sid}/command"),
-    ("get", "/api/sessions/{sid}/files")]
+    ("get", "/api/sessions/{sid}/files"), ("post", "/api/sessions/{sid}/revert"),
+    ("post", "/api/sessions/{sid}/unrevert"), ("post", "/api/sessions/{sid}/fork"),
+    ("post", "/api/sessions/{sid}/summarize")]
 # A created session's id, and an answer's message id, are what the other routes take.
 SESSION_LINKS = links("sid", "/id", *_SESSION_OPERATIONS)
 MESSAGE_LINKS = links("mid", "/info/id", ("get", "/api/messages/{mid}/parts"))
@@ -120,8 +124,40 @@ class SessionList(_Closed):
     sessions: list[Session]
 
 
+class CacheTokens(_Closed):
+    read: int
+    write: int
+
+
+class Tokens(_Closed):
+    input: int
+    output: int
+    reasoning: int
+    cache: CacheTokens
+
+
+class ModelChoice(_Closed):
+    providerID: str
+    modelID: str
+
+
+class ContextUse(_Closed):
+    used: int | None = Field(description="Tokens in the context after the newest answer")
+    limit: int | None = Field(description="The model's context window, when opencode says")
+    percent: float | None
+
+
+class Usage(_Closed):
+    tokens: Tokens = Field(description="Summed over the session's assistant messages")
+    cost: float
+    messages: int = Field(description="Assistant messages counted")
+    model: ModelChoice | None = Field(description="The model of the newest assistant message")
+    context: ContextUse
+
+
 class OneSession(_Closed):
     session: Session
+    usage: Usage | None = Field(default=None, description="Only on GET /api/sessions/{sid}")
 
 
 class Deleted(_Closed):

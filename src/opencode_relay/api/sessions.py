@@ -93,7 +93,8 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
 
 @router.get("/sessions/{sid}", responses={**ok(OneSession), **errors(400, 404)})
 async def get_session(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
-    return {"session": await relay.sessions.get(sid)}
+    session = await relay.sessions.get(sid)
+    return {"session": session, "usage": await relay.sessions.usage(sid)}
 
 
 @router.patch("/sessions/{sid}", responses={**ok(OneSession), **errors(400, 403, 404, 422)})

@@ -430,6 +430,7 @@ class Ingestor:
 
     async def _on_message(self, batch: Batch, props: JSON) -> None:
         self.store.put_message(batch.pipe, props["info"])
+        await self.store.stage_usage(batch.pipe, props["info"])
 
     async def _on_message_removed(self, batch: Batch, props: JSON) -> None:
         sid, mid = props["sessionID"], props["messageID"]

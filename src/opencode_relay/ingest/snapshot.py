@@ -74,8 +74,10 @@ async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapsho
                 store.remove_part(pipe, sid, mid, pid)
     store.put_session(pipe, snap.info, upstream)
     pipe.zrem(keys.pruned, sid)
+    pipe.delete(keys.usage(sid))
     for message in snap.messages:
         store.put_message(pipe, message["info"])
+        await store.stage_usage(pipe, message["info"])
         for part in message.get("parts", []):
             store.put_part(pipe, part)
     store.put_json(pipe, keys.todos(sid), snap.todos)

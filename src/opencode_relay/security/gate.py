@@ -41,7 +41,7 @@ COOKIE = "ocr_session"
 PUBLIC = frozenset({"/api/login", "/api/logout"})
 # Route templates (as declared in api/) that the limits apply to; a test checks they exist.
 PROMPT_ROUTES = frozenset({"/api/sessions/{sid}/messages", "/api/sessions/{sid}/prompt",
-                           "/api/sessions/{sid}/command"})
+                           "/api/sessions/{sid}/command", "/api/sessions/{sid}/summarize"})
 STREAM_ROUTES = frozenset({"/api/events", "/api/sessions/{sid}/events"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -97,8 +97,12 @@ class Keys:
     def session_owner(self, sid: str) -> str:
         return f"{self.prefix}session:{{{sid}}}:owner"
 
+    def usage(self, sid: str) -> str:
+        """HASH: token and cost totals of the session's assistant messages, kept at ingest."""
+        return f"{self.prefix}session:{{{sid}}}:usage"
+
     def fixed_session_keys(self, sid: str) -> list[str]:
         """Every key of a session except the per-message and per-part ones."""
         return [self.session(sid), self.session_messages(sid), self.status(sid), self.diff(sid),
                 self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid),
-                self.session_owner(sid), self.session_upstream(sid)]
+                self.session_owner(sid), self.session_upstream(sid), self.usage(sid)]

@@ -88,6 +88,88 @@ return 1
 """
 
 
+# Token and cost totals of a session, kept up to date as assistant messages change, so reading
+# them costs the same for a long session as for a short one. The hash holds each assistant
+# message's usage (`m:<id>`, JSON), the totals (one field per counter), `messages` (how many)
+# and `last` (the newest assistant message's id that has tokens). A message's new usage
+# replaces its old one in the totals.
+# KEYS: the usage hash. ARGV: message id, its usage as JSON ('' removes it).
+_USAGE_COUNTERS = ("input", "output", "reasoning", "cacheRead", "cacheWrite", "cost")
+_PUT_USAGE = """
+local counters = {'input', 'output', 'reasoning', 'cacheRead', 'cacheWrite', 'cost'}
+local field = 'm:' .. ARGV[1]
+local function add(entry, sign)
+  for _, name in ipairs(counters) do
+    local value = tonumber(entry[name]) or 0
+    if value ~= 0 then redis.call('HINCRBYFLOAT', KEYS[1], name, sign * value) end
+  end
+end
+local old = redis.call('HGET', KEYS[1], field)
+if old then
+  add(cjson.decode(old), -1)
+  redis.call('HINCRBY', KEYS[1], 'messages', -1)
+end
+if ARGV[2] ~= '' then
+  local entry = cjson.decode(ARGV[2])
+  add(entry, 1)
+  redis.call('HINCRBY', KEYS[1], 'messages', 1)
+  redis.call('HSET', KEYS[1], field, ARGV[2])
+  -- An answer still being written (no tokens yet) does not yet replace the newest one.
+  local last = redis.call('HGET', KEYS[1], 'last')
+  local counted = (tonumber(entry.input) or 0) + (tonumber(entry.output) or 0) > 0
+  if not last or (counted and ARGV[1] >= last) then
+    redis.call('HSET', KEYS[1], 'last', ARGV[1])
+  end
+  return 1
+end
+if not old then return 0 end
+redis.call('HDEL', KEYS[1], field)
+if redis.call('HGET', KEYS[1], 'last') == ARGV[1] then
+  -- The newest answer left that has tokens (removals are rare: a scan is fine).
+  local newest = false
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'm:' then
+      local mid = string.sub(all[i], 3)
+      local entry = cjson.decode(all[i + 1])
+      local counted = (tonumber(entry.input) or 0) + (tonumber(entry.output) or 0) > 0
+      if counted and (not newest or mid > newest) then newest = mid end
+    end
+  end
+  if newest then redis.call('HSET', KEYS[1], 'last', newest)
+  else redis.call('HDEL', KEYS[1], 'last') end
+end
+return 1
+"""
+
+# KEYS: the usage hash. Reply: the counters, `messages`, then the newest message's usage JSON.
+_READ_USAGE = """
+local out = redis.call('HMGET', KEYS[1], 'input', 'output', 'reasoning', 'cacheRead',
+                       'cacheWrite', 'cost', 'messages')
+local last = redis.call('HGET', KEYS[1], 'last')
+out[#out + 1] = last and redis.call('HGET', KEYS[1], 'm:' .. last) or false
+return out
+"""
+
+
+def message_usage(info: JSON) -> JSON | None:
+    """What an assistant message used (opencode's `tokens` and `cost`), flat; None otherwise."""
+    if info.get("role") != "assistant" or not isinstance(info.get("tokens"), dict):
+        return None
+    tokens = info["tokens"]
+    cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
+
+    def number(value: Any) -> float:
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+    return {"messageID": info["id"], "providerID": info.get("providerID"),
+            "modelID": info.get("modelID"),
+            "input": number(tokens.get("input")), "output": number(tokens.get("output")),
+            "reasoning": number(tokens.get("reasoning")),
+            "cacheRead": number(cache.get("read")), "cacheWrite": number(cache.get("write")),
+            "cost": number(info.get("cost"))}
+
+
 @dataclass
 class MessageRecord:
     """One message as raw JSON: its info and its parts in order."""
@@ -103,6 +185,8 @@ class StateStore:
         self._transcript = redis.register_script(_TRANSCRIPT)
         self._remove_message = redis.register_script(_REMOVE_MESSAGE)
         self._remove_session = redis.register_script(_REMOVE_SESSION)
+        self._put_usage = redis.register_script(_PUT_USAGE)
+        self._read_usage = redis.register_script(_READ_USAGE)
 
     # ----- reads -------------------------------------------------------------------------
     async def list_session_ids(self, limit: int | None = None) -> list[str]:
@@ -192,6 +276,16 @@ class StateStore:
         raw = await self.redis.get(key)
         return json.loads(raw) if raw is not None else None
 
+    async def read_usage(self, sid: str) -> tuple[JSON, JSON | None]:
+        """The session's totals (`_USAGE_COUNTERS` and `messages`) and its newest assistant
+        message's usage, in one round trip whatever the session's length."""
+        reply = await self._read_usage(keys=[self.keys.usage(sid)])
+        names = (*_USAGE_COUNTERS, "messages")
+        totals = {name: float(text(value)) if value is not None else 0.0
+                  for name, value in zip(names, reply[:len(names)], strict=True)}
+        last = reply[len(names)] if len(reply) > len(names) else None
+        return totals, json.loads(last) if last else None
+
     async def upstream_names(self, sids: list[str]) -> dict[str, str]:
         """The opencode server of each session that has one recorded."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -270,6 +364,13 @@ class StateStore:
         pipe.zadd(self.keys.session_messages(sid), {mid: 0})
         pipe.hset(self.keys.message_index, mid, sid)
 
+    async def stage_usage(self, pipe: Pipeline, info: JSON) -> None:
+        """Stages an assistant message's usage into its session's totals (others: nothing)."""
+        usage = message_usage(info)
+        if usage is not None:
+            await self._put_usage(keys=[self.keys.usage(info["sessionID"])],
+                                  args=[info["id"], dumps(usage)], client=pipe)
+
     def put_part(self, pipe: Pipeline, part: JSON) -> None:
         sid, mid, pid = part["sessionID"], part["messageID"], part["id"]
         pipe.set(self.keys.part(sid, pid), dumps(part))
@@ -293,6 +394,7 @@ class StateStore:
         keys = [self.keys.session_messages(sid), self.keys.message_index,
                 self.keys.message(sid, mid), self.keys.message_parts(sid, mid)]
         await self._remove_message(keys=keys, args=[mid, self.keys.part(sid, "")], client=pipe)
+        await self._put_usage(keys=[self.keys.usage(sid)], args=[mid, ""], client=pipe)
 
     async def stage_remove_session(self, pipe: Pipeline, sid: str, parent_id: str | None,
                                    keep_owner: bool = False) -> None:

@@ -181,6 +181,22 @@ class OpencodeClient:
         return await self._reply(JSON, "POST", f"/session/{sid}/command", directory=directory,
                                  body=body, timeout=timeout)
 
+    async def revert(self, sid: str, body: JSON, directory: str | None = None) -> JSON:
+        return await self._reply(JSON, "POST", f"/session/{sid}/revert", directory=directory,
+                                 body=body)
+
+    async def unrevert(self, sid: str, directory: str | None = None) -> JSON:
+        return await self._reply(JSON, "POST", f"/session/{sid}/unrevert", directory=directory)
+
+    async def fork(self, sid: str, body: JSON, directory: str | None = None) -> JSON:
+        return await self._reply(JSON, "POST", f"/session/{sid}/fork", directory=directory,
+                                 body=body)
+
+    async def summarize(self, sid: str, body: JSON, directory: str | None = None,
+                        timeout: float | None = None) -> Any:
+        return await self.request("POST", f"/session/{sid}/summarize", directory=directory,
+                                  body=body, timeout=timeout)
+
     async def reply_permission(self, request_id: str, body: JSON,
                                directory: str | None = None) -> Any:
         return await self.request("POST", f"/permission/{request_id}/reply",

@@ -185,6 +185,9 @@ export class Composer {
 
   focus() { this.input.focus(); }
 
+  /** Puts text in the prompt box (an undone prompt comes back to be edited). @param {string} text */
+  setText(text) { this.input.value = text; this.autosize(); }
+
   /** A new session: its commands (project ones included) are read again. */
   reset() {
     this.commandList = null;

@@ -4,6 +4,7 @@
 // ones as the reader scrolls up.
 import { h, clear, clockTime, perFrame } from '../dom.js';
 import { createPartView } from '../render/parts.js';
+import { revertedFrom, formatCost } from './history.js';
 
 /** @typedef {import('../store.js').SessionStore} SessionStore */
 /** @typedef {import('../types.js').Part} Part */
@@ -29,9 +30,27 @@ export function errorText(error) {
   }
 }
 
+/**
+ * What the transcript's buttons act on.
+ * @typedef {{
+ *   openSession: (id: string) => void,
+ *   undo?: (messageID: string) => Promise<void>,
+ *   fork?: (messageID: string) => Promise<void>,
+ * }} TranscriptContext
+ */
+
+/** An answer's tokens and cost, in short. @param {import('../types.js').MessageInfo} info */
+function messageUsage(info) {
+  const t = info.tokens || {};
+  const cache = t.cache || {};
+  const total = (t.input || 0) + (t.output || 0) + (t.reasoning || 0) + (cache.read || 0) + (cache.write || 0);
+  if (!total) return '';
+  return `${total.toLocaleString('en')} tokens · ${formatCost(typeof info.cost === 'number' ? info.cost : 0)}`;
+}
+
 /** The messages of the open session; a view of its store. */
 export class TranscriptView {
-  /** @param {HTMLElement} root the scrolling element @param {SessionStore} store @param {{openSession: (id: string) => void}} ctx */
+  /** @param {HTMLElement} root the scrolling element @param {SessionStore} store @param {TranscriptContext} ctx */
   constructor(root, store, ctx) {
     this.root = root; // scrolling element
     this.store = store;
@@ -57,6 +76,8 @@ export class TranscriptView {
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.showEarlier();
     }, { root, rootMargin: '300px 0px 0px 0px' });
+    /** @type {string | null} the first undone message, as last drawn */
+    this.revertedFrom = revertedFrom(store);
     this.unsubscribe = store.on((change) => this.onChange(change));
     this.renderInitial();
   }
@@ -146,10 +167,43 @@ export class TranscriptView {
     const detail = info.role === 'assistant' ? [info.agent || info.mode, info.modelID].filter(Boolean).join(' · ') : '';
     if (detail) view.head.append(h('span', { class: 'msg-detail', text: detail }));
     if (info.time && info.time.created) view.head.append(h('time', { class: 'msg-time', text: clockTime(info.time.created) }));
+    const usage = info.role === 'assistant' && info.tokens ? messageUsage(info) : '';
+    if (usage) view.head.append(h('span', { class: 'msg-usage', testid: 'message-usage', text: usage }));
+    view.head.append(this.actions(info));
+    this.markReverted(id, view);
     const err = info.error;
     view.errorEl.hidden = !err;
     view.errorEl.textContent = err ? errorText(err) : '';
     view.errorEl.classList.toggle('aborted', Boolean(err && err.name === 'MessageAbortedError'));
+  }
+
+  /** Undo (user messages) and Fork buttons of a message. @param {import('../types.js').MessageInfo} info */
+  actions(info) {
+    const box = h('span', { class: 'msg-actions' });
+    const { undo, fork } = this.ctx;
+    /** @param {string} testid @param {string} label @param {string} title @param {(id: string) => Promise<void>} act */
+    const button = (testid, label, title, act) => {
+      const b = h('button', { type: 'button', class: 'msg-action', testid, text: label, title });
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        try { await act(info.id); } finally { b.disabled = false; }
+      });
+      return b;
+    };
+    if (undo && info.role === 'user' && !info.stub) {
+      box.append(button('message-undo', 'Undo', 'Undo this prompt and everything after it, files included', undo));
+    }
+    if (fork && !info.stub) {
+      box.append(button('message-fork', 'Fork', 'Start a new session with the conversation up to here', fork));
+    }
+    return box;
+  }
+
+  /** Dims an undone message. @param {string} id @param {MessageView} view */
+  markReverted(id, view) {
+    const undone = this.revertedFrom !== null && id >= this.revertedFrom;
+    view.el.classList.toggle('reverted', undone);
+    if (undone) view.el.dataset.reverted = 'true'; else delete view.el.dataset.reverted;
   }
 
   /** @param {MessageEntry} entry @param {string} partID */
@@ -167,6 +221,13 @@ export class TranscriptView {
   /** @param {StoreChange} change */
   onChange(change) {
     switch (change.type) {
+      case 'session': {
+        const from = revertedFrom(this.store);
+        if (from === this.revertedFrom) return;
+        this.revertedFrom = from;
+        for (const [id, view] of this.messageViews) this.markReverted(id, view);
+        return;
+      }
       case 'message': {
         if (!this.isRendered(change.id)) { this.updateMore(); return; }
         if (change.isNew) this.insertMessage(change.id);
