@@ -8,14 +8,15 @@ PORT   ?= 8000
 
 .PHONY: run test check lint webcheck contract setup bench browser web clean
 
-# Tests run in parallel workers, each with its own Redis, opencode and relays (files stay whole).
+# Tests run in parallel workers, each with its own Redis, opencode and relays (files stay whole,
+# in collection order: tests/conftest.py puts the longest first).
 WORKERS ?= 3
 
 run: setup
 	$(VENV)/bin/opencode-relay serve --host $(HOST) --port $(PORT)
 
 test: setup browser lint webcheck
-	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile
+	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 check: setup lint webcheck
 	$(PY) -m pytest -q -p no:cacheprovider -m unit

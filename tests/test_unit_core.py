@@ -441,3 +441,17 @@ def test_the_one_sse_encoder_writes_what_sse_readers_parse() -> None:
         b'id: 5-1\ndata: {"a":1}\ndata: {"b":2}\n\n'
     assert json.loads(notice("relay.reset", reason="trimmed")) == \
         {"type": "relay.reset", "properties": {"reason": "trimmed"}}
+
+
+def test_a_catalog_of_odd_shape_is_read_as_far_as_it_goes() -> None:
+    from opencode_relay.session_service import read_catalog
+
+    catalog = read_catalog(
+        {"providers": [{"id": "p", "models": {"m": {"limit": {"context": 1000}}, "n": "odd"}},
+                       "not a provider"]},
+        [{"name": "build"}, "plan", {"mode": "primary"}])
+    assert catalog.models == frozenset({"p/m", "p/n"})
+    assert catalog.agents == frozenset({"build"})
+    assert catalog.context == {"p/m": 1000}
+    empty = read_catalog(["providers?"], {"agents": "?"})
+    assert (empty.models, empty.agents, empty.context) == (frozenset(), frozenset(), {})

@@ -32,6 +32,14 @@ class FakeClient:
         return True
 
 
+async def until(check: Any, timeout: float = 10.0) -> None:
+    """Waits for the guard's background abort (a loaded machine may take a while)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 def event(kind: str, **props: Any) -> dict[str, Any]:
     return {"directory": "/work/p", "payload": {"type": kind, "properties": props}}
 
@@ -53,7 +61,8 @@ async def test_the_guard_aborts_once_at_the_limit_and_logs_a_notice(redis: Redis
     assert client.aborted == []
     guard.observe(retry(2))
     guard.observe(retry(3))  # already stopping: no second abort
-    await asyncio.sleep(0.1)
+    await until(lambda: client.aborted)
+    await until(lambda: not guard._tasks)  # the notice is logged after the abort
     assert client.aborted == [(SID, "/work/p")]
     logged = await redis.xrange(keys.session_events(SID))
     notices = [json.loads(fields[b"e"]) for _id, fields in logged]
@@ -64,8 +73,7 @@ async def test_the_guard_aborts_once_at_the_limit_and_logs_a_notice(redis: Redis
     # Idle again: a later prompt's retries are stopped too.
     guard.observe(event(event_types.SESSION_IDLE, sessionID=SID))
     guard.observe(retry(2))
-    await asyncio.sleep(0.05)
-    assert len(client.aborted) == 2
+    await until(lambda: len(client.aborted) == 2)
     await guard.close()
 
 

@@ -58,6 +58,25 @@ class Catalog:
     context: dict[str, int]  # `provider/model` → its context window in tokens, where known
 
 
+def read_catalog(providers: object, agents: object) -> Catalog:
+    """opencode's provider and agent lists as a Catalog; entries of another shape are skipped
+    (opencode's answers are trusted for content, not for shape)."""
+    provider_list = providers.get("providers") if isinstance(providers, dict) else None
+    models: dict[str, object] = {}
+    for provider in provider_list if isinstance(provider_list, list) else []:
+        if isinstance(provider, dict) and isinstance(provider.get("models"), dict):
+            for name, info in provider["models"].items():
+                models[f"{provider.get('id')}/{name}"] = info
+    context: dict[str, int] = {}
+    for name, info in models.items():
+        limit = (info.get("limit") or {}).get("context") if isinstance(info, dict) else None
+        if isinstance(limit, int | float) and limit > 0:
+            context[name] = int(limit)
+    names = frozenset(str(a["name"]) for a in (agents if isinstance(agents, list) else [])
+                      if isinstance(a, dict) and a.get("name"))
+    return Catalog(frozenset(models), names, context)
+
+
 class SessionService:
     def __init__(self, redis: Redis, store: StateStore, access: Access,
                  upstreams: dict[str, Upstream], default_directory: str | None) -> None:
@@ -199,14 +218,6 @@ class SessionService:
         if catalog is None:
             providers, agents = await asyncio.gather(upstream.client.providers(directory),
                                                      upstream.client.agents(directory))
-            models = {f"{p['id']}/{m}": info for p in providers.get("providers", [])
-                      for m, info in (p.get("models") or {}).items()}
-            catalog = Catalog(
-                frozenset(models),
-                frozenset(str(a.get("name")) for a in agents),
-                {name: int(limit) for name, info in models.items()
-                 if isinstance(info, dict)
-                 and isinstance(limit := (info.get("limit") or {}).get("context"), int | float)
-                 and limit > 0})
+            catalog = read_catalog(providers, agents)
             self._catalogs[key] = catalog
         return catalog

@@ -35,7 +35,8 @@ def test_prompt_streams_text_tools_todos_and_diff(ui: str, api: httpx.Client, ne
     target = opencode.directory / f"{script_key}.py"
     todos = [{"content": "Write the module", "status": "in_progress", "priority": "high"},
              {"content": "Polish it", "status": "pending", "priority": "low"}]
-    pieces = [{"text": "Streaming an answer "}] + [{"sleep": 0.15}, {"text": "piece by piece. "}] * 5
+    # Paced so the page sees the answer grow even on a loaded machine (a frame per delta).
+    pieces = [{"text": "Streaming an answer "}] + [{"sleep": 0.4}, {"text": "piece by piece. "}] * 5
     marker = scripted.script(script_key, [
         [{"reasoning": "Plan: todos, then write, then edit."}, *pieces,
          {"tool": "todowrite", "args": {"todos": todos}}],
@@ -209,8 +210,9 @@ def test_pickers_choose_the_agent_and_model_of_a_prompt(ui: str, api: httpx.Clie
     agents = page.get_by_test_id("agent-select")
     models = page.get_by_test_id("model-select")
     # The pickers list what opencode has: its primary agents, and the models by provider.
-    page.wait_for_selector("[data-testid=agent-select] option[value=plan]", state="attached")
-    page.wait_for_selector("[data-testid=model-select] option[value='scripted/m2']",
+    page.wait_for_selector("[data-testid=agent-select] option[data-value=plan]",
+                           state="attached")
+    page.wait_for_selector("[data-testid=model-select] option[data-value='scripted/m2']",
                            state="attached")
     assert {"build", "plan"} <= set(agents.locator("option").evaluate_all(
         "(os) => os.map((o) => o.value)"))

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Busy, InvalidInput, NotFound, UpstreamError
+from ..ids import MESSAGE_ID, id_pattern
 from ..ingest.snapshot import fetch_snapshot, stage_snapshot
 from ..relay import Relay
 from ..session_service import SessionTarget
@@ -26,8 +27,8 @@ from .schemas import GATED, SESSION_LINKS, Done, OneSession, Session, errors, ok
 router = APIRouter(prefix="/api", responses=GATED)
 T = TypeVar("T")
 
-_MESSAGE = r"^msg[A-Za-z0-9_-]{1,125}$"
-_PART = r"^prt[A-Za-z0-9_-]{1,125}$"
+_MESSAGE = MESSAGE_ID
+_PART = id_pattern("prt")
 
 
 class Revert(BaseModel):

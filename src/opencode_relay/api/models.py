@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..ids import MESSAGE_ID, SESSION_ID
+
 # opencode fails (500) on a path component over 255 bytes or on a path that is a file, and
 # URL-decodes the directory it is given once more, so '%' would name another directory and '%00'
 # breaks it: all refused here. A relative directory would be taken from opencode's own working
@@ -38,7 +40,7 @@ class CreateSession(BaseModel):
     # Other fields opencode accepts (agent, model, permission, metadata…) pass through.
     model_config = ConfigDict(extra="allow")
     title: str | None = Field(default=None, max_length=1000)
-    parentID: str | None = Field(default=None, pattern=r"^ses[A-Za-z0-9_-]{1,125}$")
+    parentID: str | None = Field(default=None, pattern=SESSION_ID)
     directory: Directory | None = Field(default=None, min_length=1,
                                         description="Project directory (relay extension)")
     upstream: str | None = Field(default=None, min_length=1, max_length=64,
@@ -81,7 +83,7 @@ class Prompt(BaseModel):
     agent: str | None = Field(default=None, min_length=1, max_length=200)
     model: ModelRef | str | None = Field(default=None, json_schema_extra={
         "pattern": "[^/]/+[^/]", "description": "'provider/model' or {providerID, modelID}"})
-    messageID: str | None = Field(default=None, pattern=r"^msg[A-Za-z0-9_-]{1,125}$")
+    messageID: str | None = Field(default=None, pattern=MESSAGE_ID)
     system: str | None = None
     variant: str | None = None
 

@@ -149,7 +149,7 @@ export class Composer {
   setAgents(agents) {
     const usable = (agents || []).filter((a) => a.mode !== 'subagent' && !a.hidden);
     clear(this.agent).append(h('option', { value: '', text: 'Default agent' }),
-      ...usable.map((a) => h('option', { value: a.name, text: a.name, title: a.description || '' })));
+      ...usable.map((a) => h('option', { value: a.name, 'data-value': a.name, text: a.name, title: a.description || '' })));
     const saved = recall(AGENT_KEY);
     if (usable.some((a) => a.name === saved)) this.agent.value = saved;
   }
@@ -161,7 +161,7 @@ export class Composer {
     const groups = providers.map((p) => {
       const models = Object.values(p.models || {});
       return h('optgroup', { label: p.name || p.id }, models.map((m) => h('option', {
-        value: `${p.id}/${m.id}`,
+        value: `${p.id}/${m.id}`, 'data-value': `${p.id}/${m.id}`,
         text: `${m.name || m.id}${defaults[p.id] === m.id ? ' (default)' : ''}`,
       })));
     });
