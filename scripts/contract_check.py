@@ -174,8 +174,13 @@ def run_schemathesis(label: str, relay: RelayProcess, provider: ScriptedProvider
         try:
             done = subprocess.run(command, cwd=workdir, timeout=budget.run_timeout)
         except subprocess.TimeoutExpired:
+            # A slow machine (the whole suite runs beside it), not a finding: each request has
+            # its own timeout, which schemathesis reports as an error of that request.
             print(f"=== {label}: schemathesis ran past {budget.run_timeout:.0f}s", flush=True)
-            return False
+            if attempt == 2:
+                return False
+            budget = replace(budget, seed=budget.seed + 1)
+            continue
         print(f"=== {label}: exit {done.returncode} in {time.monotonic() - started:.0f}s",
               flush=True)
         if done.returncode == 0:
@@ -221,7 +226,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-examples", type=int, default=10)
     parser.add_argument("--seed", type=int, default=int(os.environ.get("CONTRACT_SEED", "1")))
-    parser.add_argument("--run-timeout", type=float, default=180,
+    parser.add_argument("--run-timeout", type=float, default=420,
                         help="seconds one schemathesis run may take before it counts as failed")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
