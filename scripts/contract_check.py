@@ -227,7 +227,7 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=10)
     parser.add_argument("--seed", type=int, default=int(os.environ.get("CONTRACT_SEED", "1")))
     parser.add_argument("--run-timeout", type=float, default=420,
-                        help="seconds one schemathesis run may take before it counts as failed")
+                        help="seconds one schemathesis run may take (one more run is allowed)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
     budget = Budget(args.max_examples, request_timeout=30, stream_seconds=2,
