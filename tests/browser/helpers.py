@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,13 @@ def project_with_config(opencode_dir: Path, target: Path, **permission: str) -> 
     target.mkdir(parents=True, exist_ok=True)
     (target / "opencode.json").write_text(json.dumps(config, indent=2))
     return target
+
+
+SHOTS = os.environ.get("RELAY_TEST_SCREENSHOTS")  # a folder: keep screenshots to look at
+
+
+def shot(page: Any, name: str) -> None:
+    """Keeps a screenshot when RELAY_TEST_SCREENSHOTS names a folder (to look at a UI change)."""
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))

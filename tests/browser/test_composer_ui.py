@@ -11,19 +11,13 @@ import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
-from tests.browser.helpers import new_session, open_session
+from tests.browser.helpers import new_session, open_session, shot
 from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.browser
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
-SHOTS = Path("/tmp/relay-composer-shots")
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 def model_requests(scripted: ScriptedProvider, marker: str) -> list[dict]:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
-from tests.browser.helpers import open_session, send, wait_idle
+from tests.browser.helpers import open_session, send, shot, wait_idle
 from tests.support.stack import git_project, wait_for
 
 pytestmark = pytest.mark.browser
 
-SHOTS = os.environ.get("RELAY_TEST_SCREENSHOTS")  # a folder: keep screenshots to look at
-
-
-def shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
 
 
 def test_undo_redo_fork_usage_and_compact(ui: str, api: httpx.Client, new_page,
