@@ -17,12 +17,11 @@ from ..ids import MESSAGE_ID, id_pattern
 from ..ingest.snapshot import fetch_snapshot, stage_snapshot
 from ..relay import Relay
 from ..session_service import SessionTarget
-from ..store.log import LogEntry
-from ..store.state import dumps
 from .deps import get_relay
 from .ids import SessionId
 from .models import ModelRef
 from .schemas import GATED, SESSION_LINKS, Done, OneSession, Session, errors, ok
+from .sessions import stage_created
 
 router = APIRouter(prefix="/api", responses=GATED)
 T = TypeVar("T")
@@ -116,12 +115,9 @@ async def fork(sid: SessionId, body: Fork | None = None,
     session = await _unless_busy(target.client.fork(sid, request, target.directory))
     # As the create route: owned, stored with its copied messages and announced at once.
     snap = await fetch_snapshot(target.client, session)
-    created = {"type": "relay.session.created", "properties": {"sessionID": session["id"],
-                                                               "info": session}}
     async with relay.redis.pipeline(transaction=True) as pipe:
-        relay.access.claim(pipe, session["id"])
         await stage_snapshot(relay.store, pipe, snap, target.upstream.name)
-        await relay.log.stage_append(pipe, [LogEntry(None, dumps(created), (session["id"],))])
+        await stage_created(relay, pipe, session, (session["id"],))
         await pipe.execute()
     return session
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from redis.asyncio.client import Pipeline
 
 from ..attachments import check_file_parts
 from ..relay import Relay
@@ -81,14 +82,21 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
     # session.created may reach the log before the owner record, when only admins may see it,
     # so the creator is told again once it owns the session.
     sessions = (session["id"], *([body.parentID] if body.parentID else []))
-    created = {"type": "relay.session.created", "properties": {"sessionID": session["id"],
-                                                               "info": session}}
     async with relay.redis.pipeline(transaction=True) as pipe:
-        relay.access.claim(pipe, session["id"])
         relay.store.put_session(pipe, session, upstream.name)
-        await relay.log.stage_append(pipe, [LogEntry(None, dumps(created), sessions)])
+        await stage_created(relay, pipe, session, sessions)
         await pipe.execute()
     return session
+
+
+async def stage_created(relay: Relay, pipe: Pipeline, session: JSON,
+                        streams: tuple[str, ...]) -> None:
+    """Stages the caller as the owner of a session it just made, and `relay.session.created`
+    on `streams` (opencode's own session.created may have gone out before the owner record)."""
+    created = {"type": "relay.session.created", "properties": {"sessionID": session["id"],
+                                                               "info": session}}
+    relay.access.claim(pipe, session["id"])
+    await relay.log.stage_append(pipe, [LogEntry(None, dumps(created), streams)])
 
 
 @router.get("/sessions/{sid}", responses={**ok(OneSession), **errors(400, 404)})
