@@ -11,6 +11,7 @@ import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,10 +79,14 @@ def test_files_are_found_in_the_session_directory_and_a_mention_sends_the_conten
     name = f"mention-{script_key}.txt"
     (opencode.directory / name).write_text(f"the secret of {script_key} is 42\n")
     sid = new_session(api)
-    found = api.get(f"/api/sessions/{sid}/files", params={"query": f"mention-{script_key}"})
-    assert found.status_code == 200, found.text
-    body = found.json()
-    assert name in body["files"]
+
+    def search() -> dict[str, Any] | None:
+        found = api.get(f"/api/sessions/{sid}/files", params={"query": f"mention-{script_key}"})
+        assert found.status_code == 200, found.text
+        return found.json() if name in found.json()["files"] else None
+
+    # opencode's file index picks a new file up from its directory watcher, a moment later.
+    body = wait_for(search, timeout=20, what=f"{name} in the file search")
     marker = scripted.script(script_key, [[{"text": "Read it."}]])
     part = {"type": "file", "mime": "text/plain", "filename": name,
             "url": f"file://{body['directory']}/{name}"}
