@@ -10,10 +10,16 @@ from __future__ import annotations
 # Transport chatter: never logged (the relay sends its own heartbeats).
 NOT_LOGGED = frozenset({"server.heartbeat", "server.connected"})
 
+# opencode's file events name a file and (on the global stream) a directory, never a session;
+# the relay tells the sessions busy in that directory with RELAY_FILES_CHANGED.
+FILE_EDITED = "file.edited"
+FILE_WATCHER_UPDATED = "file.watcher.updated"
+FILE_EVENTS = frozenset({FILE_EDITED, FILE_WATCHER_UPDATED})
+
 # Logged on the global stream only, never routed to a session's stream even if they name one.
 NOISE = frozenset({"plugin.added", "sync", "catalog.updated", "reference.updated",
                    "integration.updated", "lsp.updated", "lsp.client.diagnostics",
-                   "file.watcher.updated"})
+                   *FILE_EVENTS})
 
 # Events that change what is stored for a session; the ingestor has a handler for each, and the
 # UI's session store applies each one to the open session.
@@ -48,5 +54,6 @@ RELAY_SESSION_SYNCED = "relay.session.synced"    # re-read from opencode: refetc
 RELAY_RESET = "relay.reset"                      # the log no longer reaches back: refetch all
 RELAY_SHUTDOWN = "relay.shutdown"                # this replica stops: reconnect
 RELAY_SESSION_FAILED = "relay.session.failed"    # a provider failed; the relay stopped retries
+RELAY_FILES_CHANGED = "relay.files.changed"      # files changed where the session works
 RELAY_NOTICES = frozenset({RELAY_SESSION_CREATED, RELAY_SESSION_SYNCED, RELAY_RESET,
-                           RELAY_SHUTDOWN, RELAY_SESSION_FAILED})
+                           RELAY_SHUTDOWN, RELAY_SESSION_FAILED, RELAY_FILES_CHANGED})

@@ -91,7 +91,8 @@ _SESSION_OPERATIONS = [
     ("get", "/api/sessions/{sid}/events"), ("post", "/api/sessions/{sid}/command"),
     ("get", "/api/sessions/{sid}/files"), ("post", "/api/sessions/{sid}/revert"),
     ("post", "/api/sessions/{sid}/unrevert"), ("post", "/api/sessions/{sid}/fork"),
-    ("post", "/api/sessions/{sid}/summarize")]
+    ("post", "/api/sessions/{sid}/summarize"), ("get", "/api/sessions/{sid}/changes"),
+    ("get", "/api/sessions/{sid}/changes/diff")]
 # A created session's id, and an answer's message id, are what the other routes take.
 SESSION_LINKS = links("sid", "/id", *_SESSION_OPERATIONS)
 MESSAGE_LINKS = links("mid", "/info/id", ("get", "/api/messages/{mid}/parts"))
@@ -285,6 +286,26 @@ class Commands(_Closed):
 class Files(_Closed):
     directory: str | None = Field(description="The session's directory: the files are in it")
     files: list[str] = Field(description="Paths relative to `directory`")
+
+
+# ----- changes on disk ---------------------------------------------------------------------
+class ChangedFile(_Closed):
+    path: str = Field(description="Relative to the session's directory (absolute outside it)")
+    status: Literal["added", "modified", "deleted"]
+    additions: int = Field(ge=0)
+    deletions: int = Field(ge=0)
+
+
+class ChangedFileDiff(ChangedFile):
+    patch: str = Field(description="Unified diff (empty when none was recorded)")
+
+
+class Changes(_Closed):
+    source: Literal["git", "tools"] = Field(
+        description="`git`: the working tree against HEAD; `tools`: not a git repository, so "
+                    "the files the session's tool calls wrote, edited or deleted")
+    branch: str | None = Field(description="The checked-out branch (git only)")
+    files: list[ChangedFile]
 
 
 # ----- login -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ..store.log import EventLog, LogEntry
 from ..store.state import JSON, StateStore, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .batch import Batch
+from .file_signal import FileSignal
 from .leader import Lease
 from .routing import NOT_LOGGED, session_id_of
 from .snapshot import (
@@ -88,6 +89,7 @@ class Ingestor:
         self._parts: LRUCache[str, JSON] = LRUCache(maxsize=part_cache_size)
         self._parents: LRUCache[str, str | None] = LRUCache(maxsize=part_cache_size * 10)
         self._batch: Batch | None = None  # the transaction being staged, if any
+        self.file_signal = FileSignal()  # which sessions hear of file changes
         self._handlers = self._handler_table()
 
     def _handler_table(self) -> dict[str, Handler]:
@@ -228,8 +230,14 @@ class Ingestor:
         upstream_ids = {s["id"] for s in upstream_sessions}
         directories = {s.get("directory") for s in upstream_sessions}
         statuses: dict[str, JSON] = {}
+        busy: dict[str, list[str]] = {}
         for directory in directories:
-            statuses.update(await self.upstream.statuses(directory))
+            found = await self.upstream.statuses(directory)
+            statuses.update(found)
+            if isinstance(directory, str):
+                busy[directory] = [sid for sid, status in found.items()
+                                   if status.get("type") != "idle"]
+        self.file_signal.reset(busy)
         requests = await pending_requests_by_session(self.upstream, directories)
         stored_ids = await self.store.list_session_ids()
         stored_raw = await self.store.get_sessions_raw([s["id"] for s in upstream_sessions])
@@ -326,10 +334,13 @@ class Ingestor:
                     if isinstance(p, dict) and p.get("type") not in NOT_LOGGED]
         if not payloads:
             return
+        notices = self.file_signal.notices(e for e in events if isinstance(e, dict))
         async with self._transaction() as batch:
             await self._warm_parents(sid for sid in map(session_id_of, payloads) if sid)
             for payload in payloads:
                 await self._stage_event(batch, payload)
+            for notice in notices:
+                await self._stage_log(batch, notice)
         for observe in self.observers:
             for event in events:
                 if isinstance(event, dict) and isinstance(event.get("payload"), dict):

@@ -117,6 +117,21 @@ class OpencodeClient:
     async def diff(self, sid: str, directory: str | None = None) -> list[JSON]:
         return await self._reply(list[JSON], "GET", f"/session/{sid}/diff", directory=directory)
 
+    async def vcs(self, directory: str | None = None) -> JSON:
+        """`{branch, default_branch}`; both null where the directory is not a git repository."""
+        return await self._reply(JSON, "GET", "/vcs", directory=directory)
+
+    async def vcs_status(self, directory: str | None = None) -> list[JSON]:
+        """The working tree's changed files, untracked ones included: `{file, status,
+        additions, deletions}` (empty outside a git repository)."""
+        return await self._reply(list[JSON], "GET", "/vcs/status", directory=directory)
+
+    async def vcs_diff(self, directory: str | None = None) -> list[JSON]:
+        """The working tree against HEAD, one `{file, patch, status, additions, deletions}` per
+        changed file."""
+        return await self.request("GET", "/vcs/diff", directory=directory,
+                                  params={"mode": "git"}) or []
+
     async def statuses(self, directory: str | None = None) -> dict[str, JSON]:
         return await self.request("GET", "/session/status", directory=directory) or {}
 
