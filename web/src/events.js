@@ -46,5 +46,7 @@ export const RELAY_RESET = 'relay.reset'; // the log no longer reaches back: ref
 export const RELAY_SHUTDOWN = 'relay.shutdown'; // this replica stops: reconnect
 // A model provider could not be used; the relay stopped opencode's retries ({sessionID, provider, message}).
 export const RELAY_SESSION_FAILED = 'relay.session.failed';
+// Files changed in the directory where the session works, while it works ({sessionID, files, more}).
+export const RELAY_FILES_CHANGED = 'relay.files.changed';
 export const RELAY_NOTICES = new Set([RELAY_SESSION_CREATED, RELAY_SESSION_SYNCED, RELAY_RESET,
-  RELAY_SHUTDOWN, RELAY_SESSION_FAILED]);
+  RELAY_SHUTDOWN, RELAY_SESSION_FAILED, RELAY_FILES_CHANGED]);

@@ -213,6 +213,9 @@ export class SessionController {
         // The relay stopped opencode's retries: its message names the provider and what to do.
         if (p.sessionID === this.id && p.message) this.ctx.banner.show(String(p.message));
         return;
+      case E.RELAY_FILES_CHANGED:
+        if (p.sessionID === this.id) store.filesChanged();
+        return;
       case E.SESSION_ERROR: {
         const err = p.error || {};
         if ((!p.sessionID || p.sessionID === this.id) && err.name !== 'MessageAbortedError') {

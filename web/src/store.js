@@ -150,6 +150,9 @@ export class SessionStore {
   setStatus(status) { this.status = status || { type: 'idle' }; this.emit({ type: 'status' }); }
   /** @param {Todo[] | null | undefined} todos */
   setTodos(todos) { this.todos = todos || []; this.emit({ type: 'todos' }); }
+  /** Files may have changed on disk (the relay's `relay.files.changed` notice). */
+  filesChanged() { this.emit({ type: 'files' }); }
+
   /** @param {FileDiff[] | null | undefined} diff */
   setDiff(diff) { this.diff = diff || []; this.emit({ type: 'diff' }); }
   /** @param {SessionInfo | null} session */

@@ -64,6 +64,20 @@
  */
 
 /**
+ * A file changed on disk (`GET …/changes`); `GET …/changes/diff` adds its `patch`.
+ * @typedef {{
+ *   path: string, status: 'added' | 'modified' | 'deleted', additions: number, deletions: number,
+ *   patch?: string,
+ * }} ChangedFile
+ */
+
+/**
+ * `GET …/changes`: `git` is the working tree against HEAD; `tools` (not a git repository) the
+ * files the session's tool calls wrote or edited.
+ * @typedef {{source: 'git' | 'tools', branch: string | null, files: ChangedFile[]}} Changes
+ */
+
+/**
  * The agent asks to use a tool (`permission.asked`).
  * @typedef {{
  *   id: string, sessionID: string, permission?: string, patterns?: string[],
@@ -91,7 +105,7 @@
  *   {type: 'part', messageID: string, id: string, isNew: boolean} |
  *   {type: 'delta', messageID: string, id: string, field: string} |
  *   {type: 'part-removed', messageID: string, id: string} |
- *   {type: 'status' | 'todos' | 'diff' | 'session' | 'deleted' | 'requests'}
+ *   {type: 'status' | 'todos' | 'diff' | 'session' | 'deleted' | 'requests' | 'files'}
  * )} StoreChange
  */
 

@@ -3,8 +3,6 @@
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { h } from '../dom.js';
 
-/** @typedef {import('../types.js').FileDiff} FileDiff */
-
 /** Lines added and removed by a unified diff. @param {string | null | undefined} patch */
 export function diffStats(patch) {
   let additions = 0;
@@ -68,11 +66,4 @@ function wholeReplacement(file, a, b) {
   return [`--- a/${file}`, `+++ b/${file}`,
     `@@ -${old.length ? 1 : 0},${old.length} +${now.length ? 1 : 0},${now.length} @@`,
     ...old.map((l) => `-${l}`), ...now.map((l) => `+${l}`), ''].join('\n');
-}
-
-// A FileDiff ({file, before, after, additions, deletions, patch?}) as a unified diff string.
-/** @param {FileDiff} fd */
-export function patchOfFileDiff(fd) {
-  if (fd.patch) return fd.patch;
-  return unifiedFromTexts(fd.before, fd.after, fd.file);
 }
