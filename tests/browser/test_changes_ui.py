@@ -51,6 +51,13 @@ def test_a_write_in_a_git_project_shows_in_the_changes_with_its_diff(
     wait_idle(page)
     # Still listed, its diff still open, once the turn has ended.
     assert item.get_by_test_id("diff-view").inner_text().count("+first") == 1
+
+    # Undo: opencode takes the file back, and the panel follows.
+    page.locator("[data-testid=message][data-role=user]").first \
+        .get_by_test_id("message-undo").click()
+    item.wait_for(state="detached")
+    assert not notes.exists()
+    assert changes.inner_text() == "No changes on disk."
     page.errors.check()
 
 

@@ -31,11 +31,19 @@ export class ChangesView {
     this.list = h('ul', { class: 'changes-list', testid: 'changes-list', 'aria-busy': 'true' });
     /** @type {Set<string>} files whose diff the reader opened; they stay open on refresh */
     this.openPaths = new Set();
-    /** Counts list reads: an answer that comes back after a newer read started is dropped. */
-    this.generation = 0;
+    /** @type {Map<string, HTMLElement>} the diff shown of each open file, kept while it is re-read */
+    this.shown = new Map();
+    // opencode's git status and diff take seconds in a big working tree: one list read at a
+    // time (a change meanwhile asks for one more after it), and diffs read one after another.
+    this.loading = false;
+    this.again = false;
+    /** @type {Promise<void>} */
+    this.diffs = Promise.resolve();
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.timer = undefined;
     this.destroyed = false;
+    /** The session's undo point as last seen: an undo or redo changes files. */
+    this.revert = revertOf(store);
     clear(root).append(
       h('h2', { class: 'panel-title' }, 'Changes ', this.count), this.source, this.list);
     this.unsubscribe = store.on((change) => { if (this.touchesFiles(change)) this.schedule(); });
@@ -44,7 +52,6 @@ export class ChangesView {
 
   destroy() {
     this.destroyed = true;
-    this.generation++;
     clearTimeout(this.timer);
     this.unsubscribe();
     clear(this.root);
@@ -53,7 +60,13 @@ export class ChangesView {
   /** Whether a store change may mean files changed on disk. @param {StoreChange} change */
   touchesFiles(change) {
     switch (change.type) {
-      case 'files': case 'diff': case 'session': return true;
+      case 'files': case 'diff': return true;
+      case 'session': {
+        const revert = revertOf(this.store);
+        if (revert === this.revert) return false;
+        this.revert = revert;
+        return true;
+      }
       case 'status': return this.store.status.type === 'idle';
       case 'part': {
         const part = this.store.messages.get(change.messageID)?.parts.get(change.id);
@@ -71,18 +84,23 @@ export class ChangesView {
   }
 
   async refresh() {
-    const generation = ++this.generation;
-    /** @type {Changes} */
-    let changes;
-    try {
-      changes = await api.changes(this.store.sessionID);
-    } catch (err) {
-      if (this.destroyed || generation !== this.generation) return;
-      this.showError(err.message);
+    if (this.loading) {
+      this.again = true;
       return;
     }
-    if (this.destroyed || generation !== this.generation) return;
-    this.render(changes);
+    this.loading = true;
+    try {
+      const changes = await api.changes(this.store.sessionID);
+      if (!this.destroyed) this.render(changes);
+    } catch (err) {
+      if (!this.destroyed) this.showError(err.message);
+    } finally {
+      this.loading = false;
+      if (this.again && !this.destroyed) {
+        this.again = false;
+        this.schedule();
+      }
+    }
   }
 
   /** @param {string} message */
@@ -111,7 +129,9 @@ export class ChangesView {
       return;
     }
     const shown = new Set(files.map((f) => f.path));
-    for (const path of [...this.openPaths]) if (!shown.has(path)) this.openPaths.delete(path);
+    for (const path of [...this.openPaths]) {
+      if (!shown.has(path)) { this.openPaths.delete(path); this.shown.delete(path); }
+    }
     for (const file of files) this.list.append(this.item(file));
   }
 
@@ -128,26 +148,39 @@ export class ChangesView {
     details.addEventListener('toggle', () => {
       if (details.open) {
         this.openPaths.add(file.path);
-        this.showDiff(file.path, body);
+        this.diffs = this.diffs.then(() => this.showDiff(file.path, body, details));
       } else {
         this.openPaths.delete(file.path);
+        this.shown.delete(file.path);
       }
     });
-    if (this.openPaths.has(file.path)) details.open = true;  // fires toggle: the diff is read again
+    if (this.openPaths.has(file.path)) {
+      const before = this.shown.get(file.path);
+      if (before) body.append(before);
+      details.open = true;  // fires toggle: the diff is read again
+    }
     return h('li', { class: 'change-item', testid: 'change-item', 'data-path': file.path, 'data-status': file.status }, details);
   }
 
-  /** @param {string} path @param {HTMLElement} body */
-  async showDiff(path, body) {
+  /** @param {string} path @param {HTMLElement} body @param {HTMLDetailsElement} details */
+  async showDiff(path, body, details) {
+    if (this.destroyed || !details.open || !details.isConnected) return;  // closed or redrawn meanwhile
     if (!body.firstChild) body.append(h('div', { class: 'panel-empty', text: 'Loading…' }));
     try {
       const diff = await api.changeDiff(this.store.sessionID, path);
       if (this.destroyed) return;
-      clear(body).append(h('div', { class: 'diff-view', testid: 'diff-view', 'data-path': path },
-        diff.patch ? renderUnifiedDiff(diff.patch) : h('div', { class: 'panel-empty', text: 'No diff to show (a binary file?).' })));
+      const view = h('div', { class: 'diff-view', testid: 'diff-view', 'data-path': path },
+        diff.patch ? renderUnifiedDiff(diff.patch) : h('div', { class: 'panel-empty', text: 'No diff to show (a binary file?).' }));
+      clear(body).append(view);
+      this.shown.set(path, view);
     } catch (err) {
       if (this.destroyed) return;
       clear(body).append(h('div', { class: 'panel-empty', text: err.status === 404 ? 'No longer changed.' : `Could not read the diff: ${err.message}` }));
     }
   }
+}
+
+/** The session's undo point, as a string to compare. @param {SessionStore} store */
+function revertOf(store) {
+  return JSON.stringify((store.session && store.session.revert) || null);
 }
