@@ -44,6 +44,7 @@ export class ChangesView {
     this.destroyed = false;
     /** The session's undo point as last seen: an undo or redo changes files. */
     this.revert = revertOf(store);
+    this.list.append(h('li', { class: 'panel-empty', text: 'Reading the changes…' }));
     clear(root).append(
       h('h2', { class: 'panel-title' }, 'Changes ', this.count), this.source, this.list);
     this.unsubscribe = store.on((change) => { if (this.touchesFiles(change)) this.schedule(); });
