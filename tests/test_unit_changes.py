@@ -10,9 +10,12 @@ from redis.asyncio import Redis
 
 from opencode_relay.changes import changes_from_parts
 from opencode_relay.ingest.ingestor import Ingestor
+from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventId, EventLog
 from opencode_relay.store.state import StateStore
+from tests.support.fake_opencode import FakeOpencode
+from tests.test_api_inprocess import relay_client, relay_settings
 from tests.test_unit_core import ev, session_info
 
 pytestmark = pytest.mark.unit
@@ -114,3 +117,19 @@ def test_tool_parts_give_the_files_they_wrote_edited_and_patched() -> None:
                                         "additions": 1, "deletions": 1}
     assert found["gone.txt"].status == "deleted"
     assert changes_from_parts([], "/d") == []
+
+
+async def test_opencode_down_or_failing_while_reading_changes_is_a_502_or_503(
+        redis_server: EmbeddedRedis) -> None:
+    fake = FakeOpencode()
+    async with relay_client(relay_settings(redis_server.url), fake) as api:
+        sid = (await api.post("/api/sessions", json={})).json()["id"]
+        fake.down = True
+        for path in (f"/api/sessions/{sid}/changes", f"/api/sessions/{sid}/changes/diff?path=a"):
+            down = await api.get(path)
+            assert down.status_code == 503, down.text
+            assert down.json()["error"]["code"] == "opencode_unavailable"
+        fake.down, fake.broken = False, True
+        broken = await api.get(f"/api/sessions/{sid}/changes")
+        assert broken.status_code == 502
+        assert broken.json()["error"]["message"] == "opencode answered 500: it broke"
