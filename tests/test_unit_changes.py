@@ -101,10 +101,15 @@ def test_tool_parts_give_the_files_they_wrote_edited_and_patched() -> None:
             {"filePath": "/d/p.txt", "relativePath": "p.txt", "type": "update",
              "patch": "@@ -1 +1 @@\n-a\n+b\n", "additions": 1, "deletions": 1},
             {"filePath": "/d/gone.txt", "relativePath": "gone.txt", "type": "delete",
-             "patch": "@@ -1 +0,0 @@\n-x\n", "additions": 0, "deletions": 1}]}),
+             "patch": "@@ -1 +0,0 @@\n-x\n", "additions": 0, "deletions": 1},
+            {"filePath": "/d/from.txt", "movePath": "/d/to.txt", "relativePath": "to.txt",
+             "type": "move", "patch": "@@ -1 +1 @@\n-m\n+n\n", "additions": 1,
+             "deletions": 1}]}),
     ]
     found = {f.path: f for f in changes_from_parts(parts, "/d")}
-    assert list(found) == ["a.txt", "old.txt", "/elsewhere/b.txt", "p.txt", "gone.txt"]
+    assert list(found) == ["a.txt", "old.txt", "/elsewhere/b.txt", "p.txt", "gone.txt",
+                           "to.txt", "from.txt"]
+    assert (found["to.txt"].status, found["from.txt"].status) == ("added", "deleted")
     a = found["a.txt"].with_patch()
     # Written new, then edited: still added; both calls' diffs, in order.
     assert (a["status"], a["additions"], a["deletions"]) == ("added", 3, 1)

@@ -147,7 +147,7 @@ def _changes_of(part: JSON, directory: str | None) -> Iterable[ChangedFile]:
     meta: JSON = got if isinstance(got, dict) else {}
     tool = part["tool"]
     if isinstance(meta.get("files"), list):  # apply_patch: one entry per file
-        return [c for c in (_patched_file(f, directory) for f in meta["files"]) if c]
+        return [c for f in meta["files"] for c in _patched_files(f, directory)]
     target = inp.get("filePath") or meta.get("filepath")
     if not isinstance(target, str) or not target:
         return []
@@ -165,17 +165,22 @@ def _changes_of(part: JSON, directory: str | None) -> Iterable[ChangedFile]:
     return [ChangedFile(path, "modified", additions, deletions, [patch])]
 
 
-def _patched_file(entry: object, directory: str | None) -> ChangedFile | None:
+def _patched_files(entry: object, directory: str | None) -> list[ChangedFile]:
+    """One file of an `apply_patch` call; a move is its new path added, its old one deleted."""
     if not isinstance(entry, dict):
-        return None
-    target = entry.get("movePath") or entry.get("filePath") or entry.get("relativePath")
+        return []
+    source, moved = entry.get("filePath"), entry.get("movePath")
+    target = moved or source or entry.get("relativePath")
     if not isinstance(target, str) or not target:
-        return None
+        return []
     patch = entry.get("patch") if isinstance(entry.get("patch"), str) else ""
-    return ChangedFile(_relative(target, directory),
-                       _PATCH_TYPES.get(str(entry.get("type")), "modified"),
-                       _count(entry.get("additions")), _count(entry.get("deletions")),
-                       [patch] if patch else [])
+    found = [ChangedFile(_relative(target, directory),
+                         _PATCH_TYPES.get(str(entry.get("type")), "modified"),
+                         _count(entry.get("additions")), _count(entry.get("deletions")),
+                         [patch] if patch else [])]
+    if isinstance(moved, str) and moved and isinstance(source, str) and source:
+        found.append(ChangedFile(_relative(source, directory), "deleted"))
+    return found
 
 
 def _written(path: str, content: str, existed: bool) -> ChangedFile:
