@@ -21,6 +21,19 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stack")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def workspace_roots(tmp_path_factory: pytest.TempPathFactory, stack_dir: Path) -> Iterator[Path]:
+    """Every relay of this run (they inherit the environment) takes the run's whole temporary
+    folder as its workspace root, so the stack's project (the default directory) and the
+    sibling project folders tests make (under `opencode.directory.parent`, or `tmp_path`) are
+    all allowed."""
+    root = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RELAY_WORKSPACE_ROOTS", str(root))
+        patch.setenv("OPENCODE_DEFAULT_DIRECTORY", str(stack_dir / "opencode" / "project"))
+        yield root
+
+
 @pytest.fixture(scope="session")
 def redis_server(stack_dir: Path) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(stack_dir / "redis").start()

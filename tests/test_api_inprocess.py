@@ -10,6 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -47,6 +50,17 @@ async def relay_client(settings: Settings, fake: FakeOpencode,
         async with httpx.AsyncClient(transport=transport, base_url="http://relay.test",
                                      headers=headers or {}) as http:
             yield http
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The relays here take a workspace root of their own (Settings reads the environment);
+    a session created without a directory goes to its `project` folder."""
+    root = tmp_path / "workspace"
+    (root / "project").mkdir(parents=True)
+    monkeypatch.setenv("RELAY_WORKSPACE_ROOTS", str(root))
+    monkeypatch.setenv("OPENCODE_DEFAULT_DIRECTORY", str(root / "project"))
+    return root
 
 
 @pytest.fixture()
@@ -176,3 +190,97 @@ async def test_an_oversized_body_is_refused_before_any_work(redis_server: Embedd
         response = await api.post("/api/sessions", json={"title": "x" * 2000})
         assert response.status_code == 413
         assert fake.calls.count("POST /session") == 0
+
+
+async def test_projects_show_roots_opencode_projects_under_them_and_only_own_sessions(
+        redis_server: EmbeddedRedis, fake: FakeOpencode, workspace: Path) -> None:
+    for name in ("alpha", "beta", "shared"):
+        (workspace / name).mkdir()
+    fake.projects.append({"id": "p1", "worktree": str(workspace / "shared"), "vcs": "git",
+                          "time": {"created": 1}, "sandboxes": []})
+    fake.projects.append({"id": "p2", "worktree": "/usr", "time": {"created": 1},
+                          "sandboxes": []})  # another folder opencode knows, outside the roots
+    settings = relay_settings(redis_server.url, auth=True)
+    redis = Redis.from_url(redis_server.url)
+    tokens = TokenStore(redis, Keys(settings.key_prefix))
+    _, alice = await tokens.create("alice")
+    _, bob = await tokens.create("bob")
+    _, admin = await tokens.create("root", admin=True)
+
+    async def listed(token: str, directory: str | None = None) -> dict[str, Any]:
+        async with relay_client(settings, fake, client=REMOTE,
+                                headers={"Authorization": f"Bearer {token}"}) as api:
+            if directory is not None:
+                created = await api.post("/api/sessions", json={"directory": directory})
+                assert created.status_code == 200, created.text
+                assert created.json()["directory"] == directory
+            response = await api.get("/api/projects")
+            assert response.status_code == 200, response.text
+            return {p["directory"]: p for p in response.json()["projects"]} | {
+                "": response.json()}
+
+    mine = await listed(alice, str(workspace / "alpha"))
+    theirs = await listed(bob, str(workspace / "beta"))
+    everything = await listed(admin)
+    assert mine[""]["roots"] == [str(workspace)]
+    assert mine[""]["default"] == str(workspace / "project")
+    assert str(workspace / "beta") not in mine and str(workspace / "alpha") not in theirs
+    assert mine[str(workspace / "alpha")]["sessions"] == 1
+    assert mine[str(workspace / "alpha")]["sources"] == ["sessions"]
+    for seen in (mine, theirs, everything):
+        assert seen[str(workspace)]["root"] is True
+        assert seen[str(workspace / "project")]["sources"] == ["default"]
+        shared = seen[str(workspace / "shared")]
+        assert (shared["id"], shared["vcs"], shared["allowed"]) == ("p1", "git", True)
+        assert "/" not in seen and "/usr" not in seen  # opencode's, outside the roots
+    assert everything[str(workspace / "alpha")]["sessions"] == 1
+    assert everything[str(workspace / "beta")]["sessions"] == 1
+    await redis.aclose()
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda root, out: "/nonexistent", "outside the workspace roots"),
+    (lambda root, out: str(out), "outside the workspace roots"),
+    (lambda root, out: str(root / "missing"), "does not exist"),
+    (lambda root, out: str(root / "file.txt"), "is a file"),
+    (lambda root, out: str(root / "escape"), "outside the workspace roots"),  # symlink out
+    (lambda root, out: str(root / "escape" / "inner"), "outside the workspace roots"),
+    (lambda root, out: f"{root}/../{out.name}", "outside the workspace roots"),
+    (lambda root, out: f"{root}/project/../../{out.name}/inner", "outside the workspace roots"),
+    (lambda root, out: f"{root}/%2e%2e/{out.name}", "directory"),  # no '%' at all
+    (lambda root, out: f"{root}/..%2F{out.name}", "directory"),
+    (lambda root, out: "relative/dir", "directory"),
+])
+async def test_a_new_session_directory_must_exist_under_a_root(
+        make: Any, reason: str, redis_server: EmbeddedRedis, fake: FakeOpencode,
+        workspace: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "inner").mkdir(parents=True)
+    (workspace / "file.txt").write_text("not a folder")
+    (workspace / "escape").symlink_to(outside)
+    directory = make(workspace, outside)
+    async with relay_client(relay_settings(redis_server.url), fake) as api:
+        refused = await api.post("/api/sessions", json={"directory": directory})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "bad_request"
+        assert reason in refused.json()["error"]["message"]
+        # The same rule for the pickers' `directory`, URL-encoded in the query string (so a
+        # '%2F..' arrives as '/..', and '%252e' as '%2e').
+        for picker in ("agents", "providers", "commands"):
+            answer = await api.get(f"/api/{picker}?directory={quote(directory, safe='')}")
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["code"] == "bad_request"
+    assert not fake.sessions  # opencode saw none of it
+    assert not {"GET /agent", "GET /config/providers", "GET /command"} & set(fake.calls)
+
+
+async def test_a_directory_through_a_symlink_inside_the_root_is_resolved(
+        redis_server: EmbeddedRedis, fake: FakeOpencode, workspace: Path) -> None:
+    (workspace / "real").mkdir()
+    (workspace / "alias").symlink_to(workspace / "real")
+    async with relay_client(relay_settings(redis_server.url), fake) as api:
+        created = await api.post("/api/sessions", json={"directory": f"{workspace}/alias/"})
+        assert created.status_code == 200, created.text
+        assert created.json()["directory"] == str(workspace / "real")  # what opencode got
+        default = await api.post("/api/sessions", json={})
+        assert default.json()["directory"] == str(workspace / "project")

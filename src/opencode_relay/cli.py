@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from .admin_cli import REDIS_URL_FILE, add_commands
 from .config import Settings
 from .launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from .logs import setup_logging
+from .workspace import Workspace
 
 logger = logging.getLogger("opencode_relay")
 
@@ -46,6 +46,11 @@ def serve(args: argparse.Namespace) -> None:
     from .shutdown import RelayServer
 
     settings = Settings()
+    try:  # the roots exist (the default one is made here) and hold the default directory
+        workspace = Workspace.open(settings.workspace_root_list, settings.data_dir,
+                                   settings.default_directory)
+    except ValueError as exc:
+        sys.exit(f"opencode-relay: {exc}")
     if settings.auth is None and not is_loopback(args.host):
         settings.auth = True
     if settings.auth is False and not is_loopback(args.host):
@@ -60,7 +65,9 @@ def serve(args: argparse.Namespace) -> None:
             settings.redis_url = redis.url
             url_file.write_text(redis.url)  # lets `token`/`prune` reach it while we run
         if not settings.opencode_url:
-            directory = Path(settings.default_directory or os.getcwd())
+            # In the default directory (under a workspace root), never the current one, which
+            # for `make run` is the relay's own source tree.
+            directory = Path(workspace.default)
             password = (settings.opencode_password.get_secret_value()
                         if settings.opencode_password else None)
             home = opencode_home(settings)

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .workspace import parse_roots
+
 
 class Settings(BaseSettings):
     """opencode and Redis keep the plan's variable names;
@@ -45,6 +47,9 @@ class Settings(BaseSettings):
     # <data_dir>/opencode-home. Only used when the relay starts opencode itself.
     opencode_home: Path | None = None
     data_dir: Path = Path("var")
+    # Folders (':'-separated, absolute) under which a new session's directory must lie; default
+    # <data_dir>/workspace, created on first run (workspace.py).
+    workspace_roots: str | None = None
 
     # Security (see security/). Unset (None): off for callers on this machine, and every other
     # caller is refused, however the app is started; `serve` turns it on for a public --host.
@@ -85,6 +90,18 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @field_validator("workspace_roots")
+    @classmethod
+    def _roots_parse(cls, value: str | None) -> str | None:
+        if value:
+            parse_roots(value)
+        return value
+
+    @property
+    def workspace_root_list(self) -> list[str] | None:
+        """The configured roots, or None for the default one."""
+        return parse_roots(self.workspace_roots) if self.workspace_roots else None
 
     @field_validator("opencode_url")
     @classmethod

@@ -32,6 +32,7 @@ from .store.keys import Keys
 from .store.log import EventId, EventLog
 from .store.state import StateStore
 from .upstream.client import OpencodeClient
+from .workspace import Workspace
 
 logger = logging.getLogger("opencode_relay")
 
@@ -75,6 +76,7 @@ class Relay:
     sessions: SessionService
     guard: Guard
     retention: Retention
+    workspace: Workspace
     retry_guards: list[RetryGuard] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -110,6 +112,8 @@ def build_relay(settings: Settings, observer: Observer | None = None,
                 transport: httpx.AsyncBaseTransport | None = None) -> Relay:
     """Every part, connected but not started. `transport` stands in for opencode's network."""
     seen = observer or _Unobserved()
+    workspace = Workspace.open(settings.workspace_root_list, settings.data_dir,
+                               settings.default_directory)
     redis = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
                            socket_connect_timeout=3, health_check_interval=30,
                            max_connections=500)
@@ -132,7 +136,7 @@ def build_relay(settings: Settings, observer: Observer | None = None,
         retry_guards.append(guard_retries)
         upstreams[name] = Upstream(name, client, ingestor, Lease(redis, keys.ingest_leader(name)))
     access = Access(redis, keys, settings.auth_enabled)
-    sessions = SessionService(redis, store, access, upstreams, settings.default_directory)
+    sessions = SessionService(redis, store, access, upstreams, workspace.default)
     guard = Guard(settings, TokenStore(redis, keys), access,
                   PromptLimiter(redis, keys, settings.prompts_per_minute),
                   StreamSlots(redis, keys, settings.streams_per_principal,
@@ -140,7 +144,7 @@ def build_relay(settings: Settings, observer: Observer | None = None,
     retention = Retention(redis, keys, store, settings.session_idle_seconds,
                           settings.log_max_age_seconds, seen.on_pruned)
     return Relay(settings, redis, keys, store, log, hub, access, upstreams, sessions, guard,
-                 retention, retry_guards)
+                 retention, workspace, retry_guards)
 
 
 @asynccontextmanager

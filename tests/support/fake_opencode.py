@@ -24,6 +24,9 @@ class FakeOpencode:
     calls: list[str] = field(default_factory=list)
     down: bool = False        # every request fails to connect
     broken: bool = False      # every request gets a 500
+    # What GET /project answers (opencode's catch-all `global` project at `/` by default).
+    projects: list[JSON] = field(default_factory=lambda: [
+        {"id": "global", "worktree": "/", "time": {"created": 1}, "sandboxes": []}])
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def transport(self) -> httpx.MockTransport:
@@ -51,6 +54,8 @@ class FakeOpencode:
                 return httpx.Response(200, json={
                     "providers": [{"id": "scripted", "models": {"m": {}, "m2": {}}}],
                     "default": {"scripted": "m"}})
+            case "GET", ["project"]:
+                return httpx.Response(200, json=self.projects)
             case "POST", ["session"]:
                 sid = f"ses_fake{next(self._ids):06d}"
                 now = int(time.time() * 1000)

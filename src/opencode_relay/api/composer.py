@@ -38,7 +38,7 @@ async def list_commands(session: str | None = Query(None, pattern=SESSION_ID,
         client, where = target.client, target.directory
     else:
         client = relay.sessions.upstream_named(upstream).client
-        where = directory or relay.settings.default_directory
+        where = await relay.workspace.resolve(directory)
     return {"commands": [_summary(c) for c in await client.commands(where)]}
 
 

@@ -22,7 +22,7 @@ async def agents(directory: Directory | None = Query(None),
                  upstream: str | None = Query(None, max_length=64),
                  relay: Relay = Depends(get_relay)) -> Any:
     client = relay.sessions.upstream_named(upstream).client
-    return {"agents": await client.agents(directory or relay.settings.default_directory)}
+    return {"agents": await client.agents(await relay.workspace.resolve(directory))}
 
 
 @router.get("/providers", responses={**ok(Providers), **errors(400, 422)})
@@ -30,7 +30,7 @@ async def providers(directory: Directory | None = Query(None),
                     upstream: str | None = Query(None, max_length=64),
                     relay: Relay = Depends(get_relay)) -> Any:
     client = relay.sessions.upstream_named(upstream).client
-    found = await client.providers(directory or relay.settings.default_directory)
+    found = await client.providers(await relay.workspace.resolve(directory))
     return {"providers": found.get("providers", []), "default": found.get("default", {})}
 
 

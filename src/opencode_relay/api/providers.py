@@ -97,7 +97,7 @@ async def setup(directory: Directory | None = Query(None),
                 relay: Relay = Depends(get_relay)) -> Any:
     """Every provider opencode knows, whether it is connected, and how to connect it."""
     client = relay.sessions.upstream_named(upstream).client
-    where = directory or relay.settings.default_directory
+    where = await relay.workspace.resolve(directory)
     catalog = await client.provider_catalog(where)
     methods = await client.provider_auth_methods(where)
     connected = {str(c) for c in catalog.get("connected") or []}
@@ -120,7 +120,7 @@ async def set_key(body: ProviderKey, provider_id: ProviderId,
     if relay.settings.auth_enabled and (principal is None or not principal.admin):
         raise Forbidden("only an admin may set provider keys")
     client = relay.sessions.upstream_named(upstream).client
-    catalog = await client.provider_catalog(relay.settings.default_directory)
+    catalog = await client.provider_catalog(relay.workspace.default)
     known = {str(p.get("id")) for p in catalog.get("all") or [] if isinstance(p, dict)}
     if provider_id not in known:
         raise NotFound("provider", provider_id)

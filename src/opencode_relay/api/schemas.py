@@ -345,3 +345,21 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {
                    "(Last-Event-ID or ?after=); "
                    "the stream does not end",
     "content": {"text/event-stream": {"itemSchema": _EVENT}}}}
+
+
+# ----- projects ----------------------------------------------------------------------------
+class Project(_Closed):
+    directory: str = Field(description="Absolute, symlinks resolved")
+    name: str = Field(description="opencode's name for the project, else the folder's name")
+    root: bool = Field(description="A workspace root itself")
+    id: str | None = Field(description="opencode's project id, when opencode knows the folder")
+    vcs: str | None = Field(description="opencode's version control kind (`git`), if any")
+    sessions: int = Field(description="The caller's sessions in this folder (admins: all)")
+    allowed: bool = Field(description="A new session may start here (under a root, exists)")
+    sources: list[Literal["root", "default", "opencode", "sessions"]]
+
+
+class Projects(_Closed):
+    roots: list[str] = Field(description="RELAY_WORKSPACE_ROOTS, resolved")
+    default: str = Field(description="The directory of a session created without one")
+    projects: list[Project]

@@ -71,7 +71,8 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
                                      **errors(400, 403, 404, 422)})
 async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
     payload = body.model_dump(exclude_none=True, exclude={"directory", "upstream"})
-    directory = body.directory or relay.settings.default_directory
+    # Must exist and lie under a workspace root (symlinks and '..' resolved first).
+    directory = await relay.workspace.resolve(body.directory)
     if body.parentID:
         # 404 unless the caller may see the parent; a child lives on its parent's server.
         upstream = (await relay.sessions.target(body.parentID)).upstream

@@ -160,6 +160,10 @@ class OpencodeClient:
         return await self.request("PUT", f"/auth/{quote(provider_id, safe='')}",
                                   body={"type": "api", "key": key})
 
+    async def projects(self, directory: str | None = None) -> list[JSON]:
+        """The projects opencode has opened (`GET /project`): id, worktree, vcs, name…"""
+        return await self.request("GET", "/project", directory=directory) or []
+
     async def commands(self, directory: str | None = None) -> list[JSON]:
         return await self._reply(list[JSON], "GET", "/command", directory=directory)
 
