@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.testing.scripted_provider import ScriptedProvider
-from tests.support.stack import RelayProcess, start_opencode, wait_for
+from tests.support.stack import RelayProcess, start_opencode, wait_for, workspace_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,9 @@ class Bench:
         """A relay process with its own key prefix, synced with its upstream."""
         process = RelayProcess(self.redis.url, upstream_url, self.workdir / f"relay-{name}.log",
                                prefix=f"bench-{name}-{uuid.uuid4().hex[:6]}:",
-                               extra_env={"RELAY_DATA_DIR": str(self.workdir / "var"), **env})
+                               extra_env={"RELAY_DATA_DIR": str(self.workdir / "var"),
+                                          **workspace_env(self.workdir / "opencode" / "project"),
+                                          **env})
         process.start(wait_synced=True)
         self.stack.callback(process.stop)
         return process

@@ -28,7 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from opencode_relay.launch.embedded import EmbeddedRedis  # noqa: E402
 from opencode_relay.testing.scripted_provider import ScriptedProvider  # noqa: E402
-from tests.support.stack import RelayProcess, start_opencode, wait_for  # noqa: E402
+from tests.support.stack import (  # noqa: E402
+    RelayProcess,
+    start_opencode,
+    wait_for,
+    workspace_env,
+)
 
 CHECKS = ("not_a_server_error", "status_code_conformance", "response_schema_conformance",
           "negative_data_rejection")
@@ -205,7 +210,8 @@ def check(work: Path, budget: Budget) -> dict[str, bool]:
         for auth in (False, True):
             label = "auth on" if auth else "auth off"
             relay = RelayProcess(redis.url, opencode.url, work / f"relay-auth-{auth}.log",
-                                 extra_env={"RELAY_AUTH": str(auth).lower(),
+                                 extra_env={**workspace_env(opencode.directory),
+                                            "RELAY_AUTH": str(auth).lower(),
                                             # A prompt that waits longer than this is a finding.
                                             "RELAY_PROMPT_TIMEOUT_SECONDS": "20"}).start()
             try:

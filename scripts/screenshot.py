@@ -18,7 +18,12 @@ sys.path.insert(0, str(ROOT))
 
 from opencode_relay.launch.embedded import EmbeddedRedis  # noqa: E402
 from opencode_relay.testing.scripted_provider import ScriptedProvider  # noqa: E402
-from tests.support.stack import RelayProcess, start_opencode, wait_for  # noqa: E402
+from tests.support.stack import (  # noqa: E402
+    RelayProcess,
+    start_opencode,
+    wait_for,
+    workspace_env,
+)
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -38,7 +43,8 @@ def main() -> None:
     redis = EmbeddedRedis(work / "redis").start()
     provider = ScriptedProvider().start()
     opencode = start_opencode(work / "oc", provider)
-    relay = RelayProcess(redis.url, opencode.url, work / "relay.log").start()
+    relay = RelayProcess(redis.url, opencode.url, work / "relay.log",
+                         extra_env=workspace_env(opencode.directory)).start()
     try:
         api = httpx.Client(base_url=relay.url, timeout=60)
         target = opencode.directory / "greet.py"

@@ -76,9 +76,9 @@ def test_clean_stop_of_the_whole_thing_prints_no_errors(stop_signal: int, tmp_pa
     stops it: Ctrl+C or SIGTERM to the whole process group."""
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "OPENCODE_SERVER_URL", "RELAY_AUTH")}
-    env.update(RELAY_DATA_DIR=str(tmp_path / "data"), RELAY_LOG_FORMAT="json",
-               OPENCODE_DEFAULT_DIRECTORY=str(tmp_path / "project"), HOME=str(home),
+           if k not in ("REDIS_URL", "OPENCODE_SERVER_URL", "RELAY_AUTH",
+                        "RELAY_WORKSPACE_ROOTS", "OPENCODE_DEFAULT_DIRECTORY")}
+    env.update(RELAY_DATA_DIR=str(tmp_path / "data"), RELAY_LOG_FORMAT="json", HOME=str(home),
                XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
                XDG_CACHE_HOME=str(home / "cache"), XDG_STATE_HOME=str(home / "state"))
     port = free_port()
@@ -95,6 +95,14 @@ def test_clean_stop_of_the_whole_thing_prints_no_errors(stop_signal: int, tmp_pa
                 "connected"
 
         wait_for(ready, 90, "the relay with its embedded Redis and opencode")
+        # Nothing configured: the workspace root is made under the data folder, and the agent
+        # works there (not in the current folder, the relay's own source tree).
+        workspace = str((tmp_path / "data" / "workspace").resolve())
+        created = httpx.post(f"http://127.0.0.1:{port}/api/sessions", json={}, timeout=30)
+        assert created.status_code == 200, created.text
+        assert created.json()["directory"] == workspace
+        projects = httpx.get(f"http://127.0.0.1:{port}/api/projects", timeout=30).json()
+        assert (projects["roots"], projects["default"]) == ([workspace], workspace)
         redis_url = (tmp_path / "data" / "redis.url").read_text().strip()
         redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
         os.killpg(process.pid, stop_signal)

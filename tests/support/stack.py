@@ -74,6 +74,14 @@ def start_opencode(root: Path, provider: ScriptedProvider, port: int | None = No
         log_path=root / "opencode.log", timeout=90)
 
 
+def workspace_env(project: Path) -> dict[str, str]:
+    """A relay's environment for a stack whose opencode works in `project`
+    (`<stack>/opencode/project`): the whole stack folder is its workspace root, so sibling
+    project folders are allowed too, and new sessions go to `project` by default."""
+    return {"RELAY_WORKSPACE_ROOTS": str(project.parent.parent),
+            "OPENCODE_DEFAULT_DIRECTORY": str(project)}
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
