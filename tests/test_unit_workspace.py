@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,19 @@ def test_check_follows_symlinks_and_dots_before_deciding(tmp_path: Path) -> None
         with pytest.raises(InvalidInput, match=reason):
             workspace.check(escape)
     assert workspace.allows(f"{root}/in") and not workspace.allows(f"{root}/out")
+
+
+def test_a_default_root_inside_a_checkout_becomes_a_repository_of_its_own(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`make run` keeps its data in ./var of the relay's checkout: opencode would otherwise take
+    the checkout (the relay's source tree) as the project of every session in the root."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    root = Workspace.open(None, tmp_path / "var", None).roots[0]
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert top == root
+    assert subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=root,
+                          capture_output=True, text=True).stdout.strip()  # a first commit
+    # Outside any repository the root stays a plain folder.
+    plain = Workspace.open(None, tmp_path_factory.mktemp("plain"), None).roots[0]
+    assert not os.path.exists(os.path.join(plain, ".git"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,30 @@ def contains(root: str, path: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _inside_a_repository(path: Path) -> bool:
+    return any((folder / ".git").exists() for folder in (path, *path.parents))
+
+
+def _own_repository(root: Path) -> None:
+    """Makes a new root a git repository of its own. opencode takes the enclosing repository's
+    top folder as a project's work tree, and lets the agent into all of it without asking:
+    with the data folder inside a checkout (`make run`: ./var), that would be the relay's own
+    source tree. An empty first commit gives the root a project id of its own."""
+    git = shutil.which("git")
+    if git is None:
+        logger.warning("workspace root %s lies inside a git repository, and there is no git to "
+                       "make it one of its own: opencode will treat that repository as the "
+                       "project; set RELAY_WORKSPACE_ROOTS elsewhere", root)
+        return
+    identity = ["-c", "user.name=opencode-relay", "-c", "user.email=relay@localhost",
+                "-c", "commit.gpgsign=false"]
+    subprocess.run([git, "init", "-q"], cwd=root, check=True, capture_output=True)
+    subprocess.run([git, *identity, "commit", "-q", "--allow-empty", "-m", "workspace root"],
+                   cwd=root, check=True, capture_output=True)
+    logger.info("workspace root %s made a git repository of its own (it lies inside another)",
+                root)
+
+
 @dataclass(frozen=True)
 class Workspace:
     """The resolved roots (in configured order) and the directory a session gets by default."""
@@ -52,7 +78,10 @@ class Workspace:
         default directory outside the roots."""
         if roots is None:
             default_root = (data_dir / DEFAULT_ROOT).expanduser().absolute()
-            default_root.mkdir(parents=True, exist_ok=True)
+            if not default_root.is_dir():
+                default_root.mkdir(parents=True)
+                if _inside_a_repository(default_root.parent):
+                    _own_repository(default_root)
             roots = [str(default_root)]
         resolved = tuple(dict.fromkeys(os.path.realpath(root) for root in roots))
         for root in resolved:

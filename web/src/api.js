@@ -64,7 +64,8 @@ export const api = {
     if (search) q.set('search', search);
     return request('GET', `/api/sessions?${q}`);
   },
-  createSession: (body = {}) => request('POST', '/api/sessions', body),
+  createSession: (/** @type {{directory?: string, title?: string}} */ body = {}) => request('POST', '/api/sessions', body),
+  projects: () => request('GET', '/api/projects'),
   getSession: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}`),
   renameSession: (/** @type {string} */ id, /** @type {string} */ title) => request('PATCH', `/api/sessions/${enc(id)}`, { title }),
   deleteSession: (/** @type {string} */ id) => request('DELETE', `/api/sessions/${enc(id)}`),

@@ -15,6 +15,7 @@ import { Banner, toaster } from './ui/notices.js';
 import { showLogin, showPrincipal } from './ui/login.js';
 import { CONNECTION_LABEL } from './ui/status.js';
 import { ProviderSetup } from './ui/providers.js';
+import { ProjectPicker } from './ui/projects.js';
 
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
 
@@ -91,7 +92,8 @@ function start() {
 
   const createSession = async () => {
     try {
-      const session = await api.createSession({});
+      const directory = projects.target();
+      const session = await api.createSession(directory ? { directory } : {});
       list.upsert(session);
       navigate(session.id);
     } catch (err) {
@@ -134,6 +136,9 @@ function start() {
 
   // ---- the page's parts ---------------------------------------------------------------------
   const list = new SessionList(layout.sidebar, { onOpen: navigate, onNew: createSession, notify });
+  const projectRoot = h('div', { class: 'project-picker' });
+  layout.sidebar.before(projectRoot);
+  const projects = new ProjectPicker(projectRoot, { onChange: (dir) => list.setProject(dir), notify });
   const providers = new ProviderSetup(layout.main, {
     notify, onChange: () => api.providers().then((r) => composer.setProviders(r)).catch(() => {}),
   });
@@ -215,6 +220,7 @@ function start() {
       }
       list.apply(event);
       const p = event.properties || {};
+      if (event.type === E.RELAY_SESSION_CREATED && p.info && !p.info.parentID) projects.notice(p.info.directory);
       if (event.type === E.SESSION_DELETED && p.info) sessionGone(p.info.id);
     },
     onState: (state) => { globalState = state; renderConnection(); },
@@ -227,6 +233,7 @@ function start() {
   list.idle = opened;
   list.load();
   opened.then(() => {
+    projects.load();
     showPrincipal(layout.sidebar);
     providers.load();
     api.agents().then((r) => composer.setAgents(r.agents)).catch(() => {});

@@ -17,6 +17,15 @@
  */
 
 /**
+ * A folder a session can live in (`GET /api/projects`): `allowed` when a new session may start
+ * there (it lies under a workspace root).
+ * @typedef {{
+ *   directory: string, name: string, root: boolean, id: string | null, vcs: string | null,
+ *   sessions: number, allowed: boolean, sources: string[],
+ * }} ProjectInfo
+ */
+
+/**
  * What a session is doing (`session.status`, `GET …/status`).
  * @typedef {{type: string, attempt?: number, message?: string}} SessionStatus
  */

@@ -38,6 +38,8 @@ export class SessionList {
     /** @type {string | null} */
     this.activeId = null;
     this.search = '';
+    /** @type {string | null} the project (directory) whose sessions are shown; null: all */
+    this.project = null;
     this.loadToken = 0;
     this.idle = Promise.resolve(); // statuses wait for this (the open session loads first)
     this.searchInput = h('input', {
@@ -107,6 +109,7 @@ export class SessionList {
   /** @param {SessionInfo} s */
   matches(s) {
     if (s.parentID) return false; // sub-agent sessions are reached from their task card
+    if (this.project && s.directory !== this.project) return false;
     if (!this.search) return true;
     return (s.title || '').toLowerCase().includes(this.search.toLowerCase());
   }
@@ -137,7 +140,8 @@ export class SessionList {
       prev = li;
     }
     this.empty.hidden = sessions.length > 0;
-    this.empty.textContent = this.search ? 'No session matches.' : 'No sessions yet.';
+    this.empty.textContent = this.search ? 'No session matches.'
+      : this.project ? 'No sessions in this project yet.' : 'No sessions yet.';
   }
 
   /** @param {HTMLLIElement} li @param {SessionInfo} s */
@@ -155,6 +159,14 @@ export class SessionList {
         h('div', { class: 'session-meta' },
           h('span', { class: 'session-dir', text: shortDir(s.directory) }),
           h('span', { class: 'session-time', text: timeAgo(s.time && (s.time.updated || s.time.created)) }))));
+  }
+
+  /** Shows only the sessions of one project (its directory), or all with null.
+   * @param {string | null} directory */
+  setProject(directory) {
+    if (directory === this.project) return;
+    this.project = directory;
+    this.render();
   }
 
   /** @param {SessionInfo | null | undefined} s */
