@@ -11,6 +11,7 @@ Built from three sources, merged by resolved directory:
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,11 +73,11 @@ def list_projects(workspace: Workspace, opencode_projects: list[JSON],
         project.vcs = info.get("vcs") if isinstance(info.get("vcs"), str) else None
         if isinstance(info.get("name"), str) and info["name"]:
             project.name = info["name"]
-    for directory in session_directories:
+    for directory, count in Counter(session_directories).items():  # resolved once each
         if os.path.isabs(directory):
             project = entry(directory)
             project.sources.add("sessions")
-            project.sessions += 1
+            project.sessions += count
     order = {root: index for index, root in enumerate(workspace.roots)}
     projects = sorted(found.values(), key=lambda p: (p.directory not in order,
                                                      order.get(p.directory, 0), p.directory))
