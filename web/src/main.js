@@ -90,14 +90,19 @@ function start() {
     route();
   };
 
-  const createSession = async () => {
+  /**
+   * Opens a new session in `directory` (default: the picked project's); null if refused.
+   * @param {string | null} [directory] @returns {Promise<import('./types.js').SessionInfo | null>}
+   */
+  const createSession = async (directory = projects.target()) => {
     try {
-      const directory = projects.target();
       const session = await api.createSession(directory ? { directory } : {});
       list.upsert(session);
       navigate(session.id);
+      return session;
     } catch (err) {
       notify(`Could not create a session: ${err.message}`);
+      return null;
     }
   };
 
@@ -138,7 +143,15 @@ function start() {
   const list = new SessionList(layout.sidebar, { onOpen: navigate, onNew: createSession, notify });
   const projectRoot = h('div', { class: 'project-picker' });
   layout.sidebar.before(projectRoot);
-  const projects = new ProjectPicker(projectRoot, { onChange: (dir) => list.setProject(dir), notify });
+  const projects = new ProjectPicker(projectRoot, {
+    onChange: (dir) => list.setProject(dir),
+    onStart: async (dir) => {
+      const session = await createSession(dir);
+      if (session && session.directory) projects.choose(session.directory); // as resolved
+      return Boolean(session);
+    },
+    notify,
+  });
   const providers = new ProviderSetup(layout.main, {
     notify, onChange: () => api.providers().then((r) => composer.setProviders(r)).catch(() => {}),
   });
