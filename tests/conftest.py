@@ -28,9 +28,11 @@ def workspace_roots(tmp_path_factory: pytest.TempPathFactory, stack_dir: Path) -
     sibling project folders tests make (under `opencode.directory.parent`, or `tmp_path`) are
     all allowed."""
     root = tmp_path_factory.getbasetemp()
+    project = stack_dir / "opencode" / "project"
+    project.mkdir(parents=True, exist_ok=True)  # also for in-process relays without opencode
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RELAY_WORKSPACE_ROOTS", str(root))
-        patch.setenv("OPENCODE_DEFAULT_DIRECTORY", str(stack_dir / "opencode" / "project"))
+        patch.setenv("OPENCODE_DEFAULT_DIRECTORY", str(project))
         yield root
 
 
