@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import hardening
-from .api import composer, events, history, meta, providers, sessions
+from .api import composer, events, history, meta, providers, sessions, terminal
 from .api.errors import error_response, install_error_handlers
 from .config import Settings
 from .metrics import Metrics
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(providers.router)
     app.include_router(composer.router)
     app.include_router(history.router)
+    app.include_router(terminal.router)
     _mount_web(app)
     return app
 
