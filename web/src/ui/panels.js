@@ -2,6 +2,7 @@
 // Side panels of the open session: its todo list and the files it changed.
 import { h, clear } from '../dom.js';
 import { renderUnifiedDiff, patchOfFileDiff } from '../render/diff.js';
+import { TerminalView } from './terminal.js';
 
 /** @typedef {import('../store.js').SessionStore} SessionStore */
 
@@ -20,12 +21,15 @@ export class PanelsView {
     this.diffList = h('div', { class: 'diff-list', testid: 'diff-view' });
     /** @type {Set<string>} files whose diff the reader opened; they stay open on redraw */
     this.openFiles = new Set();
+    const terminalPanel = h('section', { class: 'panel panel-terminal' });
     clear(root).append(
       h('section', { class: 'panel' },
         h('h2', { class: 'panel-title' }, 'Todos ', this.todoCount), this.todoList),
       h('section', { class: 'panel' },
         h('h2', { class: 'panel-title' }, 'Changed files ', this.diffCount), this.diffList),
+      terminalPanel,
     );
+    this.terminal = new TerminalView(terminalPanel, store);
     this.unsubscribe = store.on((change) => {
       if (change.type === 'todos') this.renderTodos();
       if (change.type === 'diff') this.renderDiff();
@@ -34,7 +38,7 @@ export class PanelsView {
     this.renderDiff();
   }
 
-  destroy() { this.unsubscribe(); clear(this.root); }
+  destroy() { this.terminal.destroy(); this.unsubscribe(); clear(this.root); }
 
   renderTodos() {
     const todos = this.store.todos || [];
