@@ -3,10 +3,16 @@ reload and find the same shell."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
+from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from tests.browser.helpers import new_session, open_session, shot
+from tests.support.secured import bearer, make_token, relay_cli, token_id
+from tests.support.stack import RelayProcess
 
 pytestmark = pytest.mark.browser
 
@@ -67,3 +73,60 @@ def test_echo_in_the_terminal_shows_its_output_and_a_reload_reattaches(
     page.get_by_test_id("terminal-open").wait_for(state="visible")
     assert "exited" in page.get_by_test_id("terminal-status").inner_text()
     page.errors.check()
+
+
+@pytest.fixture(scope="module")
+def secured_ui(web_built: Path, stack_dir: Path, redis_server: EmbeddedRedis,
+               opencode: EmbeddedOpencode) -> Iterator[RelayProcess]:
+    """A relay with RELAY_AUTH on (plain http here, so the cookie is not `Secure`)."""
+    process = RelayProcess(redis_server.url, opencode.url, stack_dir / "terminal-ui.log",
+                           extra_env={"RELAY_AUTH": "true", "RELAY_COOKIE_SECURE": "false",
+                                      "RELAY_TERMINAL_RECHECK_SECONDS": "0.5"}).start()
+    yield process
+    process.stop()
+
+
+def _sign_in(page, base: str, token: str, sid: str) -> None:
+    page.goto(f"{base}/?session={sid}")
+    page.get_by_test_id("login-token").fill(token)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_selector("[data-testid=principal]")
+    page.wait_for_selector("[data-testid=session-title]:not(:text('Loading…'))")
+
+
+def test_the_panel_is_hidden_without_the_grant_and_a_revoked_token_ends_the_terminal(
+        secured_ui: RelayProcess, new_page) -> None:
+    granted = make_token(secured_ui, "gina", terminal=True)
+    plain = make_token(secured_ui, "nora")
+    sessions = {}
+    for name, token in (("gina", granted), ("nora", plain)):
+        made = httpx.post(f"{secured_ui.url}/api/sessions", headers=bearer(token),
+                          json={"title": f"{name}'s session"}, timeout=60)
+        assert made.status_code == 200, made.text
+        sessions[name] = made.json()["id"]
+
+    page = new_page()
+    _sign_in(page, secured_ui.url, plain, sessions["nora"])
+    page.wait_for_selector("[data-testid=todo-list]")
+    # /api/me has answered (the principal is shown): the panel stays hidden for nora.
+    assert page.evaluate("() => document.querySelector('[data-testid=terminal-open]')"
+                         ".closest('section').hidden") is True
+    assert not page.get_by_test_id("terminal-open").is_visible()
+    shot(page, "terminal-not-granted")
+    page.errors.check()
+
+    page = new_page()
+    _sign_in(page, secured_ui.url, granted, sessions["gina"])
+    page.get_by_test_id("terminal-open").click()
+    page.wait_for_selector("[data-testid=terminal][data-state=open]")
+    page.locator("[data-testid=terminal] .xterm").click()
+    page.keyboard.type("echo signed-in")
+    page.keyboard.press("Enter")
+    _wait_line(page, "signed-in")
+    done = relay_cli(secured_ui, "token", "revoke", token_id(secured_ui, "gina"))
+    assert done.returncode == 0, done.stderr
+    page.wait_for_selector("[data-testid=terminal][data-state=closed]", timeout=10_000)
+    status = page.get_by_test_id("terminal-status")
+    status.wait_for(state="visible")
+    assert "ended" in status.inner_text()
+    shot(page, "terminal-revoked")
