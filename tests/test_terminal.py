@@ -173,8 +173,10 @@ def test_nobody_else_may_attach_resize_or_end_a_terminal(
             tokens[name]), json={"rows": 5, "cols": 5}).status_code == 404
         assert httpx.delete(f"{secured.url}/api/terminals/{pty_id}",
                             headers=bearer(tokens[name])).status_code == 404
-    # Nor can he open one in alice's session (he cannot see it).
+    # Nor can he open one in alice's session (he cannot see it); without the grant either: the
+    # session's existence is not revealed by a 403.
     assert _open(secured, tokens["bob"], sid).status_code == 404
+    assert _open(secured, tokens["carol"], sid).status_code == 404
     # Carol, without the grant, is told so before anything else.
     assert _refused(secured, pty_id, bearer(tokens["carol"])).status_code == 403
     # No credential: 401, as on every route.

@@ -40,9 +40,11 @@ class TerminalSize(BaseModel):
 @router.post("/sessions/{sid}/terminal", responses={**ok(TerminalInfo), **errors(400, 403, 404)})
 async def open_terminal(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     """The caller's terminal of this session (reattached while its shell lives), or a new one
-    in the session's directory. Admins and principals granted `terminal` only (403)."""
+    in the session's directory. Admins and principals granted `terminal` only (403); a session
+    the caller cannot see is 404 first, as on every session route."""
+    target = await relay.sessions.target(sid)
     require_grant()
-    return await relay.terminals.open(await relay.sessions.target(sid), sid)
+    return await relay.terminals.open(target, sid)
 
 
 @router.put("/terminals/{pty_id}/size",
