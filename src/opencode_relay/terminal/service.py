@@ -139,11 +139,16 @@ class Terminals:
         """Runs one connection to its end; a shell that exited is forgotten, and one whose
         owner's credential ended is ended too."""
         self._bridges.add(bridge)
+        logger.info("terminal %s attached", record.id,
+                    extra={"terminal": record.id, "principal": record.owner})
         try:
             await self._remember(record)
             outcome = await bridge.run(close)
         finally:
             self._bridges.discard(bridge)
+        ended = outcome if isinstance(outcome, str) else outcome.code
+        logger.info("terminal %s detached: %s", record.id, ended,
+                    extra={"terminal": record.id, "principal": record.owner, "outcome": ended})
         try:
             if outcome == EXITED:
                 await self.forget(record)
