@@ -11,6 +11,7 @@ import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from tests.browser.helpers import new_session, open_session, shot
+from tests.browser.proxy import CuttableProxy
 from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import RelayProcess
 
@@ -72,6 +73,30 @@ def test_echo_in_the_terminal_shows_its_output_and_a_reload_reattaches(
     page.get_by_test_id("terminal-end").click()
     page.get_by_test_id("terminal-open").wait_for(state="visible")
     assert "exited" in page.get_by_test_id("terminal-status").inner_text()
+    page.errors.check()
+
+
+def test_a_dropped_connection_reconnects_where_it_left_off(
+        proxy: CuttableProxy, api: httpx.Client, new_page) -> None:
+    sid = new_session(api, "terminal through a cuttable proxy")
+    page = new_page()
+    open_session(page, proxy.url, sid)
+    page.get_by_test_id("terminal-open").click()
+    page.wait_for_selector("[data-testid=terminal][data-state=open]")
+    page.locator("[data-testid=terminal] .xterm").click()
+    page.keyboard.type("echo before-$((6*7))")
+    page.keyboard.press("Enter")
+    _wait_line(page, "before-42")
+    page.wait_for_timeout(300)  # the prompt after it has arrived too
+    assert proxy.cut() >= 1
+    page.wait_for_selector("[data-testid=terminal][data-state=closed]")
+    page.wait_for_selector("[data-testid=terminal][data-state=open]", timeout=15_000)
+    page.locator("[data-testid=terminal] .xterm").click()
+    page.keyboard.type("echo after-$((6*7))")
+    page.keyboard.press("Enter")
+    _wait_line(page, "after-42")
+    # Resumed from its cursor: nothing replayed twice.
+    assert _lines(page).count("before-42") == 1, _lines(page)
     page.errors.check()
 
 

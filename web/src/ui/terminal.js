@@ -5,8 +5,9 @@
 //
 // `POST /api/sessions/{id}/terminal` gives this principal's live terminal of the session (the
 // same shell after a reload) or opens one; the WebSocket `/api/terminals/{pty}/connect` streams
-// it. opencode sends a binary control frame `\x00{"cursor": N}` after every (re)connect: a
-// reconnect after a dropped connection asks for the output after N, a fresh page for all of it.
+// it. opencode sends a binary control frame `\x00{"cursor": N}` after every (re)connect, N being
+// the output so far; the view counts on from there, so a reconnect after a dropped connection
+// asks for exactly the output it missed, and a fresh page for all of it (cursor 0).
 //
 // xterm.js is loaded on first use (its own chunk: most pages never open a terminal); its CSS is
 // small and goes with the app's.
@@ -43,7 +44,7 @@ export class TerminalView {
     this.socket = null;
     /** @type {TerminalInfo | null} */
     this.info = null;
-    /** Output bytes seen so far (opencode's cursor); -1 until the first control frame. */
+    /** Output seen so far, in opencode's units (UTF-16 code units): where a reconnect resumes. */
     this.cursor = -1;
     this.reconnects = 0;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -148,6 +149,8 @@ export class TerminalView {
     };
     socket.onmessage = (e) => {
       if (typeof e.data === 'string') {
+        // opencode counts its output in UTF-16 code units, as JavaScript strings do.
+        this.cursor += e.data.length;
         if (this.term) this.term.write(e.data);
         return;
       }
