@@ -203,6 +203,22 @@ def test_a_websocket_from_another_origin_is_refused(
         _read_until(ws, "same-origin\r\n")
 
 
+def test_a_bad_id_or_cursor_is_a_400_before_anything_opens(
+        secured: RelayProcess, tokens: dict[str, str]) -> None:
+    alice = bearer(tokens["alice"])
+    for url in (f"ws://127.0.0.1:{secured.port}/api/terminals/ses_notaterminal/connect",
+                f"ws://127.0.0.1:{secured.port}/api/terminals/pty_x/connect?cursor=abc",
+                f"ws://127.0.0.1:{secured.port}/api/terminals/pty_x/connect?cursor=-2"):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, additional_headers=alice, open_timeout=20).close()
+        answer = refused.value.response
+        assert answer.status_code == 400, (url, answer.status_code)
+        assert b'"bad_request"' in bytes(answer.body or b""), url
+    resized = httpx.put(f"{secured.url}/api/terminals/pty_x/size", headers=alice,
+                        json={"rows": 0, "cols": 80})
+    assert resized.status_code == 422, resized.text
+
+
 def test_input_is_bounded_in_size_and_rate(
         secured: RelayProcess, tokens: dict[str, str], project: Path) -> None:
     sid = _session(secured, tokens["alice"], project)
