@@ -82,7 +82,7 @@ class Terminals:
         if remembered is not None:
             record = await self._record(text(remembered))
             if record is not None and record.owner == principal.id:
-                info = await pty.get(self._client(record), record.id, record.directory)
+                info = await pty.get(self.client_of(record), record.id, record.directory)
                 if info is not None and info.get("status") == "running":
                     await self._remember(record)
                     return info
@@ -101,15 +101,12 @@ class Terminals:
             raise NotFound("terminal", pty_id)
         return record
 
-    def client_of(self, record: TerminalRecord) -> OpencodeClient:
-        return self._client(record)
-
     async def resize(self, record: TerminalRecord, rows: int, cols: int) -> JSON:
-        return await pty.resize(self._client(record), record.id, record.directory, rows, cols)
+        return await pty.resize(self.client_of(record), record.id, record.directory, rows, cols)
 
     async def close(self, record: TerminalRecord) -> None:
         """Ends the shell and forgets it; its open connections see it exit."""
-        await pty.remove(self._client(record), record.id, record.directory)
+        await pty.remove(self.client_of(record), record.id, record.directory)
         await self.forget(record)
 
     async def forget(self, record: TerminalRecord) -> None:
@@ -129,7 +126,8 @@ class Terminals:
         raw = await self.redis.get(self.keys.terminal(pty_id))
         return TerminalRecord(**json.loads(raw)) if raw is not None else None
 
-    def _client(self, record: TerminalRecord) -> OpencodeClient:
+    def client_of(self, record: TerminalRecord) -> OpencodeClient:
+        """The client of the opencode server that holds the terminal."""
         upstream = self.sessions.upstreams.get(record.upstream, self.sessions.default_upstream)
         return upstream.client
 
