@@ -19,14 +19,16 @@ const result = await build({
   target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
   outdir: assets,
   entryNames: '[name]-[hash]',
+  splitting: true, // lazily imported code (xterm.js) gets chunks of its own
+  chunkNames: 'chunk-[hash]',
   metafile: true,
   legalComments: 'none',
   logLevel: 'warning',
 });
 
 const outputs = Object.keys(result.metafile.outputs).map((p) => basename(p));
-const js = outputs.find((f) => f.endsWith('.js'));
-const css = outputs.find((f) => f.endsWith('.css'));
+const js = outputs.find((f) => f.startsWith('app-') && f.endsWith('.js'));
+const css = outputs.find((f) => f.startsWith('app-') && f.endsWith('.css'));
 const icon = await readFile(join(here, 'src', 'favicon.svg'));
 await writeFile(join(assets, 'favicon.svg'), icon);
 

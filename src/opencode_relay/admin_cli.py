@@ -45,8 +45,9 @@ async def _token(args: argparse.Namespace) -> int:
     async with _redis(settings) as redis:
         tokens = TokenStore(redis, Keys(settings.key_prefix))
         if args.action == "create":
-            info, secret = await tokens.create(args.name, args.admin)
-            print(f"created {info.id} ({'admin' if info.admin else 'user'} {info.name!r})",
+            info, secret = await tokens.create(args.name, args.admin, args.terminal)
+            grant = ", may open terminals" if info.terminal else ""
+            print(f"created {info.id} ({'admin' if info.admin else 'user'} {info.name!r}{grant})",
                   file=sys.stderr)
             print("the token is shown only now; store it safely:", file=sys.stderr)
             print(secret)
@@ -55,7 +56,8 @@ async def _token(args: argparse.Namespace) -> int:
                 state = (f"revoked {time.strftime('%Y-%m-%d %H:%M', time.localtime(info.revoked))}"
                          if info.revoked else "active")
                 created = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.created))
-                print(f"{info.id}\t{info.name}\t{'admin' if info.admin else 'user'}\t"
+                role = "admin" if info.admin else "user+terminal" if info.terminal else "user"
+                print(f"{info.id}\t{info.name}\t{role}\t"
                       f"created {created}\t{state}")
         elif args.action == "revoke":
             if not await tokens.revoke(args.id):
@@ -82,6 +84,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create = actions.add_parser("create", help="a new token (printed once)")
     create.add_argument("--name", required=True)
     create.add_argument("--admin", action="store_true", help="may see every session")
+    create.add_argument("--terminal", action="store_true",
+                        help="may open terminals: a shell on the opencode machine "
+                             "(admins always may)")
     actions.add_parser("list", help="every token, without secrets")
     revoke = actions.add_parser("revoke", help="revoke a token and its browser logins")
     revoke.add_argument("id")

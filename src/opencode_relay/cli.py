@@ -81,7 +81,10 @@ def serve(args: argparse.Namespace) -> None:
         app = create_app(settings)
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                                 timeout_graceful_shutdown=10, log_config=None,
-                                access_log=False)  # the gate logs requests, with their id
+                                access_log=False,  # the gate logs requests, with their id
+                                # WebSocket frames (terminal input) well over the relay's own
+                                # bound are cut by uvicorn before they are buffered whole.
+                                ws_max_size=4 * settings.terminal_max_input_bytes)
         RelayServer(config, then_stop=[s.stop for s in reversed(started)]).run()
     except KeyboardInterrupt:  # Ctrl+C: uvicorn stopped cleanly, then re-raised it for us
         raise SystemExit(130) from None

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     stream_slot_ttl_seconds: float = 30.0  # a dead replica's stream slots free after this
     max_body_bytes: int = 10 * 1024 * 1024
     max_attachment_bytes: int = 5 * 1024 * 1024  # one file of a prompt (a data: URL, decoded)
+    # Terminals (a shell on the opencode machine, for principals granted `terminal`): the
+    # largest input frame, input frames per second, and how often an open terminal re-checks
+    # that its login or token still holds.
+    terminal_max_input_bytes: int = Field(default=64 * 1024, ge=1)
+    terminal_inputs_per_second: int = Field(default=200, ge=1)
+    terminal_recheck_seconds: float = Field(default=5.0, gt=0)
     # Retention: idle sessions leave Redis; event logs also lose entries older than this
     # (0 = never).
     session_idle_seconds: float = 30 * 86400

@@ -55,6 +55,22 @@ class Forbidden(RelayError):
     code = "forbidden"
 
 
+class TerminalNotGranted(Forbidden):
+    """Terminals are for admins and principals granted `terminal`."""
+
+    code = "terminal_not_granted"
+
+    def __init__(self) -> None:
+        super().__init__("opening a terminal needs an admin token or one created with "
+                         "`opencode-relay token create --terminal`")
+
+
+class CrossOrigin(Forbidden):
+    """A browser request from a page of another origin (not in RELAY_CORS_ORIGINS)."""
+
+    code = "cross_origin"
+
+
 class LoopbackOnly(Forbidden):
     """Auth was left unset, so the relay serves this machine only."""
 
@@ -97,11 +113,34 @@ class UnsupportedMediaType(RelayError):
     code = "unsupported_media_type"
 
 
+class InputRefused(RelayError):
+    """A terminal's input broke a bound (frame size or rate): the terminal is closed."""
+
+    code = "terminal_input_refused"
+
+    def __init__(self, message: str, too_big: bool) -> None:
+        super().__init__(message)
+        self.too_big = too_big
+
+
+class SessionEnded(RelayError):
+    """The login or token that opened a long-lived connection ended (logout, revoke, expiry)."""
+
+    code = "credential_ended"
+
+
 class Starting(RelayError):
     code = "starting"
 
     def __init__(self) -> None:
         super().__init__("the relay is starting")
+
+
+class Stopping(RelayError):
+    code = "stopping"
+
+    def __init__(self) -> None:
+        super().__init__("the relay is shutting down")
 
 
 class UpstreamUnavailable(RelayError):

@@ -16,6 +16,7 @@ SESSION_ID = id_pattern("ses")
 MESSAGE_ID = id_pattern("msg")
 PERMISSION_ID = id_pattern("per")
 QUESTION_ID = id_pattern("que")
+TERMINAL_ID = id_pattern("pty")
 
 
 def check_id(kind: str, prefix: str, value: str) -> str:

@@ -31,6 +31,7 @@ from .session_service import SessionService, Upstream
 from .store.keys import Keys
 from .store.log import EventId, EventLog
 from .store.state import StateStore
+from .terminal.service import Terminals
 from .upstream.client import OpencodeClient
 from .workspace import Workspace
 
@@ -77,12 +78,14 @@ class Relay:
     guard: Guard
     retention: Retention
     workspace: Workspace
+    terminals: Terminals
     retry_guards: list[RetryGuard] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.hub.start()
         self.guard.streams.start()
+        self.terminals.start()
         if self.settings.ingest:
             for upstream in self.upstreams.values():
                 self._tasks.append(asyncio.create_task(
@@ -93,6 +96,7 @@ class Relay:
 
     async def stop(self) -> None:
         self.hub.close_all()
+        await self.terminals.stop()
         # What was read from opencode is written before we go.
         await asyncio.gather(*(u.ingestor.drain() for u in self.upstreams.values()))
         for task in self._tasks:
@@ -143,8 +147,9 @@ def build_relay(settings: Settings, observer: Observer | None = None,
                               settings.stream_slot_ttl_seconds))
     retention = Retention(redis, keys, store, settings.session_idle_seconds,
                           settings.log_max_age_seconds, seen.on_pruned)
+    terminals = Terminals(redis, keys, settings, sessions, guard)
     return Relay(settings, redis, keys, store, log, hub, access, upstreams, sessions, guard,
-                 retention, workspace, retry_guards)
+                 retention, workspace, terminals, retry_guards)
 
 
 @asynccontextmanager

@@ -16,8 +16,10 @@ def relay_cli(relay: RelayProcess, *args: str) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=60)
 
 
-def make_token(relay: RelayProcess, name: str, admin: bool = False) -> str:
-    done = relay_cli(relay, "token", "create", "--name", name, *(["--admin"] if admin else []))
+def make_token(relay: RelayProcess, name: str, admin: bool = False,
+               terminal: bool = False) -> str:
+    done = relay_cli(relay, "token", "create", "--name", name, *(["--admin"] if admin else []),
+                     *(["--terminal"] if terminal else []))
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

@@ -93,6 +93,10 @@ export const api = {
     request('POST', `/api/sessions/${enc(id)}/questions/${enc(requestID)}`, { answers }),
   rejectQuestion: (/** @type {string} */ id, /** @type {string} */ requestID) =>
     request('POST', `/api/sessions/${enc(id)}/questions/${enc(requestID)}/reject`),
+  openTerminal: (/** @type {string} */ id) => request('POST', `/api/sessions/${enc(id)}/terminal`),
+  resizeTerminal: (/** @type {string} */ pty, /** @type {{rows: number, cols: number}} */ size) =>
+    request('PUT', `/api/terminals/${enc(pty)}/size`, size),
+  endTerminal: (/** @type {string} */ pty) => request('DELETE', `/api/terminals/${enc(pty)}`),
   health: () => request('GET', '/api/health'),
   me: () => request('GET', '/api/me'),
   login: (/** @type {string} */ token) => request('POST', '/api/login', { token }),

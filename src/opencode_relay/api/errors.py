@@ -21,11 +21,14 @@ from ..errors import (
     BodyTooLarge,
     Busy,
     Forbidden,
+    InputRefused,
     InvalidInput,
     NotFound,
     RateLimited,
     RelayError,
+    SessionEnded,
     Starting,
+    Stopping,
     Unauthenticated,
     UnsupportedMediaType,
     UpstreamError,
@@ -38,7 +41,7 @@ logger = logging.getLogger("opencode_relay.api")
 _STATUS: dict[type[RelayError], int] = {
     InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Busy: 409,
     BodyTooLarge: 413, AttachmentTooLarge: 413, UnsupportedMediaType: 415, RateLimited: 429,
-    Starting: 503, UpstreamUnavailable: 503,
+    Starting: 503, Stopping: 503, UpstreamUnavailable: 503,
 }
 
 
@@ -68,6 +71,39 @@ def _opencode_refused(exc: UpstreamError) -> JSONResponse:
     if exc.status in (400, 422):
         return error_response(400, "rejected_by_opencode", f"opencode: {exc.message}")
     return error_response(502, "opencode_error", f"opencode answered {exc.status}: {exc.message}")
+
+
+# WebSocket close codes (RFC 6455 section 7.4) for failures after a socket was accepted; before
+# that, a refused WebSocket gets the same HTTP answer as any request (`render`).
+GOING_AWAY, POLICY_VIOLATION, MESSAGE_TOO_BIG, INTERNAL_ERROR, TRY_AGAIN_LATER, BAD_GATEWAY = (
+    1001, 1008, 1009, 1011, 1013, 1014)
+_MAX_REASON_BYTES = 123  # a close frame's reason must fit in its 125-byte payload
+
+
+def close_of(exc: Exception) -> tuple[int, str]:
+    """The close code and reason that end an accepted WebSocket because of `exc`."""
+    if isinstance(exc, Stopping):
+        code = GOING_AWAY
+    elif isinstance(exc, InputRefused):
+        code = MESSAGE_TOO_BIG if exc.too_big else POLICY_VIOLATION
+    elif isinstance(exc, SessionEnded | Forbidden | Unauthenticated | NotFound):
+        code = POLICY_VIOLATION
+    elif isinstance(exc, UpstreamUnavailable | UpstreamError):
+        code = BAD_GATEWAY
+    elif isinstance(exc, RedisError | OSError | Starting):
+        code = TRY_AGAIN_LATER
+    else:
+        code = INTERNAL_ERROR
+    if isinstance(exc, RelayError):
+        reason = exc.message
+    elif isinstance(exc, RedisError | OSError):
+        reason = "Redis is unreachable"
+    else:
+        reason = "the relay hit an unexpected error"
+    encoded = reason.encode()
+    if len(encoded) > _MAX_REASON_BYTES:
+        reason = encoded[:_MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+    return code, reason
 
 
 def redis_failure(exc: Exception) -> JSONResponse:

@@ -313,11 +313,26 @@ class PrincipalInfo(_Closed):
     id: str
     name: str
     admin: bool
+    terminal: bool = Field(description="May open terminals (admins, and tokens created with "
+                                       "`--terminal`)")
 
 
 class Identity(_Closed):
     principal: PrincipalInfo
     auth: bool = Field(description="Whether the relay runs with RELAY_AUTH on")
+
+
+# ----- terminals ---------------------------------------------------------------------------
+class TerminalInfo(_Open):
+    """opencode's PTY: connect to it at `/api/terminals/{id}/connect` (WebSocket)."""
+
+    id: str = Field(examples=["pty_215e59cb7001toKF73IqAsdkeC"])
+    title: str
+    command: str
+    args: list[str]
+    cwd: str
+    status: str = Field(description="running or exited")
+    pid: int
 
 
 # ----- event streams -----------------------------------------------------------------------

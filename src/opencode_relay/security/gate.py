@@ -1,7 +1,9 @@
 """The one middleware every HTTP request passes: request id, credentials, limits, timing.
 
 Routes never check credentials themselves: everything under /api (but login/logout) and
-/metrics needs a principal, so a route added later is closed by default.
+/metrics needs a principal, so a route added later is closed by default. WebSockets pass the
+same gate (loopback rule, token or login cookie), and their Origin must be the relay's own or
+one of RELAY_CORS_ORIGINS whatever the credential: browsers apply no CORS to WebSockets.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ..api.errors import redis_failure, render
 from ..config import Settings
 from ..errors import (
     BodyTooLarge,
-    Forbidden,
+    CrossOrigin,
     LoopbackOnly,
     RateLimited,
     RelayError,
@@ -99,6 +101,9 @@ class Gate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -145,6 +150,34 @@ class Gate:
                                "principal": principal.id if principal else None})
             reset_request_id(id_token)
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Admits a WebSocket handshake, or refuses it with the HTTP answer any request would
+        get (the ASGI denial-response extension; a bare close where the server lacks it)."""
+        headers = _headers(scope)
+        principal: Principal | None = None
+        refusal = None
+        try:
+            principal = await _admit_websocket(scope, headers,
+                                               (scope.get("state") or {}).get("guard"))
+        except RelayError as exc:
+            refusal = render(exc)
+        except (RedisError, OSError) as exc:
+            refusal = redis_failure(exc)
+        if refusal is not None:
+            logger.info("WS %s -> %d", scope["path"], refusal.status_code,
+                        extra={"method": "WS", "route": route_of(scope),
+                               "status": refusal.status_code})
+            if "websocket.http.response" in scope.get("extensions", {}):
+                await refusal(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        token = set_principal(principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset_principal(token)
+
     async def _admit(self, scope: Scope, receive: Receive, send: Send,
                      headers: dict[str, str], guard: Guard | None) -> Principal | None:
         if guard is None:  # the lifespan has not run: nothing is connected yet
@@ -186,6 +219,30 @@ class Gate:
         return principal
 
 
+async def _admit_websocket(scope: Scope, headers: dict[str, str],
+                           guard: Guard | None) -> Principal | None:
+    if guard is None:
+        raise Starting()
+    settings = guard.settings
+    if settings.loopback_only and not is_loopback_client(scope):
+        raise LoopbackOnly()
+    if not _same_origin(headers, settings):
+        raise CrossOrigin("WebSocket from another origin refused (not in RELAY_CORS_ORIGINS)")
+    if not settings.auth_enabled:
+        return LOCAL
+    if not needs_credential(scope["path"]):
+        return None
+    return await _authenticate(guard, headers, "GET")
+
+
+async def recheck(guard: Guard, headers: dict[str, str]) -> Principal:
+    """The principal the credential of a long-lived connection (its handshake's headers) still
+    stands for; raises Unauthenticated once the token is revoked or the login ended."""
+    if not guard.settings.auth_enabled:
+        return LOCAL
+    return await _authenticate(guard, headers, "GET")
+
+
 async def _authenticate(guard: Guard, headers: dict[str, str], method: str) -> Principal:
     authorization = headers.get("authorization")
     if authorization is not None:
@@ -201,7 +258,7 @@ async def _authenticate(guard: Guard, headers: dict[str, str], method: str) -> P
         if principal is None:
             raise Unauthenticated("the login has expired or was revoked; log in again")
         if method not in _SAFE_METHODS and not _same_origin(headers, guard.settings):
-            raise Forbidden("cross-origin request refused")
+            raise CrossOrigin("cross-origin request refused")
         return principal
     raise Unauthenticated()
 

@@ -11,9 +11,16 @@ class Principal:
     id: str
     name: str
     admin: bool
+    terminal: bool = False  # granted a shell on the opencode machine (`token create --terminal`)
+
+    @property
+    def may_open_terminal(self) -> bool:
+        """Admins always may; others only with the `terminal` grant."""
+        return self.admin or self.terminal
 
     def public(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "admin": self.admin}
+        return {"id": self.id, "name": self.name, "admin": self.admin,
+                "terminal": self.may_open_terminal}
 
 
 # With auth off, every caller is this one (it sees everything, like opencode itself would).

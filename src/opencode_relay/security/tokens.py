@@ -33,9 +33,10 @@ class TokenInfo:
     admin: bool
     created: float
     revoked: float | None = None
+    terminal: bool = False  # may open a terminal (admins always may)
 
     def principal(self) -> Principal:
-        return Principal(self.id, self.name, self.admin)
+        return Principal(self.id, self.name, self.admin, self.terminal)
 
 
 class TokenStore:
@@ -43,9 +44,11 @@ class TokenStore:
         self.redis = redis
         self.keys = keys
 
-    async def create(self, name: str, admin: bool = False) -> tuple[TokenInfo, str]:
+    async def create(self, name: str, admin: bool = False,
+                     terminal: bool = False) -> tuple[TokenInfo, str]:
         """A new token; the secret is returned once and never stored."""
-        info = TokenInfo(f"tok_{secrets.token_hex(6)}", name, admin, time.time())
+        info = TokenInfo(f"tok_{secrets.token_hex(6)}", name, admin, time.time(),
+                         terminal=terminal)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.auth_tokens, info.id, json.dumps(asdict(info)))

@@ -57,6 +57,10 @@ class Keys:
     def rate_streams(self, principal_id: str) -> str:
         return f"{self.prefix}ratelimit:streams:{principal_id}"
 
+    # Terminals: who owns each PTY (opencode's id), and each principal's PTY of a session.
+    def terminal(self, pty_id: str) -> str:
+        return f"{self.prefix}terminal:{pty_id}"
+
     # Keys of one session (all tagged with its id).
     def session(self, sid: str) -> str:
         return f"{self.prefix}sessions:{{{sid}}}"
@@ -96,6 +100,10 @@ class Keys:
 
     def session_owner(self, sid: str) -> str:
         return f"{self.prefix}session:{{{sid}}}:owner"
+
+    def session_terminal(self, sid: str, principal_id: str) -> str:
+        """STRING: the PTY this principal opened for the session, for reattaching (expires)."""
+        return f"{self.prefix}session:{{{sid}}}:terminal:{principal_id}"
 
     def usage(self, sid: str) -> str:
         """HASH: token and cost totals of the session's assistant messages, kept at ingest."""

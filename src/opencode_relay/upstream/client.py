@@ -46,6 +46,7 @@ class OpencodeClient:
         """`transport` replaces the network (tests stand in for opencode with a MockTransport)."""
         auth = httpx.BasicAuth("opencode", password) if password else None
         self.base_url = base_url
+        self.password = password  # for the connections httpx does not make (upstream/pty.py)
         # Errors name the server, never its URL: they reach clients, and a URL may hold secrets.
         self.name = name
         self._http = httpx.AsyncClient(

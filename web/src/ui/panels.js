@@ -2,6 +2,7 @@
 // Side panels of the open session: its todo list and the changes on disk (ui/changes.js).
 import { h, clear } from '../dom.js';
 import { ChangesView } from './changes.js';
+import { TerminalView } from './terminal.js';
 
 /** @typedef {import('../store.js').SessionStore} SessionStore */
 
@@ -17,19 +18,22 @@ export class PanelsView {
     this.todoCount = h('span', { class: 'panel-count' });
     this.todoList = h('ul', { class: 'todo-list', testid: 'todo-list' });
     const changes = h('section', { class: 'panel panel-changes' });
+    const terminalPanel = h('section', { class: 'panel panel-terminal' });
     clear(root).append(
       h('section', { class: 'panel' },
         h('h2', { class: 'panel-title' }, 'Todos ', this.todoCount), this.todoList),
       changes,
+      terminalPanel,
     );
     this.changes = new ChangesView(changes, store);
+    this.terminal = new TerminalView(terminalPanel, store);
     this.unsubscribe = store.on((change) => {
       if (change.type === 'todos') this.renderTodos();
     });
     this.renderTodos();
   }
 
-  destroy() { this.unsubscribe(); this.changes.destroy(); clear(this.root); }
+  destroy() { this.terminal.destroy(); this.unsubscribe(); this.changes.destroy(); clear(this.root); }
 
   renderTodos() {
     const todos = this.store.todos || [];
