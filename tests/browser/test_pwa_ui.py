@@ -98,6 +98,14 @@ def test_offline_screen_says_so_retries_and_steps_aside(proxy: CuttableProxy, ap
     assert page.evaluate("() => window.__samePage === true")
     page.wait_for_selector("[data-testid=connection-status][data-state=open]", timeout=20_000)
 
+    # Only a gateway answers (503 without the relay's error body): the relay is unreachable too.
+    proxy.refuse(4.0)
+    proxy.cut()
+    screen.wait_for(state="visible", timeout=15_000)
+    screen.wait_for(state="hidden", timeout=30_000)
+    assert page.evaluate("() => window.__samePage === true")
+    page.wait_for_selector("[data-testid=connection-status][data-state=open]", timeout=20_000)
+
     # Reloaded while the relay is unreachable: the service worker serves the app, which shows
     # the screen, and loads the session once the relay answers again.
     proxy.down()

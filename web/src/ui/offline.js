@@ -50,7 +50,8 @@ export class OfflineScreen {
         h('p', { class: 'muted', text: `The relay at ${location.host} is not answering: it may be stopped or restarting, or this device is offline. Sessions keep running on the server; this page reconnects by itself.` }),
         this.status, this.retry));
     root.append(this.el);
-    this.onOffline = () => this.unreachable();
+    // The device says it lost the network: ask (a relay on this machine may still answer).
+    this.onOffline = () => { this.suspect(); };
     this.onOnline = () => { if (this.shown) this.tryNow(); };
     window.addEventListener('offline', this.onOffline);
     window.addEventListener('online', this.onOnline);
