@@ -137,7 +137,10 @@ def _wait_notification(page: Any, tag: str) -> dict[str, Any]:
         found[:] = [n for n in page.evaluate(NOTIFICATIONS) if n["tag"] == tag]
         return bool(found)
 
-    wait_for(shown, 60, f"a notification tagged {tag}")
+    try:
+        wait_for(shown, 60, f"a notification tagged {tag}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; shown: {page.evaluate(NOTIFICATIONS)}") from exc
     assert len(found) == 1, found
     return found[0]
 
@@ -169,15 +172,14 @@ def test_notify_toggle_and_the_hidden_pages_own_notifications(
 
     wait_for(asked, 60, "the permission request")
     request_id = requests[0]["id"]
-    asking = _wait_notification(page, f"relay:permission:{request_id}")
-    assert asking["title"] == "Permission needed"
-    assert asking["body"].startswith("notify test: the agent asks to use bash")
-    assert asking["url"] == f"/?session={sid}"
+    asking = _wait_notification(page, f"permission:{request_id}")
+    assert asking == {"title": "Permission needed: notify test", "body": "Wants to use bash",
+                      "tag": f"permission:{request_id}", "url": f"/?session={sid}"}
     reply = api.post(f"/api/sessions/{sid}/permissions/{request_id}", json={"reply": "once"})
     assert reply.status_code == 200, reply.text
-    done = _wait_notification(page, f"relay:idle:{sid}")
-    assert done == {"title": "Agent finished", "body": "notify test is waiting for you.",
-                    "tag": f"relay:idle:{sid}", "url": f"/?session={sid}"}
+    done = _wait_notification(page, f"idle:{sid}")
+    assert done == {"title": "Done: notify test", "body": "Finished", "tag": f"idle:{sid}",
+                    "url": f"/?session={sid}"}
 
     # The choice is this browser's: it survives a reload; turning it off is remembered too.
     page.reload()
@@ -226,7 +228,7 @@ def test_push_shows_unless_a_window_is_on_screen(ui: str, new_page) -> None:
 
     def push(body: str) -> None:
         payload = {"title": "Question from the agent", "body": body, "url": "/?session=ses_push",
-                   "tag": "relay:question:que_push", "kind": "question", "sessionID": "ses_push"}
+                   "tag": "question:que_push", "kind": "question", "sessionID": "ses_push"}
         cdp.send("ServiceWorker.deliverPushMessage",
                  {"origin": ui, "registrationId": registration, "data": json.dumps(payload)})
 
@@ -245,5 +247,5 @@ def test_push_shows_unless_a_window_is_on_screen(ui: str, new_page) -> None:
     wait_for(lambda: any(n["body"] == "second" for n in again.evaluate(NOTIFICATIONS)), 15,
              "the second push's notification")
     assert again.evaluate(NOTIFICATIONS) == [{
-        "title": "Question from the agent", "body": "second", "tag": "relay:question:que_push",
+        "title": "Question from the agent", "body": "second", "tag": "question:que_push",
         "url": "/?session=ses_push"}]

@@ -1,7 +1,8 @@
 // @ts-check
 // Which events deserve a notification, and what it says (web/test/notifications.test.js).
-// The relay's Web Push sends the same four kinds with the same tags, so when the page shows one
-// itself (tab open but hidden) and the push arrives too, the second replaces the first.
+// The relay's Web Push (push/notices.py) sends the same four kinds with the same tags and words,
+// so when the page shows one itself (tab open but hidden) and the push arrives too, the second
+// replaces the first instead of doubling it.
 import * as E from './events.js';
 
 /** @typedef {import('./types.js').RelayEvent} RelayEvent */
@@ -11,13 +12,19 @@ import * as E from './events.js';
  * @typedef {{kind: NoticeKind, title: string, body: string, tag: string, sessionID: string, url: string}} Notice
  */
 /**
- * What describe() needs to know about sessions: the listed session (null for one the list does
- * not show, such as a sub-agent's), and the plain words of an error.
+ * What describe() needs to know about sessions: a session the list shows (null for others,
+ * such as a sub-agent's), the parent of a sub-agent's session when known, and the plain words
+ * of an error.
  * @typedef {{
  *   session: (id: string) => {title?: string, parentID?: string} | null,
+ *   parentOf: (id: string) => string | null,
  *   errorText: (error: any) => string,
  * }} NoticeContext
  */
+
+const TITLES = { permission: 'Permission needed', question: 'Question', idle: 'Done', error: 'Error' };
+const TITLE_CHARS = 60;
+const EXCERPT_CHARS = 120;
 
 /** The page that shows a session (main.js routes `/?session=<id>`). @param {string} sessionID */
 export function sessionUrl(sessionID) {
@@ -25,18 +32,30 @@ export function sessionUrl(sessionID) {
 }
 
 /**
- * The tag of a notice: one per request (permission, question), one per session (idle, error),
- * so a newer notice of the same thing replaces the older one. The push backend uses the same.
+ * The tag of a notice, as the push backend makes it: one per request (permission, question),
+ * one per top-level session (idle, error), so a newer notice of the same thing replaces the older.
  * @param {NoticeKind} kind @param {string} id the request's id (permission, question) or the session's
  */
 export function noticeTag(kind, id) {
-  return `relay:${kind}:${id}`;
+  return `${kind}:${id}`;
 }
 
 /** @param {unknown} text @param {number} max */
-function clip(text, max) {
+export function shorten(text, max) {
   const s = String(text || '').replace(/\s+/g, ' ').trim();
-  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+  return s.length > max ? `${s.slice(0, max - 1).trimEnd()}…` : s;
+}
+
+/** The top-level session above `id` (sub-agents' requests show in the session the person watches). @param {string} id @param {NoticeContext} ctx */
+function topOf(id, ctx) {
+  let top = id;
+  for (let depth = 0; depth < 16; depth++) {
+    const listed = ctx.session(top);
+    const parent = (listed && listed.parentID) || ctx.parentOf(top);
+    if (!parent) break;
+    top = parent;
+  }
+  return top;
 }
 
 /**
@@ -48,35 +67,34 @@ export function describe(event, ctx) {
   const p = /** @type {Record<string, any>} */ (event.properties || {});
   const sessionID = typeof p.sessionID === 'string' ? p.sessionID : '';
   if (!sessionID) return null;
-  const session = ctx.session(sessionID);
-  const name = clip((session && session.title) || 'A session', 60);
-  /** @param {NoticeKind} kind @param {string} id @param {string} title @param {string} body @returns {Notice} */
-  const notice = (kind, id, title, body) => ({
-    kind, title, body: clip(body, 180), tag: noticeTag(kind, id), sessionID, url: sessionUrl(sessionID),
+  const top = topOf(sessionID, ctx);
+  const listed = ctx.session(top);
+  const name = shorten(listed && listed.title, TITLE_CHARS) || 'opencode session';
+  /** @param {NoticeKind} kind @param {string} id @param {string} body @returns {Notice} */
+  const notice = (kind, id, body) => ({
+    kind, title: `${TITLES[kind]}: ${name}`, body: shorten(body, EXCERPT_CHARS),
+    tag: noticeTag(kind, id), sessionID: top, url: sessionUrl(top),
   });
+  const requestID = typeof p.id === 'string' ? p.id : '';
   switch (event.type) {
-    case E.PERMISSION_ASKED: {
-      const what = [p.permission, ...(Array.isArray(p.patterns) ? p.patterns : [])].filter(Boolean).join(' ');
-      return notice('permission', String(p.id || sessionID), 'Permission needed',
-        `${name}: the agent asks to use ${what || 'a tool'}`);
-    }
+    case E.PERMISSION_ASKED:
+      return requestID ? notice('permission', requestID, `Wants to use ${p.permission || 'a tool'}`) : null;
     case E.QUESTION_ASKED:
     case E.QUESTION_V2_ASKED: {
       const first = Array.isArray(p.questions) && p.questions[0] ? p.questions[0].question : '';
-      return notice('question', String(p.id || sessionID), 'Question from the agent',
-        `${name}: ${first || 'the agent asks you something'}`);
+      return requestID ? notice('question', requestID, first || 'A question is waiting') : null;
     }
     case E.SESSION_IDLE:
-      // Sub-agents go idle inside their parent's turn: only a listed, top-level session's end counts.
-      if (!session || session.parentID) return null;
-      return notice('idle', sessionID, 'Agent finished', `${name} is waiting for you.`);
+      // Sub-agents go idle inside their parent's turn: only a listed top-level session's end counts.
+      if (top !== sessionID || !listed) return null;
+      return notice('idle', top, 'Finished');
     case E.SESSION_ERROR: {
       const err = p.error || {};
       if (err.name === 'MessageAbortedError') return null; // stopped on purpose
-      return notice('error', sessionID, 'The agent hit an error', `${name}: ${ctx.errorText(err)}`);
+      return notice('error', top, ctx.errorText(err) || 'The session failed');
     }
     case E.RELAY_SESSION_FAILED:
-      return notice('error', sessionID, 'The agent hit an error', `${name}: ${p.message || 'a model provider failed'}`);
+      return notice('error', top, p.message || 'A model provider failed');
     default:
       return null;
   }

@@ -28,12 +28,12 @@ test('never the API, event streams, health, metrics, writes or other sites', () 
 });
 
 test('a push payload becomes a notification that links inside this origin only', () => {
-  const shown = notificationFor({ title: 'Permission needed', body: 'b', url: '/?session=ses_1', tag: 'relay:permission:per_1', kind: 'permission', sessionID: 'ses_1' }, ORIGIN);
+  const shown = notificationFor({ title: 'Permission needed', body: 'b', url: '/?session=ses_1', tag: 'permission:per_1', kind: 'permission', sessionID: 'ses_1' }, ORIGIN);
   assert.equal(shown.title, 'Permission needed');
   assert.deepEqual({ ...shown.options, icon: undefined, badge: undefined },
-    { body: 'b', tag: 'relay:permission:per_1', data: { url: '/?session=ses_1' }, icon: undefined, badge: undefined });
+    { body: 'b', tag: 'permission:per_1', data: { url: '/?session=ses_1' }, icon: undefined, badge: undefined });
   assert.equal(notificationFor({ title: 't', url: 'https://evil.example/x' }, ORIGIN).options.data.url, '/');
-  assert.equal(notificationFor({ title: 't', kind: 'idle', sessionID: 's' }, ORIGIN).options.tag, 'relay:idle:s');
+  assert.equal(notificationFor({ title: 't', kind: 'idle', sessionID: 's' }, ORIGIN).options.tag, 'idle:s');
   assert.equal(notificationFor({ body: 'no title' }, ORIGIN), null);
   assert.equal(notificationFor('text', ORIGIN), null);
 });

@@ -47,7 +47,7 @@ export function notificationFor(payload, origin) {
     } catch { /* keep '/' */ }
   }
   const tag = typeof p.tag === 'string' && p.tag ? p.tag
-    : `relay:${typeof p.kind === 'string' ? p.kind : 'notice'}:${typeof p.sessionID === 'string' ? p.sessionID : ''}`;
+    : `${typeof p.kind === 'string' ? p.kind : 'notice'}:${typeof p.sessionID === 'string' ? p.sessionID : ''}`;
   return {
     title: p.title,
     options: {

@@ -7,6 +7,7 @@ import { h } from '../dom.js';
 import { api } from '../api.js';
 import { keyBytes } from '../pwa.js';
 import { describe } from '../notifications.js';
+import * as E from '../events.js';
 
 /** @typedef {import('../types.js').RelayEvent} RelayEvent */
 /** @typedef {import('../notifications.js').NoticeContext} NoticeContext */
@@ -18,13 +19,14 @@ import { describe } from '../notifications.js';
  * @typedef {'push' | 'page' | 'off' | 'blocked' | 'unsupported' | 'busy'} NotifyState
  */
 /**
- * @typedef {NoticeContext & {
+ * @typedef {Omit<NoticeContext, 'parentOf'> & {
  *   registration: Promise<ServiceWorkerRegistration | null>,
  *   open: (url: string) => void,
  * }} NotifyContext
  */
 
 const STORAGE_KEY = 'relay.notifications';
+const MAX_PARENTS = 2000;
 
 const LABEL = {
   push: 'Notifications: on', page: 'Notifications: on (this tab)', off: 'Notifications: off',
@@ -47,6 +49,10 @@ export class NotifyToggle {
     this.note = h('div', { class: 'notify-note muted small', testid: 'notify-status', role: 'status', hidden: true });
     this.button.addEventListener('click', () => { this.toggle(); });
     root.append(h('div', { class: 'notify' }, this.button, this.note));
+    /** Sub-agent session → its parent, from the stream's session events (the list shows no sub-agents). @type {Map<string, string>} */
+    this.parents = new Map();
+    /** @type {NoticeContext} */
+    this.notices = { ...ctx, parentOf: (id) => this.parents.get(id) || null };
     this.set('off');
     this.ready = this.init();
   }
@@ -153,8 +159,13 @@ export class NotifyToggle {
 
   /** An event of the global stream: notifies while the page is hidden, if the person wants it. @param {RelayEvent} event */
   consider(event) {
+    const info = E.SESSION_INFO.has(event.type) && event.properties ? event.properties.info : null;
+    if (info && info.parentID) {
+      if (this.parents.size >= MAX_PARENTS) this.parents.delete(/** @type {string} */ (this.parents.keys().next().value));
+      this.parents.set(info.id, info.parentID);
+    }
     if (!this.on || document.visibilityState !== 'hidden' || Notification.permission !== 'granted') return;
-    const notice = describe(event, this.ctx);
+    const notice = describe(event, this.notices);
     if (notice) this.show(notice);
   }
 
