@@ -66,6 +66,15 @@ def test_the_app_is_installable(ui: str, new_page) -> None:
     assert len(cached["names"]) == 1 and {"/", bundle, "/manifest.webmanifest"} <= set(cached["paths"])
     assert not [p for p in cached["paths"] if p.startswith("/api")]
 
+    # Its fetch handler answers the shell's files from the cache, and never the API or streams.
+    responses: list[Any] = []
+    page.on("response", lambda r: responses.append(r))
+    page.reload()
+    page.wait_for_selector("[data-testid=connection-status][data-state=open]")
+    served = {httpx.URL(r.url).path: r.from_service_worker for r in responses}
+    assert served[bundle] is True and served["/"] is True, served
+    assert served["/api/sessions"] is False and served["/api/events"] is False, served
+
     # Chrome's own install check (what Lighthouse reports): the manifest parses cleanly and
     # nothing blocks installing but the test profile being an incognito-like context.
     cdp = page.context.new_cdp_session(page)
