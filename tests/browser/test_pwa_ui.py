@@ -216,7 +216,7 @@ def test_notify_toggle_when_the_browser_refuses(ui: str, new_page) -> None:
     page.errors.check()
 
 
-def test_push_shows_unless_a_window_is_on_screen(ui: str, new_page) -> None:
+def test_push_shows_unless_a_window_is_on_screen(ui: str, api: httpx.Client, new_page) -> None:
     page = new_page(permissions=["notifications"])
     page.goto(f"{ui}/")
     page.evaluate(WORKER_READY)
@@ -258,3 +258,14 @@ def test_push_shows_unless_a_window_is_on_screen(ui: str, new_page) -> None:
     assert again.evaluate(NOTIFICATIONS) == [{
         "title": "Question from the agent", "body": "second", "tag": "question:que_push",
         "url": "/?session=ses_push"}]
+
+    # A click hands the window the session to open (notificationclick: postMessage, then focus);
+    # headless Chromium cannot click a notification, so the worker sends what its click sends.
+    sid = new_session(api, "opened by a notification")
+    assert len(again.context.service_workers) == 1
+    again.context.service_workers[0].evaluate("""async (url) => {
+        const windows = await self.clients.matchAll({type: 'window'});
+        windows[0].postMessage({type: 'relay:open', url});
+    }""", f"/?session={sid}")
+    again.wait_for_selector("[data-testid=session-title]:text('opened by a notification')")
+    assert again.url == f"{ui}/?session={sid}"
