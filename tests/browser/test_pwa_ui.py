@@ -147,7 +147,7 @@ def _wait_notification(page: Any, tag: str) -> dict[str, Any]:
         return bool(found)
 
     try:
-        wait_for(shown, 60, f"a notification tagged {tag}")
+        wait_for(shown, 120, f"a notification tagged {tag}")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; shown: {page.evaluate(NOTIFICATIONS)}") from exc
     assert len(found) == 1, found
