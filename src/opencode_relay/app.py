@@ -60,6 +60,14 @@ def create_app(settings: Settings | None = None, *,
     return app
 
 
+def _web_file(name: str, media_type: str, headers: dict[str, str]) -> object:
+    path = WEB_DIST / name
+    if not path.is_file():
+        return error_response(404, "ui_not_built",
+                              f"{name} is not built; run `make run` (or scripts/build-web.sh)")
+    return FileResponse(path, media_type=media_type, headers=headers)
+
+
 def _mount_web(app: FastAPI) -> None:
     index = WEB_DIST / "index.html"
     if (WEB_DIST / "assets").is_dir():
@@ -72,6 +80,17 @@ def _mount_web(app: FastAPI) -> None:
                                   "the web UI is not built; run `make run` "
                                   "(or scripts/build-web.sh)")
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    # The installable app's files live at the root: a service worker's scope is its folder.
+    @app.get("/sw.js", include_in_schema=False)
+    async def service_worker() -> object:
+        return _web_file("sw.js", "text/javascript; charset=utf-8",
+                         {"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+
+    @app.get("/manifest.webmanifest", include_in_schema=False)
+    async def manifest() -> object:
+        return _web_file("manifest.webmanifest", "application/manifest+json",
+                         {"Cache-Control": "no-cache"})
 
     @app.get("/healthz", include_in_schema=False)
     async def alive() -> JSONResponse:

@@ -21,6 +21,7 @@ class CuttableProxy:
         self._sockets: set[socket.socket] = set()
         self._stopped = threading.Event()
         self._refuse_until = 0.0
+        self._down = False
         self.accepted = 0
 
     @property
@@ -53,6 +54,15 @@ class CuttableProxy:
         """For a while, answers new connections with HTTP 503 (EventSource then gives up)."""
         self._refuse_until = time.monotonic() + seconds
 
+    def down(self) -> None:
+        """Until up(): cuts every connection and drops new ones unanswered (the browser's
+        fetches fail as on a network error)."""
+        self._down = True
+        self.cut()
+
+    def up(self) -> None:
+        self._down = False
+
     def _accept(self) -> None:
         while not self._stopped.is_set():
             try:
@@ -60,6 +70,9 @@ class CuttableProxy:
             except OSError:
                 return
             self.accepted += 1
+            if self._down:
+                client.close()
+                continue
             if time.monotonic() < self._refuse_until:
                 try:
                     client.recv(65536)

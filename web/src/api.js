@@ -16,6 +16,17 @@ let unauthorized = () => {};
 /** @param {() => void} fn */
 export function onUnauthorized(fn) { unauthorized = fn; }
 
+// Told whether the relay answered: false when the network failed or only a gateway in front of
+// the relay answered (a 502/503/504 without the relay's own error body), true otherwise.
+let reach = (/** @type {boolean} */ _reached) => {};
+/** @param {(reached: boolean) => void} fn */
+export function onReach(fn) { reach = fn; }
+
+/** A gateway's answer in place of the relay's (the relay's own errors carry {"error": …}). @param {Response} res @param {any} data */
+function fromGateway(res, data) {
+  return [502, 503, 504].includes(res.status) && !(data && data.error);
+}
+
 /**
  * One call of the relay's API; resolves to the parsed JSON answer (null if empty).
  * @param {string} method @param {string} path @param {unknown} [body]
@@ -34,13 +45,19 @@ async function request(method, path, body) {
   try {
     res = await fetch(path, init);
   } catch {
+    reach(false);
     throw new ApiError('Cannot reach the relay. Check that it is running and your network is up.');
   }
   let data = null;
-  const text = await res.text();
+  const text = await res.text().catch(() => '');
   if (text) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
+  if (fromGateway(res, data)) {
+    reach(false);
+    throw new ApiError(`Cannot reach the relay (the gateway answered ${res.status}).`, { status: res.status, code: 'unreachable' });
+  }
+  reach(true);
   if (!res.ok) {
     if (res.status === 401 && path !== '/api/login') unauthorized();
     const err = data && data.error;
@@ -104,6 +121,9 @@ export const api = {
   agents: () => request('GET', '/api/agents'),
   providers: () => request('GET', '/api/providers'),
   providerSetup: () => request('GET', '/api/providers/setup'),
+  pushKey: () => request('GET', '/api/push/key'),
+  addPushSubscription: (/** @type {PushSubscriptionJSON} */ subscription) => request('POST', '/api/push/subscriptions', subscription),
+  removePushSubscription: (/** @type {string} */ endpoint) => request('DELETE', '/api/push/subscriptions', { endpoint }),
   setProviderKey: (/** @type {string} */ provider, /** @type {string} */ key) =>
     request('PUT', `/api/providers/${enc(provider)}/auth`, { key }),
 };

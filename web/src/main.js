@@ -2,7 +2,7 @@
 // App shell: routing (/?session=<id>) and the wiring of the page's parts: the global event
 // stream, the session list, the composer, and the open session (session.js).
 import './styles.css';
-import { api, onUnauthorized } from './api.js';
+import { api, onReach, onUnauthorized } from './api.js';
 import { h } from './dom.js';
 import * as E from './events.js';
 import { buildLayout } from './layout.js';
@@ -16,6 +16,10 @@ import { showLogin, showPrincipal } from './ui/login.js';
 import { CONNECTION_LABEL } from './ui/status.js';
 import { ProviderSetup } from './ui/providers.js';
 import { ProjectPicker } from './ui/projects.js';
+import { registerWorker, onOpenRequest } from './pwa.js';
+import { OfflineScreen } from './ui/offline.js';
+import { NotifyToggle } from './ui/notify.js';
+import { errorText } from './ui/transcript.js';
 
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
 
@@ -33,6 +37,10 @@ function start() {
   const notify = toaster(layout.toasts);
   const banner = new Banner(layout.banner);
   onUnauthorized(showLogin);
+  const worker = registerWorker();
+  // Cannot reach the relay: cover the page and retry; once back, pick up the streams and list.
+  const offline = new OfflineScreen(document.body, { onBack: () => resume() });
+  onReach((reached) => { if (reached) offline.reached(); else offline.unreachable(); });
 
   /** @type {SessionController | null} */
   let current = null;
@@ -76,7 +84,7 @@ function start() {
     current = new SessionController(id, {
       layout, composer, list, banner, notify, navigate,
       onGone: sessionGone,
-      onConnection: (state) => { sessionState = state; renderConnection(); },
+      onConnection: (state) => { sessionState = state; renderConnection(); if (state === 'reconnecting') offline.suspect(); },
     });
     return current.open();
   };
@@ -155,7 +163,22 @@ function start() {
   const providers = new ProviderSetup(layout.main, {
     notify, onChange: () => api.providers().then((r) => composer.setProviders(r)).catch(() => {}),
   });
-  layout.sidebar.after(h('div', { class: 'sidebar-foot' }, providers.button));
+  const foot = h('div', { class: 'sidebar-foot' }, providers.button);
+  layout.sidebar.after(foot);
+  const notifications = new NotifyToggle(foot, {
+    registration: worker, session: (id) => list.sessions.get(id) || null, errorText,
+    open: (url) => { history.pushState(null, '', url); route(); },
+  });
+  // A notification's click (handled by the service worker) opens its session here.
+  onOpenRequest((url) => { history.pushState(null, '', url.pathname + url.search + url.hash); route(); });
+
+  /** The relay answers again: reload what failed, and resume the streams now, not after their backoff. */
+  const resume = () => {
+    list.load();
+    if (globalStream.state !== 'open') globalStream.reconnectNow();
+    if (current && !current.store) { closeSession(); route(); } // it never loaded: open it again
+    else if (current && current.stream && current.stream.state !== 'open') current.stream.reconnectNow();
+  };
 
   const composer = new Composer(layout.composer, {
     onSend: async (body) => {
@@ -232,11 +255,12 @@ function start() {
         return;
       }
       list.apply(event);
+      notifications.consider(event);
       const p = event.properties || {};
       if (event.type === E.RELAY_SESSION_CREATED && p.info && !p.info.parentID) projects.notice(p.info.directory);
       if (event.type === E.SESSION_DELETED && p.info) sessionGone(p.info.id);
     },
-    onState: (state) => { globalState = state; renderConnection(); },
+    onState: (state) => { globalState = state; renderConnection(); if (state === 'reconnecting') offline.suspect(); },
   });
 
   // The open session's transcript goes first: it is what the reader waits for, and the browser
