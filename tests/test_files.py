@@ -110,7 +110,8 @@ TRAVERSALS = [
 # (refused by their spelling) or, encoded twice, names that exist nowhere (404).
 RAW_QUERIES = [
     "%2e%2e%2f%2e%2e%2fetc%2fpasswd", "%2E%2E/%2E%2E/etc/passwd", "..%2f..%2fetc%2fpasswd",
-    "%2fetc%2fpasswd", "docs%2f..%2f..%2fetc%2fpasswd", "%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+    "%2fetc%2fpasswd", "docs%2f..%2f..%2fetc%2fpasswd",
+    "%252e%252e%252f%252e%252e%252fetc%252fpasswd",
     "..%5c..%5cetc%5cpasswd", "docs%00",
 ]
 
