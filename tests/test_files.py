@@ -64,6 +64,7 @@ def test_the_tree_lists_the_project_and_the_viewer_shows_what_the_agent_wrote(
     assert body["directory"] == str(project) and body["path"] == ""
     entries = {e["name"]: e for e in body["entries"]}
     assert {"docs", "src", "pixel.png", "blob.bin", "opencode.json"} <= set(entries)
+    assert "escape.txt" not in entries  # opencode leaves links out of the directory out
     assert entries["src"] == {"name": "src", "path": "src", "type": "directory",
                               "ignored": False}
     kinds = [e["type"] for e in body["entries"]]

@@ -10,6 +10,7 @@ import base64
 import binascii
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query
 
 from ..files import MAX_PATH_CHARS, clean_path, locate
@@ -17,6 +18,7 @@ from ..relay import Relay
 from .deps import get_relay
 from .ids import SessionId
 from .schemas import GATED, FileView, Folder, errors, ok
+from .sessions import raw_json
 
 router = APIRouter(prefix="/api", responses=GATED)
 
@@ -38,7 +40,9 @@ async def list_folder(sid: SessionId,
                 "ignored": bool(n.get("ignored", False))}
                for n in nodes if isinstance(n, dict)]
     entries.sort(key=lambda e: (e["type"] != "directory", str(e["name"]).lower(), str(e["name"])))
-    return {"directory": target.directory, "path": relative, "entries": entries}
+    # A folder may hold thousands of entries: encoded once, by orjson.
+    return raw_json(orjson.dumps({"directory": target.directory, "path": relative,
+                                  "entries": entries}))
 
 
 def _decoded_size(content: str) -> int:

@@ -2,6 +2,7 @@
 // Side panels of the open session: its todo list and the changes on disk (ui/changes.js).
 import { h, clear } from '../dom.js';
 import { ChangesView } from './changes.js';
+import { FileTreeView } from './filetree.js';
 
 /** @typedef {import('../store.js').SessionStore} SessionStore */
 
@@ -17,19 +18,22 @@ export class PanelsView {
     this.todoCount = h('span', { class: 'panel-count' });
     this.todoList = h('ul', { class: 'todo-list', testid: 'todo-list' });
     const changes = h('section', { class: 'panel panel-changes' });
+    const files = h('section', { class: 'panel panel-files' });
     clear(root).append(
       h('section', { class: 'panel' },
         h('h2', { class: 'panel-title' }, 'Todos ', this.todoCount), this.todoList),
       changes,
+      files,
     );
     this.changes = new ChangesView(changes, store);
+    this.files = new FileTreeView(files, store);
     this.unsubscribe = store.on((change) => {
       if (change.type === 'todos') this.renderTodos();
     });
     this.renderTodos();
   }
 
-  destroy() { this.unsubscribe(); this.changes.destroy(); clear(this.root); }
+  destroy() { this.unsubscribe(); this.changes.destroy(); this.files.destroy(); clear(this.root); }
 
   renderTodos() {
     const todos = this.store.todos || [];
