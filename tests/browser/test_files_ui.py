@@ -31,6 +31,9 @@ def _project(opencode: EmbeddedOpencode, scripted: ScriptedProvider, key: str) -
     (project / "blob.bin").write_bytes(bytes(range(256)) * 4)
     (project / "huge.log").write_text("y" * (3 * 1024 * 1024))
     (project / "escape.txt").symlink_to(outside / "secret.txt")
+    (project / "many").mkdir()
+    for i in range(400):
+        (project / "many" / f"f{i:03d}.txt").write_text(f"{i}\n")
     return project
 
 
@@ -77,6 +80,22 @@ def test_the_tree_loads_folders_when_opened_and_the_viewer_shows_files(
     assert [u.split("path=")[1] for u in trees if u.split("path=")[1]] == ["docs", "docs%2Fdeep"]
     tree.locator("[data-path='docs'] > .file-row").click()  # closes it
     assert tree.locator("[data-path='docs/deep']").is_hidden()
+
+    # A big folder: only the rows in view (and a few around them) are in the page; scrolling
+    # draws the others.
+    tree.locator("[data-path='many'] > .file-row").click()
+    tree.locator("[data-path='many/f000.txt']").wait_for()
+    wait_for(lambda: int(tree.get_attribute("data-rows") or 0) > 400, 10, "the folder's rows")
+    drawn = tree.locator("[data-testid=file-node]").count()
+    assert 20 < drawn < 150, drawn
+    assert tree.locator("[data-path='many/f399.txt']").count() == 0
+    tree.evaluate("t => { t.scrollTop = t.scrollHeight; }")
+    tree.locator("[data-path='many/f399.txt']").wait_for()
+    assert tree.locator("[data-path='many/f000.txt']").count() == 0
+    assert tree.locator("[data-path='many/f399.txt']").is_visible()
+    shot(page, "file-tree-scrolled")
+    tree.evaluate("t => { t.scrollTop = 0; }")
+    tree.locator("[data-path='many'] > .file-row").click()  # closes it
 
     # The file the agent wrote: highlighted, with line numbers.
     tree.locator("[data-path='src'] > .file-row").click()

@@ -3,14 +3,24 @@
 // drawn, every other folder only when it is first opened. A file opens in the viewer. When
 // the session's changes move or the agent has finished, the open folders are read again,
 // keeping what is open.
+//
+// A folder may hold thousands of entries, so the tree is drawn as a list of its visible rows
+// (open folders' entries flattened, indented by depth) of which only those in view, and a few
+// around them, are in the DOM; scrolling draws the others.
 import { h, clear } from '../dom.js';
 import { api } from '../api.js';
 import { FileViewer } from './fileviewer.js';
 
 /** @typedef {import('../store.js').SessionStore} SessionStore */
 /** @typedef {{name: string, path: string, type: 'file'|'directory', ignored: boolean}} FileNode */
+/** @typedef {{node: FileNode, depth: number} | {note: string, depth: number, error: boolean}} Row */
 
 const INDENT_PX = 12;
+const ROW_PX = 22;
+/** rows drawn above and below the visible ones */
+const OVERSCAN = 20;
+/** rows drawn when the tree cannot tell its height yet (hidden panel) */
+const FALLBACK_ROWS = 40;
 const REFRESH_DELAY_MS = 400;
 
 /** One side panel: the tree, and the viewer its files open in. */
@@ -23,18 +33,25 @@ export class FileTreeView {
     this.folders = new Map();
     /** @type {Set<string>} folders shown open ('' is the top one, always open) */
     this.open = new Set(['']);
-    /** @type {Map<string, HTMLElement>} folder path -> the element its children go in */
-    this.slots = new Map();
     /** @type {Map<string, string>} folder path -> why it could not be read */
     this.failed = new Map();
+    /** @type {Set<string>} folders being read */
+    this.reading = new Set();
+    /** @type {Row[]} the visible rows, top to bottom */
+    this.rows = [];
+    /** @type {[number, number]} the rows now in the DOM: [first, end) */
+    this.drawn = [0, 0];
     this.refreshing = false;
+    this.scrollQueued = false;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.refreshTimer = undefined;
     this.closed = false;
 
-    this.tree = h('div', { class: 'file-tree', testid: 'file-tree', role: 'tree' });
+    this.space = h('div', { class: 'file-tree-space' });
+    this.tree = h('div', { class: 'file-tree', testid: 'file-tree', role: 'tree', 'aria-busy': 'true' },
+      this.space);
     this.tree.addEventListener('click', (e) => this.onClick(e));
-    this.slots.set('', this.tree);
+    this.tree.addEventListener('scroll', () => this.onScroll(), { passive: true });
     const refresh = h('button', { type: 'button', class: 'panel-action', testid: 'file-tree-refresh',
       title: 'Read the folders again', 'aria-label': 'Refresh the files', text: '↻',
       onclick: () => this.refresh() });
@@ -43,7 +60,7 @@ export class FileTreeView {
     this.unsubscribe = store.on((change) => {
       if (change.type === 'diff' || (change.type === 'status' && store.status.type === 'idle')) this.scheduleRefresh();
     });
-    this.fill('');
+    this.read('');
   }
 
   destroy() {
@@ -56,101 +73,116 @@ export class FileTreeView {
 
   /** @param {MouseEvent} event */
   onClick(event) {
-    const row = /** @type {HTMLElement | null} */ (/** @type {Element} */ (event.target).closest('.file-row'));
+    const row = /** @type {Element} */ (event.target).closest('.file-row');
     const node = row && /** @type {HTMLElement | null} */ (row.parentElement);
     if (!node || !node.dataset.path) return;
     const path = node.dataset.path;
-    if (node.dataset.type === 'directory') this.toggle(node, path);
+    if (node.dataset.type === 'directory') this.toggle(path);
     else this.viewer.show(path);
   }
 
-  /** @param {HTMLElement} node @param {string} path */
-  toggle(node, path) {
-    const row = /** @type {HTMLElement} */ (node.firstElementChild);
+  /** Opens or closes a folder; an opened folder is read (nothing is read before). @param {string} path */
+  toggle(path) {
     if (this.open.has(path)) {
       this.open.delete(path);
-      row.setAttribute('aria-expanded', 'false');
-      const slot = this.slots.get(path);
-      if (slot) slot.hidden = true;
-      return;
+    } else {
+      this.open.add(path);
+      this.read(path);  // what was read before shows until the fresh answer is in
     }
-    this.open.add(path);
-    row.setAttribute('aria-expanded', 'true');
-    let slot = this.slots.get(path);
-    if (!slot) {
-      slot = h('div', { class: 'file-children', role: 'group' });
-      this.slots.set(path, slot);
-      node.append(slot);
-    }
-    slot.hidden = false;
-    if (!this.folders.has(path)) this.fill(path);
+    this.update();
   }
 
-  /** Reads one folder (the first time it is opened) and draws it. @param {string} path */
-  async fill(path) {
-    const slot = this.slots.get(path);
-    if (!slot) return;
-    clear(slot).append(this.note('Loading…', depthOf(path)));
+  /** Reads one folder and draws the tree again. @param {string} path */
+  async read(path) {
+    this.reading.add(path);
+    this.update();
     try {
       const answer = await api.tree(this.store.sessionID, path);
       this.folders.set(path, answer.entries);
       this.failed.delete(path);
     } catch (err) {
       this.failed.set(path, /** @type {Error} */ (err).message);
+    } finally {
+      this.reading.delete(path);
     }
-    if (!this.closed) this.draw(path);
+    if (!this.closed) this.update();
   }
 
-  /** Draws a folder's entries into its slot; open sub-folders keep their drawn children.
-   * @param {string} path */
-  draw(path) {
-    const slot = this.slots.get(path);
-    if (!slot) return;
-    const depth = depthOf(path);
+  /** The rows of the open folders, flattened; then the ones in view are drawn. */
+  update() {
+    /** @type {Row[]} */
+    const rows = [];
+    /** @param {string} path @param {number} depth */
+    const walk = (path, depth) => {
+      const error = this.failed.get(path);
+      const entries = this.folders.get(path);
+      if (error) rows.push({ note: `Cannot list this folder: ${error}`, depth, error: true });
+      else if (!entries) rows.push({ note: 'Loading…', depth, error: false });
+      else if (!entries.length) rows.push({ note: path ? 'Empty folder.' : 'No files.', depth, error: false });
+      for (const node of error ? [] : entries || []) {
+        rows.push({ node, depth });
+        if (node.type === 'directory' && this.open.has(node.path)) walk(node.path, depth + 1);
+      }
+    };
+    walk('', 0);
+    this.rows = rows;
+    this.space.style.height = `${rows.length * ROW_PX}px`;
+    this.tree.setAttribute('data-rows', String(rows.length));
+    this.tree.setAttribute('aria-busy', String(this.reading.size > 0));
+    this.draw(true);
+  }
+
+  onScroll() {
+    if (this.scrollQueued) return;
+    this.scrollQueued = true;
+    requestAnimationFrame(() => { this.scrollQueued = false; if (!this.closed) this.draw(false); });
+  }
+
+  /** Puts the rows in view (and OVERSCAN around them) in the DOM. @param {boolean} changed */
+  draw(changed) {
+    const height = this.tree.clientHeight;
+    const shown = height ? Math.ceil(height / ROW_PX) : FALLBACK_ROWS;
+    const top = Math.floor(this.tree.scrollTop / ROW_PX);
+    const first = Math.max(0, top - OVERSCAN);
+    const end = Math.min(this.rows.length, top + shown + OVERSCAN);
+    if (!changed && first === this.drawn[0] && end === this.drawn[1]) return;
+    this.drawn = [first, end];
     const fragment = document.createDocumentFragment();
-    const error = this.failed.get(path);
-    const entries = this.folders.get(path);
-    if (error) fragment.append(this.note(`Cannot list this folder: ${error}`, depth, true));
-    else if (entries && !entries.length) fragment.append(this.note(path ? 'Empty folder.' : 'No files.', depth));
-    for (const entry of error ? [] : entries || []) fragment.append(this.nodeOf(entry, depth));
-    clear(slot).append(fragment);
+    for (let i = first; i < end; i++) fragment.append(this.rowOf(this.rows[i], i));
+    clear(this.space).append(fragment);
   }
 
-  /** One row (and, for an open folder, the slot of its children). @param {FileNode} entry @param {number} depth */
-  nodeOf(entry, depth) {
-    const folder = entry.type === 'directory';
+  /** @param {Row} row @param {number} index */
+  rowOf(row, index) {
+    const indent = `${6 + row.depth * INDENT_PX}px`;
+    if (!('node' in row)) {
+      const note = h('div', { class: row.error ? 'file-note error' : 'file-note muted', text: row.note });
+      note.style.top = `${index * ROW_PX}px`;
+      note.style.paddingLeft = indent;
+      return note;
+    }
+    const entry = row.node;
     const node = document.createElement('div');
     node.className = entry.ignored ? 'file-node ignored' : 'file-node';
     node.setAttribute('data-testid', 'file-node');
     node.dataset.path = entry.path;
     node.dataset.type = entry.type;
     node.setAttribute('role', 'treeitem');
-    const row = document.createElement('button');
-    row.type = 'button';
-    row.className = folder ? 'file-row folder' : 'file-row';
-    row.style.paddingLeft = `${6 + depth * INDENT_PX}px`;
-    row.title = entry.path;
-    row.textContent = entry.name;
-    node.append(row);
-    if (folder) {
+    node.setAttribute('aria-level', String(row.depth + 1));
+    node.style.top = `${index * ROW_PX}px`;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = entry.type === 'directory' ? 'file-row folder' : 'file-row';
+    button.style.paddingLeft = indent;
+    button.title = entry.path;
+    button.textContent = entry.name;
+    if (entry.type === 'directory') {
       const open = this.open.has(entry.path);
-      row.setAttribute('aria-expanded', String(open));
-      const slot = this.slots.get(entry.path);
-      if (open && slot) {
-        node.append(slot);
-        this.draw(entry.path);
-      } else if (slot) {
-        this.slots.delete(entry.path);  // closed: read again when next opened
-        this.folders.delete(entry.path);
-      }
+      node.setAttribute('aria-expanded', String(open));
+      button.setAttribute('aria-expanded', String(open));
     }
+    node.append(button);
     return node;
-  }
-
-  /** @param {string} text @param {number} depth @param {boolean} [error] */
-  note(text, depth, error = false) {
-    return h('div', { class: error ? 'file-note error' : 'file-note muted', text,
-      style: `padding-left: ${6 + depth * INDENT_PX}px` });
   }
 
   scheduleRefresh() {
@@ -158,34 +190,34 @@ export class FileTreeView {
     this.refreshTimer = setTimeout(() => this.refresh(), REFRESH_DELAY_MS);
   }
 
-  /** Reads every open folder again, then redraws from the top, keeping what is open. */
+  /** Reads every open folder again, then draws the tree, keeping what is open. */
   async refresh() {
     if (this.refreshing || this.closed) return;
     this.refreshing = true;
+    const paths = [...this.open].filter((p) => this.folders.has(p) || this.failed.has(p));
+    for (const path of paths) this.reading.add(path);
+    this.tree.setAttribute('aria-busy', 'true');
     try {
-      const paths = [...this.open].filter((p) => this.folders.has(p) || this.failed.has(p));
       const answers = await Promise.allSettled(paths.map((p) => api.tree(this.store.sessionID, p)));
       if (this.closed) return;
       answers.forEach((answer, i) => {
+        const path = paths[i];
+        this.reading.delete(path);
         if (answer.status === 'fulfilled') {
-          this.folders.set(paths[i], answer.value.entries);
-          this.failed.delete(paths[i]);
-        } else if (paths[i]) {
-          this.open.delete(paths[i]);  // gone (or unreadable): shown closed
-          this.folders.delete(paths[i]);
-          this.slots.delete(paths[i]);
+          this.folders.set(path, answer.value.entries);
+          this.failed.delete(path);
+        } else if (path) {
+          this.open.delete(path);  // gone (or unreadable): shown closed, read when opened
+          this.folders.delete(path);
+          this.failed.delete(path);
         } else {
           this.failed.set('', /** @type {Error} */ (answer.reason).message);
         }
       });
-      this.draw('');
+      this.update();
     } finally {
+      for (const path of paths) this.reading.delete(path);
       this.refreshing = false;
     }
   }
-}
-
-/** How deep a folder's children are drawn ('' -> 0, 'a' -> 1, 'a/b' -> 2). @param {string} path */
-function depthOf(path) {
-  return path ? path.split('/').length : 0;
 }
