@@ -108,6 +108,8 @@ def test_the_tree_loads_folders_when_opened_and_the_viewer_shows_files(
     shot(page, "file-viewer-text")
     page.keyboard.press("Escape")
     assert viewer.is_hidden()
+    # The focus goes back to the row the file was opened from.
+    assert page.evaluate("document.activeElement.title") == "src/app.py"
 
     # An image is shown as one; other binary and too large files are named, not shown.
     tree.locator("[data-path='pixel.png'] > .file-row").click()

@@ -57,8 +57,18 @@ export class FileTreeView {
       onclick: () => this.refresh() });
     clear(root).append(h('h2', { class: 'panel-title' }, 'Files ', refresh), this.tree);
     this.viewer = new FileViewer(root, { sessionID: store.sessionID });
+    // What was last seen of the session: the tree is read again when its changes move or when
+    // it goes from working to idle, not when the same state is merely loaded again.
+    this.seenDiff = diffKey(store);
+    this.seenStatus = store.status.type;
     this.unsubscribe = store.on((change) => {
-      if (change.type === 'diff' || (change.type === 'status' && store.status.type === 'idle')) this.scheduleRefresh();
+      if (change.type === 'diff' && diffKey(store) !== this.seenDiff) {
+        this.seenDiff = diffKey(store);
+        this.scheduleRefresh();
+      } else if (change.type === 'status' && store.status.type !== this.seenStatus) {
+        if (store.status.type === 'idle') this.scheduleRefresh();
+        this.seenStatus = store.status.type;
+      }
     });
     this.read('');
   }
@@ -220,4 +230,9 @@ export class FileTreeView {
       this.refreshing = false;
     }
   }
+}
+
+/** What of the session's changes the tree cares about. @param {SessionStore} store */
+function diffKey(store) {
+  return (store.diff || []).map((f) => `${f.file}:${f.additions}:${f.deletions}`).join('|');
 }

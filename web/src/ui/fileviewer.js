@@ -32,6 +32,8 @@ export class FileViewer {
     root.append(this.backdrop);
     /** which request's answer is still wanted */
     this.generation = 0;
+    /** @type {HTMLElement | null} what had the focus before the viewer opened; it gets it back */
+    this.returnFocus = null;
   }
 
   /** Opens a file (relative to the session's directory). @param {string} path */
@@ -43,6 +45,7 @@ export class FileViewer {
     this.panel.setAttribute('data-path', path);
     this.panel.setAttribute('data-state', 'loading');
     clear(this.body).append(h('div', { class: 'file-viewer-note muted', text: 'Loading…' }));
+    if (this.backdrop.hidden) this.returnFocus = /** @type {HTMLElement | null} */ (document.activeElement);
     this.backdrop.hidden = false;
     this.closeButton.focus();
     /** @type {FileView} */
@@ -86,6 +89,8 @@ export class FileViewer {
     this.backdrop.hidden = true;
     clear(this.body);
     this.panel.removeAttribute('data-path');
+    if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
+    this.returnFocus = null;
   }
 
   destroy() {
