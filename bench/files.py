@@ -32,6 +32,8 @@ from .browser import ARGS, CHROMIUM, ensure_ui
 from .harness import Bench, median
 
 FILES = {"tiny": 2_000, "small": 5_000, "full": 10_000}
+PAGES = {"tiny": 1, "small": 3, "full": 3}  # tiny only checks that every figure is reported
+ROUNDS = {"tiny": 3, "small": 7, "full": 7}
 
 PROBE = """
 ((expected) => {
@@ -155,11 +157,12 @@ async def run(bench: Bench) -> None:
     project = await asyncio.to_thread(make_project,
                                       opencode.directory.parent / "files-bench", count)
     relay = bench.relay(opencode.url, "files")
+    rounds, pages = ROUNDS.get(bench.size.name, 7), PAGES.get(bench.size.name, 3)
     sid, direct_ms, relay_ms, listed = await asyncio.to_thread(
-        measure_routes, relay.url, opencode.url, project)
+        measure_routes, relay.url, opencode.url, project, rounds)
     what_base = f"opencode's GET /file of the same folder ({listed} entries), timed in turns"
     bench.add("files.tree_relay_ms", f"relay GET …/tree of a {count}-file folder, full body "
-              "parsed (median of 7, in turns with the baseline)", median(relay_ms), "ms",
+              f"parsed (median of {rounds}, in turns with the baseline)", median(relay_ms), "ms",
               median(direct_ms), what_base,
               note="per-turn ratios: " + ", ".join(
                   f"{r / d:.2f}" for r, d in zip(relay_ms, direct_ms, strict=True)))
@@ -178,7 +181,7 @@ async def run(bench: Bench) -> None:
             with httpx.Client(base_url=opencode.url, timeout=120) as direct:
                 def baseline() -> float:
                     return timed_get(direct, "/file", {"path": "", "directory": str(project)})[0]
-                runs = [await paint(browser, relay.url, sid, count, baseline) for _ in range(3)]
+                runs = [await paint(browser, relay.url, sid, count, baseline) for _ in range(pages)]
         finally:
             await browser.close()
 
@@ -192,11 +195,11 @@ async def run(bench: Bench) -> None:
                  "Python just before and after each settled run")
     bench.add("files.tree_paint_ms", f"the tree's first level ({count} rows) painted in "
               "Chromium once the page has settled, from the start of its tree request "
-              "(median of 3 pages)", median([r["settled"]["painted"] for r in runs]), "ms",
+              f"(median of {pages} pages)", median([r["settled"]["painted"] for r in runs]), "ms",
               base_ms, what_base, target="≤ 2× opencode's GET /file",
               met=lambda value, baseline: baseline is not None and value <= 2 * baseline,
               note=note("settled"))
     bench.add("files.tree_paint_on_load_ms", f"the same on page load ({count} rows), beside "
-              "the page's other start-up calls to opencode (median of 3)",
+              f"the page's other start-up calls to opencode (median of {pages})",
               median([r["load"]["painted"] for r in runs]), "ms", base_ms, what_base,
               note=note("load"))
