@@ -67,8 +67,8 @@ async def test_locate_follows_links_and_checks_the_kind(tmp_path: Path) -> None:
 
 async def test_routes_where_the_relay_does_not_see_the_directory(
         redis_server: EmbeddedRedis) -> None:
-    """opencode on another machine (the fake's sessions live in `/fake`, which is not here):
-    the spelling is still checked, and sizes and kinds come from opencode's answers."""
+    """opencode on another machine (a session in `/fake`, which is not here): the spelling is
+    still checked, and sizes and kinds come from opencode's answers."""
     fake = FakeOpencode()
     fake.folders[""] = [
         {"name": "b.txt", "path": "b.txt", "absolute": "/fake/b.txt", "type": "file",
@@ -87,7 +87,11 @@ async def test_routes_where_the_relay_does_not_see_the_directory(
                            "encoding": "base64", "mimeType": "application/octet-stream"}
     settings = relay_settings(redis_server.url, max_view_bytes=1000)
     async with relay_client(settings, fake) as api:
-        sid = (await api.post("/api/sessions", json={"title": "remote"})).json()["id"]
+        # A session made in opencode beside the relay (new ones must be in the workspace roots,
+        # which the relay sees): read through from opencode when first named.
+        sid = "ses_remote000001"
+        fake.sessions[sid] = {"id": sid, "title": "remote", "directory": "/fake",
+                              "time": {"created": 1, "updated": 1}}
         tree = (await api.get(f"/api/sessions/{sid}/tree")).json()
         assert tree == {"directory": "/fake", "path": "", "entries": [
             {"name": "src", "path": "src", "type": "directory", "ignored": False},

@@ -1,8 +1,8 @@
 // @ts-check
 // The session's directory as a tree (GET …/tree?path=): the top folder when the panel is
-// drawn, every other folder only when it is first opened. A file opens in the viewer. When
-// the session's changes move or the agent has finished, the open folders are read again,
-// keeping what is open.
+// drawn, every other folder only when it is opened. A file opens in the viewer. When files
+// changed (the relay's notice), the session's changes move or the agent has finished, the open
+// folders are read again, keeping what is open.
 //
 // A folder may hold thousands of entries, so the tree is drawn as a list of its visible rows
 // (open folders' entries flattened, indented by depth) of which only those in view, and a few
@@ -57,12 +57,15 @@ export class FileTreeView {
       onclick: () => this.refresh() });
     clear(root).append(h('h2', { class: 'panel-title' }, 'Files ', refresh), this.tree);
     this.viewer = new FileViewer(root, { sessionID: store.sessionID });
-    // What was last seen of the session: the tree is read again when its changes move or when
-    // it goes from working to idle, not when the same state is merely loaded again.
+    // What was last seen of the session: the tree is read again when the relay says files
+    // changed, when the session's changes move or when it goes from working to idle; not when
+    // the same state is merely loaded again.
     this.seenDiff = diffKey(store);
     this.seenStatus = store.status.type;
     this.unsubscribe = store.on((change) => {
-      if (change.type === 'diff' && diffKey(store) !== this.seenDiff) {
+      if (change.type === 'files') {  // the relay's `relay.files.changed` notice
+        this.scheduleRefresh();
+      } else if (change.type === 'diff' && diffKey(store) !== this.seenDiff) {
         this.seenDiff = diffKey(store);
         this.scheduleRefresh();
       } else if (change.type === 'status' && store.status.type !== this.seenStatus) {
