@@ -29,8 +29,10 @@ FIGURES = [
     "history.read_ms", "history.speedup",
     "browser.first_paint_ms", "browser.delta_to_screen_ms",
     "terminal.echo_p50_ms", "terminal.echo_p99_ms", "terminal.added_p99_ms",
+    "files.tree_relay_ms", "files.tree_paint_ms", "files.tree_paint_on_load_ms",
 ]
-MAY_SKIP = {"browser.first_paint_ms", "browser.delta_to_screen_ms"}
+MAY_SKIP = {"browser.first_paint_ms", "browser.delta_to_screen_ms", "files.tree_paint_ms",
+            "files.tree_paint_on_load_ms"}
 
 
 @pytest.mark.timeout(600)

@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import hardening
-from .api import changes, composer, events, history, meta, projects, providers, sessions, terminal
+from .api import (changes, composer, events, files, history, meta, projects, providers,
+                  sessions, terminal)
 from .api.errors import error_response, install_error_handlers
 from .config import Settings
 from .metrics import Metrics
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(changes.router)
     app.include_router(projects.router)
     app.include_router(terminal.router)
+    app.include_router(files.router)
     _mount_web(app)
     return app
 

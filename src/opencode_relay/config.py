@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     stream_slot_ttl_seconds: float = 30.0  # a dead replica's stream slots free after this
     max_body_bytes: int = 10 * 1024 * 1024
     max_attachment_bytes: int = 5 * 1024 * 1024  # one file of a prompt (a data: URL, decoded)
+    max_view_bytes: int = Field(default=2 * 1024 * 1024, ge=1)  # the file viewer shows no more
     # Terminals (a shell on the opencode machine, for principals granted `terminal`): the
     # largest input frame, input frames per second, and how often an open terminal re-checks
     # that its login or token still holds.

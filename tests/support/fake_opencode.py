@@ -22,6 +22,9 @@ class FakeOpencode:
     sessions: dict[str, JSON] = field(default_factory=dict)
     prompts: list[tuple[str, JSON]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    # GET /file and GET /file/content: folder path -> its FileNodes, file path -> its reply
+    folders: dict[str, list[JSON]] = field(default_factory=dict)
+    files: dict[str, JSON] = field(default_factory=dict)
     down: bool = False        # every request fails to connect
     broken: bool = False      # every request gets a 500
     # What GET /project answers (opencode's catch-all `global` project at `/` by default).
@@ -80,6 +83,11 @@ class FakeOpencode:
                 return httpx.Response(204)
             case "POST", ["session", sid, "abort"] if sid in self.sessions:
                 return httpx.Response(200, json=True)
+            case "GET", ["file"] if request.url.params.get("path", "") in self.folders:
+                return httpx.Response(200, json=self.folders[request.url.params.get("path", "")])
+            case "GET", ["file", "content"]:  # opencode reads a missing file as empty text
+                return httpx.Response(200, json=self.files.get(
+                    request.url.params.get("path", ""), {"type": "text", "content": ""}))
             case _, ["session", _sid, *_rest]:
                 return httpx.Response(404, json={"name": "NotFoundError",
                                                  "data": {"message": "Session not found"}})

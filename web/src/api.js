@@ -91,6 +91,8 @@ export const api = {
   command: (/** @type {string} */ id, /** @type {CommandBody} */ body) => request('POST', `/api/sessions/${enc(id)}/command`, body),
   commands: (/** @type {string | undefined} */ session) => request('GET', session ? `/api/commands?session=${enc(session)}` : '/api/commands'),
   files: (/** @type {string} */ id, /** @type {string} */ query) => request('GET', `/api/sessions/${enc(id)}/files?query=${enc(query)}&limit=30`),
+  tree: (/** @type {string} */ id, /** @type {string} */ path) => request('GET', `/api/sessions/${enc(id)}/tree?path=${enc(path)}`),
+  file: (/** @type {string} */ id, /** @type {string} */ path) => request('GET', `/api/sessions/${enc(id)}/file?path=${enc(path)}`),
   abort: (/** @type {string} */ id) => request('POST', `/api/sessions/${enc(id)}/abort`),
   status: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/status`),
   diff: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/diff`),

@@ -308,6 +308,32 @@ class Changes(_Closed):
     files: list[ChangedFile]
 
 
+# ----- files (tree and viewer) -------------------------------------------------------------
+class FileNode(_Closed):
+    name: str
+    path: str = Field(description="Relative to the session's directory")
+    type: Literal["file", "directory"]
+    ignored: bool = Field(description="Ignored by git (.gitignore)")
+
+
+class Folder(_Closed):
+    directory: str | None = Field(description="The session's directory")
+    path: str = Field(description="The folder listed, relative to `directory` ('' for itself)")
+    entries: list[FileNode] = Field(description="Folders first, then files, by name")
+
+
+class FileView(_Closed):
+    path: str
+    type: Literal["text", "image", "binary", "too_large"] = Field(
+        description="`image` and `text` carry `content`; `binary` (not an image) and "
+                    "`too_large` (over `limit` bytes) carry none")
+    size: int = Field(description="Bytes")
+    limit: int = Field(description="The largest file shown (RELAY_MAX_VIEW_BYTES)")
+    mime: str | None = None
+    content: str | None = Field(default=None, description="Text, or base64 for an image")
+    encoding: Literal["base64"] | None = None
+
+
 # ----- login -------------------------------------------------------------------------------
 class PrincipalInfo(_Closed):
     id: str

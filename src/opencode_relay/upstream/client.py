@@ -86,11 +86,11 @@ class OpencodeClient:
 
     async def _reply(self, shape: type[T], method: str, path: str, *,
                      directory: str | None = None, body: Any = None,
-                     timeout: float | None = None) -> T:
+                     params: dict[str, Any] | None = None, timeout: float | None = None) -> T:
         """`request`, its JSON taken to have `shape`: opencode's replies are trusted, not
         validated (the shapes are those of its API; an empty reply is still None)."""
-        return cast(T, await self.request(method, path, directory=directory, body=body,
-                                          timeout=timeout))
+        return cast(T, await self.request(method, path, directory=directory, params=params,
+                                          body=body, timeout=timeout))
 
     # ----- reads -------------------------------------------------------------------------
     async def health(self) -> JSON:
@@ -173,6 +173,16 @@ class OpencodeClient:
         found = await self.request("GET", "/find/file", directory=directory,
                                    params={"query": query, "dirs": "false", "limit": limit})
         return [str(path) for path in found or []]
+
+    async def list_folder(self, path: str, directory: str | None = None) -> list[JSON]:
+        """One folder of the directory, not recursive (GET /file); `""` is the directory."""
+        return await self.request("GET", "/file", directory=directory, params={"path": path}) or []
+
+    async def read_file(self, path: str, directory: str | None = None) -> JSON:
+        """A file's content: `{"type": "text", "content"}` or, for binary files,
+        `{"type": "binary", "content": <base64>, "encoding": "base64", "mimeType"}`."""
+        return await self._reply(JSON, "GET", "/file/content", directory=directory,
+                                 params={"path": path})
 
     # ----- actions -----------------------------------------------------------------------
     async def create_session(self, body: JSON, directory: str | None = None) -> JSON:

@@ -3,6 +3,7 @@
 import { h, clear } from '../dom.js';
 import { ChangesView } from './changes.js';
 import { TerminalView } from './terminal.js';
+import { FileTreeView } from './filetree.js';
 
 /** @typedef {import('../store.js').SessionStore} SessionStore */
 
@@ -18,14 +19,17 @@ export class PanelsView {
     this.todoCount = h('span', { class: 'panel-count' });
     this.todoList = h('ul', { class: 'todo-list', testid: 'todo-list' });
     const changes = h('section', { class: 'panel panel-changes' });
+    const files = h('section', { class: 'panel panel-files' });
     const terminalPanel = h('section', { class: 'panel panel-terminal' });
     clear(root).append(
       h('section', { class: 'panel' },
         h('h2', { class: 'panel-title' }, 'Todos ', this.todoCount), this.todoList),
       changes,
+      files,
       terminalPanel,
     );
     this.changes = new ChangesView(changes, store);
+    this.files = new FileTreeView(files, store);
     this.terminal = new TerminalView(terminalPanel, store);
     this.unsubscribe = store.on((change) => {
       if (change.type === 'todos') this.renderTodos();
@@ -33,7 +37,9 @@ export class PanelsView {
     this.renderTodos();
   }
 
-  destroy() { this.terminal.destroy(); this.unsubscribe(); this.changes.destroy(); clear(this.root); }
+  destroy() {
+    this.terminal.destroy(); this.unsubscribe(); this.changes.destroy(); this.files.destroy(); clear(this.root);
+  }
 
   renderTodos() {
     const todos = this.store.todos || [];
