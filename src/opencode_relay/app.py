@@ -13,8 +13,18 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import hardening
-from .api import (changes, composer, events, files, history, meta, projects, providers,
-                  sessions, terminal)
+from .api import (
+    changes,
+    composer,
+    events,
+    files,
+    history,
+    meta,
+    projects,
+    providers,
+    sessions,
+    terminal,
+)
 from .api.errors import error_response, install_error_handlers
 from .config import Settings
 from .metrics import Metrics
