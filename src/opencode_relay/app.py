@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import hardening
-from .api import changes, composer, events, history, meta, projects, providers, sessions
+from .api import changes, composer, events, history, meta, projects, providers, push, sessions
 from .api.errors import error_response, install_error_handlers
 from .config import Settings
 from .metrics import Metrics
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(history.router)
     app.include_router(changes.router)
     app.include_router(projects.router)
+    app.include_router(push.router)
     _mount_web(app)
     return app
 
