@@ -19,14 +19,14 @@ from pathlib import Path
 
 from .harness import ROOT, SIZES, Bench, dump
 
-SECTIONS = ("ingest", "resume", "fanout", "history", "memory", "browser")
+SECTIONS = ("ingest", "resume", "fanout", "history", "memory", "browser", "push")
 
 
 async def run_sections(bench: Bench, only: set[str]) -> None:
-    from . import browser, fanout, history, ingest, memory, resume
+    from . import browser, fanout, history, ingest, memory, push, resume
 
     modules = {"ingest": ingest, "resume": resume, "fanout": fanout, "history": history,
-               "memory": memory, "browser": browser}
+               "memory": memory, "browser": browser, "push": push}
     for name in SECTIONS:
         if name in only:
             started = time.monotonic()

@@ -28,6 +28,7 @@ FIGURES = [
     "memory.event_bytes_all_logs",
     "history.read_ms", "history.speedup",
     "browser.first_paint_ms", "browser.delta_to_screen_ms",
+    "push.permission_p50_ms", "push.permission_p99_ms",
 ]
 MAY_SKIP = {"browser.first_paint_ms", "browser.delta_to_screen_ms"}
 

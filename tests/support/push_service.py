@@ -58,6 +58,7 @@ class Delivery:
     headers: dict[str, str]
     message: dict[str, Any] | None = None  # the decrypted JSON, when accepted
     problem: str | None = None  # why it was refused
+    received: float = field(default_factory=time.time)  # wall clock, as it arrived
 
 
 class PushService:
