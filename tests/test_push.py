@@ -37,6 +37,7 @@ class Stack:
     alice: httpx.Client   # on the first replica
     alice_b: httpx.Client  # alice on the second replica
     bob: httpx.Client
+    root: dict[str, str]  # an admin's headers (for /metrics)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis,
         key = clients[0].get("/api/push/key")
         assert key.status_code == 200, key.text
         push.vapid_key = key.json()["publicKey"]
-        yield Stack(first, second, push, *clients)
+        yield Stack(first, second, push, *clients, bearer(make_token(first, "root", admin=True)))
     finally:
         for client in clients:
             client.close()
@@ -180,6 +181,18 @@ def test_one_notification_per_event_for_the_owner_only(
     assert stack.push.messages(alice_laptop) == messages
     assert stack.push.messages(bob_browser) == []
     assert stack.push.problems() == []
+    # Only the replica that ingests sent them; the standby one sent none.
+    assert _pushes(stack.first, stack.root, "sent") >= 8
+    assert _pushes(stack.second, stack.root, "sent") == 0
+
+
+def _pushes(relay: RelayProcess, headers: dict[str, str], outcome: str) -> float:
+    metrics = httpx.get(f"{relay.url}/metrics", headers=headers, timeout=10)
+    assert metrics.status_code == 200, metrics.text
+    line = f'relay_push_notifications_total{{outcome="{outcome}"}} '
+    found = [row for row in metrics.text.splitlines() if row.startswith(line)]
+    assert found, metrics.text[-2000:]
+    return float(found[0].split()[-1])
 
 
 def test_a_gone_subscription_is_dropped(stack: Stack, scripted: ScriptedProvider,
