@@ -21,7 +21,7 @@ import pytest
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.push_service import Browser, PushService, unb64url
-from tests.support.secured import bearer, make_token
+from tests.support.secured import bearer, make_token, relay_cli
 from tests.support.stack import RelayProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -218,3 +218,20 @@ def test_a_gone_subscription_is_dropped(stack: Stack, scripted: ScriptedProvider
                              json={"endpoint": kept.endpoint}).json() == {"removed": True}
     finally:
         carol.close()
+
+
+def test_rotate_keys_replaces_the_key_and_drops_every_subscription(stack: Stack) -> None:
+    browser = stack.push.browser("rotate")
+    _subscribe(stack.alice, browser)
+    before = stack.alice.get("/api/push/key").json()["publicKey"]
+    done = relay_cli(stack.first, "push", "rotate-keys")
+    assert done.returncode == 0, done.stderr
+    after = done.stdout.strip()
+    assert after != before and "dropped" in done.stderr
+    assert "PRIVATE" not in done.stdout + done.stderr and len(unb64url(after)) == 65
+    # Both replicas serve the new key at once; the old subscription is gone.
+    assert stack.alice.get("/api/push/key").json()["publicKey"] == after
+    assert stack.bob.get("/api/push/key").json()["publicKey"] == after
+    assert stack.alice.request("DELETE", "/api/push/subscriptions",
+                               json={"endpoint": browser.endpoint}).json() == {"removed": False}
+    stack.push.vapid_key = after

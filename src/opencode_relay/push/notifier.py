@@ -29,7 +29,7 @@ from .vapid import VapidKeys
 
 logger = logging.getLogger("opencode_relay.push")
 
-_CLAIM_SECONDS = 7 * 86400
+_CLAIM_SECONDS = 86400  # far longer than a change of ingest leadership takes
 _MAX_DEPTH = 16
 
 
