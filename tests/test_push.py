@@ -1,9 +1,10 @@
 """Web Push end to end: the real protocol against a push service on loopback.
 
 Two relay replicas (auth on) share one Redis; browsers made by the test subscribe through the
-API; the scripted model asks for a permission (from a sub-agent), a question, finishes turns
-and the push service checks each VAPID token, decrypts each message and the test
-asserts exactly one notification per event, for the owner only.
+API; the scripted model asks for a permission (from a sub-agent), a question, finishes turns,
+a prompt fails on an unreachable provider; the push service checks each VAPID token and
+decrypts each message, and the test asserts exactly one notification per event, for the owner
+only.
 """
 
 from __future__ import annotations
@@ -172,17 +173,26 @@ def test_one_notification_per_event_for_the_owner_only(
     messages = _wait_messages(stack.push, alice_phone, 4)
     assert messages[3]["kind"] == "idle" and messages[3]["sessionID"] == asking
 
-    # A session error is not provoked here: opencode 1.18.33 retries every HTTP error the
-    # scripted provider can give (400, 401, 403, 404, 422, 5xx alike), and an abort is muted on
-    # purpose; tests/test_unit_push.py feeds the notifier opencode's session.error instead.
-    assert [m["kind"] for m in messages] == ["permission", "idle", "question", "idle"]
+    # A session error: a provider that cannot be reached. opencode retries it; the relay stops
+    # it after one retry (RELAY_PROVIDER_RETRY_LIMIT) and that failure is notified (opencode
+    # itself then reports only an abort). opencode 1.18.33 retries every HTTP error the
+    # scripted provider can give (400, 401, 403, 404, 422, 5xx alike), so no plain
+    # session.error is provoked here; tests/test_unit_push.py feeds the notifier one instead.
+    broken = api.post("/api/sessions", json={"title": "push error"}).json()["id"]
+    assert api.post(f"/api/sessions/{broken}/prompt",
+                    json={"text": "hello", "model": "down/m"}).status_code == 202
+    messages = _wait_messages(stack.push, alice_phone, 5)
+    assert [m["kind"] for m in messages] == ["permission", "idle", "question", "idle", "error"]
+    assert messages[4]["sessionID"] == broken and messages[4]["title"] == "Error: push error"
+    assert messages[4]["body"].startswith("The model provider 'down' could not be used")
+    assert len(messages[4]["body"]) <= 120
 
     # Every browser of alice's got the same, each once; bob got nothing; nothing was refused.
     assert stack.push.messages(alice_laptop) == messages
     assert stack.push.messages(bob_browser) == []
     assert stack.push.problems() == []
     # Only the replica that ingests sent them; the standby one sent none.
-    assert _pushes(stack.first, stack.root, "sent") >= 8
+    assert _pushes(stack.first, stack.root, "sent") >= 10
     assert _pushes(stack.second, stack.root, "sent") == 0
 
 

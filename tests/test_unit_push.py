@@ -198,6 +198,20 @@ async def test_a_sub_agent_error_reaches_the_parents_owner_once(rig: Rig) -> Non
     assert len(delivery.headers["topic"]) <= 32
 
 
+async def test_a_session_the_relay_stopped_is_an_error(rig: Rig) -> None:
+    alice = rig.service.browser("alice")
+    await rig.subscriptions.add("alice", alice.endpoint, **alice.to_json()["keys"])
+    rig.notifier.observe(event("session.status", sessionID="ses_parent", status={"type": "busy"}))
+    rig.notifier.failed("ses_parent", "The model provider 'down' could not be used: " + "x" * 200)
+    rig.notifier.observe(event("session.error", sessionID="ses_parent",
+                               error={"name": "MessageAbortedError", "data": {"message": "a"}}))
+    rig.notifier.observe(event("session.idle", sessionID="ses_parent"))
+    await rig.notifier.stop(timeout=5)
+    (only,) = rig.service.messages(alice)
+    assert only["kind"] == "error" and len(only["body"]) == 120
+    assert only["body"].startswith("The model provider 'down' could not be used")
+
+
 async def test_gone_and_capped_subscriptions_are_dropped(rig: Rig) -> None:
     first, second, third = (rig.service.browser(n) for n in ("one", "two", "three"))
     for browser in (first, second, third):  # the cap is 2: the oldest goes

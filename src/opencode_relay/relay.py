@@ -136,7 +136,8 @@ def build_relay(settings: Settings, observer: Observer | None = None,
     for index, (name, url) in enumerate(settings.opencode_servers):
         client = OpencodeClient(url, password, settings.upstream_timeout_seconds, name=name,
                                 transport=transport)
-        guard_retries = RetryGuard(client, log, settings.provider_retry_limit)
+        guard_retries = RetryGuard(client, log, settings.provider_retry_limit,
+                                   on_failed=push.notifier.failed if push else None)
         ingestor = Ingestor(redis, client, store, log, name=name, owns_unrecorded=index == 0,
                             reconnect_initial=settings.reconnect_initial_seconds,
                             reconnect_max=settings.reconnect_max_seconds,

@@ -95,6 +95,12 @@ class Detector:
                           shorten(str(message or name or "The session failed"), EXCERPT_CHARS))
         return None
 
+    def failure(self, sid: str, message: str) -> Notice:
+        """A failure the relay itself found (the provider unreachable): an error notice."""
+        self._busy_since.pop(sid, None)
+        return Notice("error", sid, f"failed:{sid}:{self.clock()}",
+                      shorten(message, EXCERPT_CHARS))
+
     def _finished(self, sid: str, event_id: str) -> Notice | None:
         started = self._busy_since.pop(sid, None)  # session.status idle and session.idle: once
         if started is None:

@@ -67,8 +67,10 @@ class Notifier:
     # ----- on the ingest path: decide and queue, never wait ------------------------------
     def observe(self, event: JSON) -> None:
         notice = self.detector.notice_of(event)
-        if notice is None:
-            return
+        if notice is not None:
+            self._enqueue(notice)
+
+    def _enqueue(self, notice: Notice) -> None:
         try:
             self._queue.put_nowait(notice)
             self.counts.queued += 1
@@ -76,6 +78,11 @@ class Notifier:
             self.counts.dropped += 1
             logger.warning("push queue full; a %s notification for %s was dropped",
                            notice.kind, notice.session_id)
+
+    def failed(self, sid: str, message: str) -> None:
+        """The relay stopped a session (ingest/retry_guard.py: its provider is unreachable);
+        opencode then reports only an abort, which is not notified by itself."""
+        self._enqueue(self.detector.failure(sid, message))
 
     # ----- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
