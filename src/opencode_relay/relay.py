@@ -86,7 +86,7 @@ class Relay:
         await self.hub.start()
         self.guard.streams.start()
         if self.push is not None:
-            self.push.notifier.start()
+            await self.push.start()
         if self.settings.ingest:
             for upstream in self.upstreams.values():
                 self._tasks.append(asyncio.create_task(

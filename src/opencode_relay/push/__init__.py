@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import httpx
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ..config import Settings
 from ..security.access import Access
@@ -24,6 +26,16 @@ class Push:
     subscriptions: Subscriptions
     notifier: Notifier
     allow_loopback_http: bool
+
+    async def start(self) -> None:
+        """Makes the VAPID key pair on the first start (any replica; the first one wins) and
+        starts the send workers. With Redis away the keys are made on first use instead."""
+        try:
+            await self.vapid.current()
+        except (RedisError, OSError) as exc:
+            logging.getLogger("opencode_relay.push").warning(
+                "VAPID keys not read at start (made on first use): %s", exc)
+        self.notifier.start()
 
 
 def build_push(settings: Settings, redis: Redis, keys: Keys, store: StateStore, access: Access,

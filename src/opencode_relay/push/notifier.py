@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -24,7 +23,7 @@ from ..store.keys import Keys
 from ..store.state import StateStore
 from .notices import JSON, Detector, Notice, encode, payload, topic
 from .sender import Outcome, PushSender
-from .subscriptions import Subscriptions
+from .subscriptions import Subscription, Subscriptions
 from .vapid import VapidKeys
 
 logger = logging.getLogger("opencode_relay.push")
@@ -47,8 +46,7 @@ class PushCounts:
 class Notifier:
     def __init__(self, keys: Keys, store: StateStore, access: Access, vapid: VapidKeys,
                  subscriptions: Subscriptions, sender: PushSender, detector: Detector, *,
-                 auth_enabled: bool, concurrency: int = 8, queue_size: int = 1000,
-                 on_sent: Callable[[Notice, Outcome], None] | None = None) -> None:
+                 auth_enabled: bool, concurrency: int = 8, queue_size: int = 1000) -> None:
         self.keys = keys
         self.store = store
         self.access = access
@@ -59,7 +57,6 @@ class Notifier:
         self.auth_enabled = auth_enabled
         self.concurrency = concurrency
         self.counts = PushCounts()
-        self.on_sent = on_sent or (lambda _notice, _outcome: None)
         self._queue: asyncio.Queue[Notice] = asyncio.Queue(queue_size)
         self._sends = asyncio.Semaphore(concurrency)
         self._workers: list[asyncio.Task[None]] = []
@@ -138,8 +135,7 @@ class Notifier:
         data, vapid = encode(body), await self.vapid.current()
         urgent = notice.kind in ("permission", "question")
 
-        async def one(sub_index: int) -> None:
-            sub = subs[sub_index]
+        async def one(sub: Subscription) -> None:
             async with self._sends:
                 outcome, reason = await self.sender.send(sub, data, vapid, urgent=urgent,
                                                          topic=topic(body["tag"]))
@@ -154,9 +150,8 @@ class Notifier:
                 self.counts.failed += 1
                 logger.warning("push: %s refused a %s notification: %s", sub.origin,
                                notice.kind, reason)
-            self.on_sent(notice, outcome)
 
-        await asyncio.gather(*(one(i) for i in range(len(subs))))
+        await asyncio.gather(*(one(sub) for sub in subs))
 
     async def _root_of(self, sid: str) -> str:
         current = sid
