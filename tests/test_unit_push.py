@@ -245,3 +245,33 @@ async def test_keys_are_shared_and_rotation_drops_subscriptions(rig: Rig) -> Non
     assert await rig.subscriptions.clear_all() == 1
     assert await rig.subscriptions.of("alice") == []
     assert json.dumps(await rig.redis.hgetall(rig.keys.push_endpoints) or {}) == "{}"
+
+
+# ----- the routes, in-process -------------------------------------------------------------------
+async def test_routes_in_process(redis_server: EmbeddedRedis) -> None:
+    from tests.support.fake_opencode import FakeOpencode
+    from tests.test_api_inprocess import relay_client, relay_settings
+
+    browser = Browser("https://push.example.com/wpush/abc")
+    settings = relay_settings(redis_server.url)
+    async with relay_client(settings, FakeOpencode()) as http:
+        key = (await http.get("/api/push/key")).json()["publicKey"]
+        assert len(unb64url(key)) == 65
+        made = await http.post("/api/push/subscriptions", json=browser.to_json())
+        assert made.status_code == 200, made.text
+        loopback = {**browser.to_json(), "endpoint": "http://127.0.0.1:1/push/x"}
+        refused = await http.post("/api/push/subscriptions", json=loopback)
+        assert refused.status_code == 400
+        assert "RELAY_PUSH_ALLOW_LOOPBACK_HTTP" in refused.json()["error"]["message"]
+        gone = await http.request("DELETE", "/api/push/subscriptions",
+                                  json={"endpoint": browser.endpoint})
+        assert gone.json() == {"removed": True}
+        # The private key never leaves Redis: not in any answer.
+        async with Redis.from_url(redis_server.url) as redis:
+            private = await redis.get(Keys(settings.key_prefix).push_vapid)
+        assert private is not None and private.decode() not in made.text + key
+    off = relay_settings(redis_server.url, push=False)
+    async with relay_client(off, FakeOpencode()) as http:
+        disabled = await http.get("/api/push/key")
+        assert disabled.status_code == 404
+        assert disabled.json()["error"]["code"] == "push_disabled"
