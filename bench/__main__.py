@@ -19,14 +19,16 @@ from pathlib import Path
 
 from .harness import ROOT, SIZES, Bench, dump
 
-SECTIONS = ("ingest", "resume", "fanout", "history", "memory", "browser", "files", "terminal")
+SECTIONS = ("ingest", "resume", "fanout", "history", "memory", "browser", "files", "terminal",
+            "push")
 
 
 async def run_sections(bench: Bench, only: set[str]) -> None:
-    from . import browser, fanout, files, history, ingest, memory, resume, terminal
+    from . import browser, fanout, files, history, ingest, memory, push, resume, terminal
 
     modules = {"ingest": ingest, "resume": resume, "fanout": fanout, "history": history,
-               "memory": memory, "browser": browser, "files": files, "terminal": terminal}
+               "memory": memory, "browser": browser, "files": files, "terminal": terminal,
+               "push": push}
     for name in SECTIONS:
         if name in only:
             started = time.monotonic()

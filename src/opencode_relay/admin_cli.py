@@ -1,4 +1,4 @@
-"""`opencode-relay token …` and `opencode-relay prune`: operator commands that work on Redis."""
+"""`opencode-relay token …`, `prune` and `push rotate-keys`: operator commands on Redis."""
 
 from __future__ import annotations
 
@@ -78,6 +78,23 @@ async def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _push(args: argparse.Namespace) -> int:
+    from .push.subscriptions import Subscriptions
+    from .push.vapid import VapidKeys
+    settings = Settings()
+    async with _redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        public = await VapidKeys(redis, keys).rotate()
+        dropped = await Subscriptions(redis, keys, settings.push_subscriptions_per_principal) \
+            .clear_all()
+    # Subscriptions are bound to the key they were made with: every browser subscribes again
+    # (the UI does when it sees GET /api/push/key change).
+    print(f"new VAPID key pair; {dropped} subscription(s) dropped (browsers subscribe again)",
+          file=sys.stderr)
+    print(public)
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = commands.add_parser("token", help="create, list or revoke API tokens")
     actions = token.add_subparsers(dest="action", required=True)
@@ -97,3 +114,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     prune.add_argument("--idle-seconds", type=float, default=None,
                        help="override RELAY_SESSION_IDLE_SECONDS")
     prune.set_defaults(handler=lambda a: sys.exit(asyncio.run(_prune(a))))
+
+    push = commands.add_parser("push", help="Web Push: manage the VAPID key pair")
+    push_actions = push.add_subparsers(dest="action", required=True)
+    push_actions.add_parser("rotate-keys", help="a new VAPID key pair (prints its public key); "
+                                                "every subscription is dropped")
+    push.set_defaults(handler=lambda a: sys.exit(asyncio.run(_push(a))))

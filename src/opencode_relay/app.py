@@ -22,6 +22,7 @@ from .api import (
     meta,
     projects,
     providers,
+    push,
     sessions,
     terminal,
 )
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(projects.router)
     app.include_router(terminal.router)
     app.include_router(files.router)
+    app.include_router(push.router)
     _mount_web(app)
     return app
 

@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     log_max_age_seconds: float = 7 * 86400
     prune_interval_seconds: float = 600.0
     log_format: str = "json"  # or "text"
+    # Web Push (push/): notifications to the browsers a person subscribed.
+    push: bool = True
+    push_subject: str = "mailto:opencode-relay@localhost"  # the VAPID `sub` (mailto: or https:)
+    push_idle_seconds: float = Field(default=30.0, ge=0)  # a turn this long or longer: notify
+    push_subscriptions_per_principal: int = Field(default=10, ge=1)
+    push_concurrency: int = Field(default=8, ge=1)  # sends in flight per relay
+    push_queue_size: int = Field(default=1000, ge=1)  # notifications waiting to be sent
+    push_ttl_seconds: int = Field(default=3600, ge=0)  # how long a push service keeps one
+    push_timeout_seconds: float = 10.0
+    # Allow http:// endpoints on this machine (a push service for tests); https:// otherwise.
+    push_allow_loopback_http: bool = False
 
     @field_validator("key_prefix")
     @classmethod
@@ -83,6 +94,13 @@ class Settings(BaseSettings):
         if "{" in value or "}" in value:
             raise ValueError("RELAY_KEY_PREFIX must not contain '{' or '}' "
                              "(they mark Redis hash tags)")
+        return value
+
+    @field_validator("push_subject")
+    @classmethod
+    def _push_subject_is_contact(cls, value: str) -> str:
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("RELAY_PUSH_SUBJECT must be a mailto: or https: URL (RFC 8292)")
         return value
 
     @property

@@ -38,6 +38,15 @@ class NotFound(RelayError):
         super().__init__(f"{what} {ident!r} was not found")
 
 
+class PushDisabled(NotFound):
+    """Web Push is turned off on this relay (RELAY_PUSH=false)."""
+
+    code = "push_disabled"
+
+    def __init__(self) -> None:
+        RelayError.__init__(self, "Web Push is turned off on this relay (RELAY_PUSH=false)")
+
+
 class Busy(RelayError):
     """The session is working, and opencode refuses the action until it is idle."""
 

@@ -105,6 +105,15 @@ class _Live:
         yield connected
         yield GaugeMetricFamily("relay_sse_clients", "SSE clients connected to this replica",
                                 value=relay.hub.client_count)
+        if relay.push is not None:
+            pushes = CounterMetricFamily("relay_push_notifications",
+                                         "Web Push notifications by outcome (sent by this "
+                                         "replica; dropped = its queue was full)",
+                                         labels=["outcome"])
+            counts = relay.push.notifier.counts
+            for outcome in ("queued", "dropped", "sent", "failed", "expired"):
+                pushes.add_metric([outcome], getattr(counts, outcome))
+            yield pushes
         redis = self.metrics._redis
         yield GaugeMetricFamily("relay_redis_up", "1 when Redis answered the last scrape",
                                 value=redis.get("up", 0.0))

@@ -22,6 +22,7 @@ from .fanout.hub import Hub
 from .ingest.ingestor import Ingestor
 from .ingest.leader import Lease
 from .ingest.retry_guard import RetryGuard
+from .push import Push, build_push
 from .retention import Retention
 from .security.access import Access
 from .security.gate import Guard
@@ -80,12 +81,15 @@ class Relay:
     workspace: Workspace
     terminals: Terminals
     retry_guards: list[RetryGuard] = field(default_factory=list)
+    push: Push | None = None  # Web Push (RELAY_PUSH); None when turned off
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.hub.start()
         self.guard.streams.start()
         self.terminals.start()
+        if self.push is not None:
+            await self.push.start()
         if self.settings.ingest:
             for upstream in self.upstreams.values():
                 self._tasks.append(asyncio.create_task(
@@ -103,6 +107,8 @@ class Relay:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(g.close() for g in self.retry_guards))
+        if self.push is not None:
+            await self.push.notifier.stop()  # sends what ingest queued, briefly
         for upstream in self.upstreams.values():
             await upstream.lease.release()  # never raises: a lease it cannot free lapses
         await self.guard.streams.stop()
@@ -127,19 +133,23 @@ def build_relay(settings: Settings, observer: Observer | None = None,
     log = EventLog(redis, keys, settings.log_max_events, settings.session_log_max_events)
     hub = Hub(redis, keys, log, settings.client_queue_size, on_drop=seen.on_drop,
               on_dispatch=seen.on_dispatch)
+    access = Access(redis, keys, settings.auth_enabled)
+    push = build_push(settings, redis, keys, store, access) if settings.push else None
     upstreams: dict[str, Upstream] = {}
     retry_guards: list[RetryGuard] = []
     for index, (name, url) in enumerate(settings.opencode_servers):
         client = OpencodeClient(url, password, settings.upstream_timeout_seconds, name=name,
                                 transport=transport)
-        guard_retries = RetryGuard(client, log, settings.provider_retry_limit)
+        guard_retries = RetryGuard(client, log, settings.provider_retry_limit,
+                                   on_failed=push.notifier.failed if push else None)
         ingestor = Ingestor(redis, client, store, log, name=name, owns_unrecorded=index == 0,
                             reconnect_initial=settings.reconnect_initial_seconds,
                             reconnect_max=settings.reconnect_max_seconds,
-                            on_event=seen.on_event, observers=[guard_retries.observe])
+                            on_event=seen.on_event,
+                            observers=[guard_retries.observe,
+                                       *([push.notifier.observe] if push else [])])
         retry_guards.append(guard_retries)
         upstreams[name] = Upstream(name, client, ingestor, Lease(redis, keys.ingest_leader(name)))
-    access = Access(redis, keys, settings.auth_enabled)
     sessions = SessionService(redis, store, access, upstreams, workspace.default)
     guard = Guard(settings, TokenStore(redis, keys), access,
                   PromptLimiter(redis, keys, settings.prompts_per_minute),
@@ -149,7 +159,7 @@ def build_relay(settings: Settings, observer: Observer | None = None,
                           settings.log_max_age_seconds, seen.on_pruned)
     terminals = Terminals(redis, keys, settings, sessions, guard)
     return Relay(settings, redis, keys, store, log, hub, access, upstreams, sessions, guard,
-                 retention, workspace, terminals, retry_guards)
+                 retention, workspace, terminals, retry_guards, push)
 
 
 @asynccontextmanager

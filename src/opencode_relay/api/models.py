@@ -164,3 +164,28 @@ class RunCommand(BaseModel):
             if getattr(self, name):
                 body[name] = getattr(self, name)
         return body
+
+
+# ----- Web Push (api/push.py) --------------------------------------------------------------
+_BASE64URL = r"^[A-Za-z0-9_-]+={0,2}$"
+
+
+class PushKeys(BaseModel):
+    p256dh: str = Field(min_length=86, max_length=90, pattern=_BASE64URL,
+                        description="The browser's P-256 public key, base64url (65 bytes)")
+    auth: str = Field(min_length=22, max_length=24, pattern=_BASE64URL,
+                      description="The browser's auth secret, base64url (16 bytes)")
+
+
+class PushSubscribe(BaseModel):
+    """What the browser's `PushSubscription.toJSON()` gives."""
+
+    endpoint: str = Field(min_length=10, max_length=2048,
+                          description="The push service's URL for this browser (https)")
+    expirationTime: float | None = Field(default=None, ge=0,
+                                         description="When it expires (ms since the epoch)")
+    keys: PushKeys
+
+
+class PushUnsubscribe(BaseModel):
+    endpoint: str = Field(min_length=1, max_length=2048)

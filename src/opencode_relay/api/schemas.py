@@ -404,3 +404,17 @@ class Projects(_Closed):
     roots: list[str] = Field(description="RELAY_WORKSPACE_ROOTS, resolved")
     default: str = Field(description="The directory of a session created without one")
     projects: list[Project]
+
+
+# ----- Web Push ----------------------------------------------------------------------------
+class PushKey(_Closed):
+    publicKey: str = Field(description="The VAPID public key (uncompressed P-256, base64url): "
+                                       "the `applicationServerKey` to subscribe with")
+
+
+class PushSubscribed(_Closed):
+    id: str
+
+
+class PushUnsubscribed(_Closed):
+    removed: bool = Field(description="False when this principal had no such subscription")

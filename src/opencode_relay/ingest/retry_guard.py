@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from cachetools import LRUCache
@@ -49,10 +50,13 @@ def failure_message(provider: str | None, detail: str, attempts: int) -> str:
 class RetryGuard:
     """An ingest observer: `observe(event)` for every ingested `{directory, payload}` event."""
 
-    def __init__(self, upstream: OpencodeClient, log: EventLog, limit: int) -> None:
+    def __init__(self, upstream: OpencodeClient, log: EventLog, limit: int,
+                 on_failed: Callable[[str, str], None] | None = None) -> None:
         self.upstream = upstream
         self.log = log
         self.limit = limit  # retries allowed before the relay aborts; 0 = never abort
+        # Hears (session id, message) of each session it stopped (push/: an error notification).
+        self.on_failed = on_failed or (lambda _sid, _message: None)
         self._providers: LRUCache[str, str] = LRUCache(maxsize=10_000)  # session → provider
         self._stopping: set[str] = set()  # sessions being aborted (until they are idle)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -99,10 +103,11 @@ class RetryGuard:
             logger.warning("could not abort session %s after provider retries: %s", sid, exc)
             self._stopping.discard(sid)
             return
+        message = failure_message(provider, detail, attempt)
         notice: dict[str, Any] = {
             "type": event_types.RELAY_SESSION_FAILED,
-            "properties": {"sessionID": sid, "provider": provider,
-                           "message": failure_message(provider, detail, attempt)}}
+            "properties": {"sessionID": sid, "provider": provider, "message": message}}
+        self.on_failed(sid, message)
         logger.info("session %s: provider %s unreachable after %d attempt(s); aborted",
                     sid, provider, attempt)
         try:

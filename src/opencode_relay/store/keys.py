@@ -61,6 +61,25 @@ class Keys:
     def terminal(self, pty_id: str) -> str:
         return f"{self.prefix}terminal:{pty_id}"
 
+    # Web Push: the VAPID key pair, each principal's subscriptions, and send claims.
+    @property
+    def push_vapid(self) -> str:
+        """STRING: the VAPID private key (base64url, raw 32 bytes); never leaves Redis."""
+        return f"{self.prefix}push:vapid"
+
+    def push_subscriptions(self, principal_id: str) -> str:
+        """HASH: subscription id -> the browser's PushSubscription (endpoint, keys, added)."""
+        return f"{self.prefix}push:subs:{principal_id}"
+
+    @property
+    def push_endpoints(self) -> str:
+        """HASH: subscription id -> the principal it is stored under (one owner per browser)."""
+        return f"{self.prefix}push:endpoints"
+
+    def push_sent(self, claim: str) -> str:
+        """STRING (SET NX, with a TTL): this notification was claimed by one replica."""
+        return f"{self.prefix}push:sent:{claim}"
+
     # Keys of one session (all tagged with its id).
     def session(self, sid: str) -> str:
         return f"{self.prefix}sessions:{{{sid}}}"

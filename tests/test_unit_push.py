@@ -1,0 +1,277 @@
+"""Unit tests of Web Push (push/): what deserves a notification, the checks on a subscription,
+and one delivery end to end through the real encryption and VAPID signing, into the test push
+service's own checks (tests/support/push_service.py), with a private Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from opencode_relay.errors import InvalidInput
+from opencode_relay.launch.embedded import EmbeddedRedis
+from opencode_relay.push.notices import Detector, Notice, payload
+from opencode_relay.push.notifier import Notifier
+from opencode_relay.push.sender import PushSender
+from opencode_relay.push.subscriptions import Subscriptions, check_endpoint, check_keys
+from opencode_relay.push.vapid import VapidKeys
+from opencode_relay.security.access import Access
+from opencode_relay.store.keys import Keys
+from opencode_relay.store.state import StateStore
+from tests.support.push_service import Browser, PushService, unb64url
+from tests.test_unit_core import session_info
+
+pytestmark = pytest.mark.unit
+
+
+def event(kind: str, **props: object) -> dict[str, object]:
+    return {"directory": "/tmp/x",
+            "payload": {"id": f"evt_{uuid.uuid4().hex}", "type": kind, "properties": props}}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_requests_and_questions_are_noticed() -> None:
+    detector = Detector(idle_seconds=30)
+    asked = detector.notice_of(event("permission.asked", id="per_1", sessionID="ses_a",
+                                     permission="bash", patterns=["rm -rf secret"],
+                                     metadata={}, always=[]))
+    assert asked == Notice("permission", "ses_a", "permission:per_1", "Wants to use bash",
+                           request_id="per_1")
+    for kind in ("question.asked", "question.v2.asked"):
+        question = detector.notice_of(event(kind, id="que_1", sessionID="ses_a", questions=[
+            {"question": "Which   colour?\n" + "x" * 300, "header": "C", "options": []}]))
+        assert question is not None and question.kind == "question"
+        assert question.claim == "question:que_1"  # both forms of one question: one claim
+        assert question.excerpt.startswith("Which colour? xxx") and len(question.excerpt) == 120
+
+
+def test_a_finished_turn_is_noticed_once_and_only_after_the_threshold() -> None:
+    clock = Clock()
+    detector = Detector(idle_seconds=30, clock=clock)
+    status = {"type": "busy"}
+    assert detector.notice_of(event("session.status", sessionID="ses_a", status=status)) is None
+    clock.now += 5
+    assert detector.notice_of(event("session.idle", sessionID="ses_a")) is None  # too short
+    detector.notice_of(event("session.status", sessionID="ses_a", status=status))
+    clock.now += 10
+    detector.notice_of(event("session.status", sessionID="ses_a", status={"type": "retry"}))
+    clock.now += 65  # the turn started 75 s ago: busy again does not restart it
+    done = detector.notice_of(event("session.status", sessionID="ses_a",
+                                    status={"type": "idle"}))
+    assert done is not None and done.kind == "idle"
+    assert done.excerpt == "Finished after 1 min 15 s"
+    # opencode says it twice (session.status idle, then session.idle): one notice.
+    assert detector.notice_of(event("session.idle", sessionID="ses_a")) is None
+
+
+def test_errors_are_noticed_but_not_aborts_and_no_finished_turn_after_one() -> None:
+    clock = Clock()
+    detector = Detector(idle_seconds=0, clock=clock)
+    detector.notice_of(event("session.status", sessionID="ses_a", status={"type": "busy"}))
+    failed = detector.notice_of(event("session.error", sessionID="ses_a", error={
+        "name": "APIError", "data": {"message": "Bad request: model refused", "isRetryable": False,
+                                     "responseBody": "sk-secret-body"}}))
+    assert failed is not None and failed.kind == "error"
+    assert failed.excerpt == "Bad request: model refused"
+    assert detector.notice_of(event("session.idle", sessionID="ses_a")) is None
+    detector.notice_of(event("session.status", sessionID="ses_a", status={"type": "busy"}))
+    assert detector.notice_of(event("session.error", sessionID="ses_a", error={
+        "name": "MessageAbortedError", "data": {"message": "Aborted"}})) is None
+
+
+def test_payload_opens_the_watched_session_and_carries_only_a_title_and_excerpt() -> None:
+    notice = Notice("permission", "ses_child", "permission:per_1", "Wants to use bash",
+                    request_id="per_1")
+    body = payload(notice, "A very long session title " * 5, "ses_parent")
+    assert body == {"title": "Permission needed: A very long session title A very long session "
+                             "title A very…",
+                    "body": "Wants to use bash", "url": "/?session=ses_parent",
+                    "tag": "permission:per_1", "kind": "permission", "sessionID": "ses_parent"}
+
+
+@pytest.mark.parametrize(("endpoint", "loopback", "ok"), [
+    ("https://fcm.googleapis.com/fcm/send/abc", False, True),
+    ("https://updates.push.services.mozilla.com/wpush/v2/x", False, True),
+    ("http://127.0.0.1:9/push/x", True, True),
+    ("http://127.0.0.1:9/push/x", False, False),
+    ("http://push.example.com/x", True, False),
+    ("https://user:pw@push.example.com/x", False, False),
+    ("https://push.example.com:notaport/x", False, False),
+    ("ftp://push.example.com/x", False, False),
+    ("push.example.com/x", False, False),
+])
+def test_endpoints(endpoint: str, loopback: bool, ok: bool) -> None:
+    if ok:
+        check_endpoint(endpoint, loopback)
+    else:
+        with pytest.raises(InvalidInput):
+            check_endpoint(endpoint, loopback)
+
+
+def test_keys() -> None:
+    good = Browser("https://push.example.com/x").to_json()["keys"]
+    check_keys(good["p256dh"], good["auth"])
+    for p256dh, auth in ((good["p256dh"], good["auth"][:-4]),
+                         ("BA" + "A" * 85, good["auth"]),  # 65 bytes, not on the curve
+                         (good["p256dh"][:-4], good["auth"]),
+                         ("not base64!", good["auth"])):
+        with pytest.raises(InvalidInput):
+            check_keys(p256dh, auth)
+
+
+# ----- one delivery through the real protocol -------------------------------------------------
+@dataclass
+class Rig:
+    redis: Redis
+    keys: Keys
+    store: StateStore
+    service: PushService
+    subscriptions: Subscriptions
+    notifier: Notifier
+
+
+@pytest.fixture()
+def service() -> Iterator[PushService]:
+    made = PushService()  # not started: the relay's requests reach it through a transport
+    yield made
+    made.stop()
+
+
+@pytest.fixture()
+async def rig(redis_server: EmbeddedRedis, service: PushService) -> AsyncIterator[Rig]:
+    keys = Keys(f"unit-{uuid.uuid4().hex[:8]}:")
+    redis = Redis.from_url(redis_server.url)
+    store = StateStore(redis, keys)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        delivery = service._receive(request.url.path, dict(request.headers), request.content)
+        service.deliveries.append(delivery)
+        return httpx.Response(delivery.status)
+
+    vapid = VapidKeys(redis, keys)
+    service.vapid_key = await vapid.public_key()
+    subscriptions = Subscriptions(redis, keys, cap=2)
+    sender = PushSender("mailto:ops@example.com", 60, 5, transport=httpx.MockTransport(answer))
+    notifier = Notifier(keys, store, Access(redis, keys, enabled=True), vapid, subscriptions,
+                        sender, Detector(0), auth_enabled=True, concurrency=2)
+    async with redis.pipeline(transaction=False) as pipe:
+        store.put_session(pipe, {**session_info("ses_parent"), "title": "Parent work"})
+        store.put_session(pipe, session_info("ses_child", parent="ses_parent"))
+        store.put_session(pipe, session_info("ses_bobs"))
+        pipe.set(keys.session_owner("ses_parent"), "alice")
+        pipe.set(keys.session_owner("ses_bobs"), "bob")
+        await pipe.execute()
+    notifier.start()
+    yield Rig(redis, keys, store, service, subscriptions, notifier)
+    await notifier.stop()
+    await redis.aclose()
+
+
+async def test_a_sub_agent_error_reaches_the_parents_owner_once(rig: Rig) -> None:
+    alice = rig.service.browser("alice")
+    await rig.subscriptions.add("alice", alice.endpoint, **alice.to_json()["keys"])
+    failure = event("session.error", sessionID="ses_child",
+                    error={"name": "UnknownError", "data": {"message": "tool crashed"}})
+    rig.notifier.observe(failure)
+    rig.notifier.observe(failure)  # the same event again (a new leader): claimed already
+    rig.notifier.observe(event("session.error", sessionID="ses_bobs",
+                               error={"name": "UnknownError", "data": {"message": "bob's"}}))
+    await rig.notifier.stop(timeout=5)
+    assert rig.service.problems() == []
+    assert rig.service.messages(alice) == [{
+        "title": "Error: Parent work", "body": "tool crashed", "url": "/?session=ses_parent",
+        "tag": "error:ses_parent", "kind": "error", "sessionID": "ses_parent"}]
+    (delivery,) = rig.service.deliveries
+    assert delivery.headers["ttl"] == "60" and delivery.headers["urgency"] == "normal"
+    assert len(delivery.headers["topic"]) <= 32
+
+
+async def test_a_session_the_relay_stopped_is_an_error(rig: Rig) -> None:
+    alice = rig.service.browser("alice")
+    await rig.subscriptions.add("alice", alice.endpoint, **alice.to_json()["keys"])
+    rig.notifier.observe(event("session.status", sessionID="ses_parent", status={"type": "busy"}))
+    rig.notifier.failed("ses_parent", "The model provider 'down' could not be used: " + "x" * 200)
+    rig.notifier.observe(event("session.error", sessionID="ses_parent",
+                               error={"name": "MessageAbortedError", "data": {"message": "a"}}))
+    rig.notifier.observe(event("session.idle", sessionID="ses_parent"))
+    await rig.notifier.stop(timeout=5)
+    (only,) = rig.service.messages(alice)
+    assert only["kind"] == "error" and len(only["body"]) == 120
+    assert only["body"].startswith("The model provider 'down' could not be used")
+
+
+async def test_gone_and_capped_subscriptions_are_dropped(rig: Rig) -> None:
+    first, second, third = (rig.service.browser(n) for n in ("one", "two", "three"))
+    for browser in (first, second, third):  # the cap is 2: the oldest goes
+        await rig.subscriptions.add("alice", browser.endpoint, **browser.to_json()["keys"])
+    stored = {s.endpoint for s in await rig.subscriptions.of("alice")}
+    assert stored == {second.endpoint, third.endpoint}
+    rig.service.answers[second.endpoint.rsplit("/", 1)[1]] = 410
+    rig.notifier.observe(event("permission.asked", id="per_x", sessionID="ses_child",
+                               permission="edit", patterns=[], metadata={}, always=[]))
+    await rig.notifier.stop(timeout=5)
+    assert [m["kind"] for m in rig.service.messages(third)] == ["permission"]
+    assert [s.endpoint for s in await rig.subscriptions.of("alice")] == [third.endpoint]
+    assert rig.notifier.counts.sent == 1 and rig.notifier.counts.expired == 1
+    # A browser signing in as someone else moves to them.
+    await rig.subscriptions.add("bob", third.endpoint, **third.to_json()["keys"])
+    assert await rig.subscriptions.of("alice") == []
+    assert not await rig.subscriptions.remove("alice", third.endpoint)
+    assert await rig.subscriptions.remove("bob", third.endpoint)
+
+
+async def test_keys_are_shared_and_rotation_drops_subscriptions(rig: Rig) -> None:
+    other_replica = VapidKeys(rig.redis, rig.keys)
+    public = await other_replica.public_key()
+    assert public == rig.service.vapid_key and len(unb64url(public)) == 65
+    stored = await rig.redis.get(rig.keys.push_vapid)
+    assert stored is not None and len(unb64url(stored.decode())) == 32
+    browser = rig.service.browser("alice")
+    await rig.subscriptions.add("alice", browser.endpoint, **browser.to_json()["keys"])
+    rotated = await other_replica.rotate()
+    assert rotated != public and await rig.notifier.vapid.public_key() == rotated
+    assert await rig.subscriptions.clear_all() == 1
+    assert await rig.subscriptions.of("alice") == []
+    assert json.dumps(await rig.redis.hgetall(rig.keys.push_endpoints) or {}) == "{}"
+
+
+# ----- the routes, in-process -------------------------------------------------------------------
+async def test_routes_in_process(redis_server: EmbeddedRedis) -> None:
+    from tests.support.fake_opencode import FakeOpencode
+    from tests.test_api_inprocess import relay_client, relay_settings
+
+    browser = Browser("https://push.example.com/wpush/abc")
+    settings = relay_settings(redis_server.url)
+    async with relay_client(settings, FakeOpencode()) as http:
+        key = (await http.get("/api/push/key")).json()["publicKey"]
+        assert len(unb64url(key)) == 65
+        made = await http.post("/api/push/subscriptions", json=browser.to_json())
+        assert made.status_code == 200, made.text
+        loopback = {**browser.to_json(), "endpoint": "http://127.0.0.1:1/push/x"}
+        refused = await http.post("/api/push/subscriptions", json=loopback)
+        assert refused.status_code == 400
+        assert "RELAY_PUSH_ALLOW_LOOPBACK_HTTP" in refused.json()["error"]["message"]
+        gone = await http.request("DELETE", "/api/push/subscriptions",
+                                  json={"endpoint": browser.endpoint})
+        assert gone.json() == {"removed": True}
+        # The private key never leaves Redis: not in any answer.
+        async with Redis.from_url(redis_server.url) as redis:
+            private = await redis.get(Keys(settings.key_prefix).push_vapid)
+        assert private is not None and private.decode() not in made.text + key
+    off = relay_settings(redis_server.url, push=False)
+    async with relay_client(off, FakeOpencode()) as http:
+        disabled = await http.get("/api/push/key")
+        assert disabled.status_code == 404
+        assert disabled.json()["error"]["code"] == "push_disabled"
