@@ -93,13 +93,18 @@ def _body(method: str, path: str) -> dict | None:
     return next((b for k, b in _BODIES.items() if k in path), {})
 
 
+# Routes with a required query parameter get one, so the answer is about the session, not a 422.
+_QUERIES = {"/changes/diff": {"path": "a.txt"}, "/file": {"path": "a.txt"}}
+
+
 def _call(base: str, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
     body = _body(method, path)
+    query = next((q for k, q in _QUERIES.items() if path.endswith(k)), None)
     if path.endswith("/events"):  # an SSE stream: only the status and headers matter here
         with httpx.stream(method, base + path, headers=headers, timeout=10) as response:
             response.close()
             return response
-    return httpx.request(method, base + path, headers=headers, timeout=60,
+    return httpx.request(method, base + path, headers=headers, timeout=60, params=query,
                          **({"json": body} if body is not None else {}))
 
 
