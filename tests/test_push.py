@@ -93,7 +93,8 @@ def test_key_and_subscription_checks(stack: Stack, tmp_path: Path) -> None:
     def post(body: dict[str, Any]) -> httpx.Response:
         return stack.alice.post("/api/push/subscriptions", json=body)
 
-    for endpoint in ("http://push.example.com/x", "ftp://127.0.0.1/x", "https:///nohost",
+    for endpoint in ("http://push.example.com/x", "https://push.example.com/x",
+                     "https://169.254.169.254/latest", "ftp://127.0.0.1/x", "https:///nohost",
                      "not a url at all"):
         refused = post({**good, "endpoint": endpoint})
         assert refused.status_code in (400, 422), (endpoint, refused.text)

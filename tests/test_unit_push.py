@@ -18,7 +18,12 @@ from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.push.notices import Detector, Notice, payload
 from opencode_relay.push.notifier import Notifier
 from opencode_relay.push.sender import PushSender
-from opencode_relay.push.subscriptions import Subscriptions, check_endpoint, check_keys
+from opencode_relay.push.subscriptions import (
+    EndpointRule,
+    Subscriptions,
+    check_endpoint,
+    check_keys,
+)
 from opencode_relay.push.vapid import VapidKeys
 from opencode_relay.security.access import Access
 from opencode_relay.store.keys import Keys
@@ -101,23 +106,33 @@ def test_payload_opens_the_watched_session_and_carries_only_a_title_and_excerpt(
                     "tag": "permission:per_1", "kind": "permission", "sessionID": "ses_parent"}
 
 
-@pytest.mark.parametrize(("endpoint", "loopback", "ok"), [
-    ("https://fcm.googleapis.com/fcm/send/abc", False, True),
-    ("https://updates.push.services.mozilla.com/wpush/v2/x", False, True),
-    ("http://127.0.0.1:9/push/x", True, True),
-    ("http://127.0.0.1:9/push/x", False, False),
-    ("http://push.example.com/x", True, False),
-    ("https://user:pw@push.example.com/x", False, False),
-    ("https://push.example.com:notaport/x", False, False),
-    ("ftp://push.example.com/x", False, False),
-    ("push.example.com/x", False, False),
+KNOWN = EndpointRule(("fcm.googleapis.com", "push.services.mozilla.com", "push.apple.com"))
+
+
+@pytest.mark.parametrize(("endpoint", "rule", "ok"), [
+    ("https://fcm.googleapis.com/fcm/send/abc", KNOWN, True),
+    ("https://updates.push.services.mozilla.com/wpush/v2/x", KNOWN, True),
+    ("https://WEB.PUSH.APPLE.COM./3/x", KNOWN, True),
+    # Not a push service: the relay would POST into its own network for whoever subscribes.
+    ("https://10.0.0.5/admin", KNOWN, False),
+    ("https://metadata.internal/x", KNOWN, False),
+    ("https://evilpush.apple.com.example.net/x", KNOWN, False),
+    ("https://notfcm.googleapis.com.evil/x", KNOWN, False),
+    ("https://push.example.com/x", EndpointRule(("*",)), True),
+    ("http://127.0.0.1:9/push/x", EndpointRule((), allow_loopback_http=True), True),
+    ("http://127.0.0.1:9/push/x", KNOWN, False),
+    ("http://push.example.com/x", EndpointRule(("*",), allow_loopback_http=True), False),
+    ("https://user:pw@fcm.googleapis.com/x", KNOWN, False),
+    ("https://fcm.googleapis.com:notaport/x", KNOWN, False),
+    ("ftp://fcm.googleapis.com/x", KNOWN, False),
+    ("fcm.googleapis.com/x", KNOWN, False),
 ])
-def test_endpoints(endpoint: str, loopback: bool, ok: bool) -> None:
+def test_endpoints(endpoint: str, rule: EndpointRule, ok: bool) -> None:
     if ok:
-        check_endpoint(endpoint, loopback)
+        check_endpoint(endpoint, rule)
     else:
         with pytest.raises(InvalidInput):
-            check_endpoint(endpoint, loopback)
+            check_endpoint(endpoint, rule)
 
 
 def test_keys() -> None:
@@ -252,7 +267,7 @@ async def test_routes_in_process(redis_server: EmbeddedRedis) -> None:
     from tests.support.fake_opencode import FakeOpencode
     from tests.test_api_inprocess import relay_client, relay_settings
 
-    browser = Browser("https://push.example.com/wpush/abc")
+    browser = Browser("https://fcm.googleapis.com/fcm/send/abc")
     settings = relay_settings(redis_server.url)
     async with relay_client(settings, FakeOpencode()) as http:
         key = (await http.get("/api/push/key")).json()["publicKey"]
@@ -263,6 +278,10 @@ async def test_routes_in_process(redis_server: EmbeddedRedis) -> None:
         refused = await http.post("/api/push/subscriptions", json=loopback)
         assert refused.status_code == 400
         assert "RELAY_PUSH_ALLOW_LOOPBACK_HTTP" in refused.json()["error"]["message"]
+        inside = {**browser.to_json(), "endpoint": "https://192.168.1.1/router/admin"}
+        refused = await http.post("/api/push/subscriptions", json=inside)
+        assert refused.status_code == 400
+        assert "RELAY_PUSH_SERVICES" in refused.json()["error"]["message"]
         gone = await http.request("DELETE", "/api/push/subscriptions",
                                   json={"endpoint": browser.endpoint})
         assert gone.json() == {"removed": True}

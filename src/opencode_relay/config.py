@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     push_queue_size: int = Field(default=1000, ge=1)  # notifications waiting to be sent
     push_ttl_seconds: int = Field(default=3600, ge=0)  # how long a push service keeps one
     push_timeout_seconds: float = 10.0
+    # The push services browsers subscribe at (hosts, or the domains they end in; "*" = any
+    # https host): Chrome/Edge (FCM), Firefox (Mozilla autopush), Edge on Windows (WNS), Safari.
+    push_services: str = ("fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,"
+                          "push.apple.com")
     # Allow http:// endpoints on this machine (a push service for tests); https:// otherwise.
     push_allow_loopback_http: bool = False
 
@@ -111,6 +115,11 @@ class Settings(BaseSettings):
     def loopback_only(self) -> bool:
         """Auth was not configured: only callers on this machine are served (fails closed)."""
         return self.auth is None
+
+    @property
+    def push_service_list(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower().rstrip(".") for h in self.push_services.split(",")
+                     if h.strip())
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -43,7 +43,7 @@ async def subscribe(body: PushSubscribe, relay: Relay = Depends(get_relay)) -> A
     (and their sub-agents') go to it. Subscribing again replaces it; past
     RELAY_PUSH_SUBSCRIPTIONS_PER_PRINCIPAL the caller's oldest subscription goes."""
     push = _push(relay)
-    check_endpoint(body.endpoint, push.allow_loopback_http)
+    check_endpoint(body.endpoint, push.endpoints)
     check_keys(body.keys.p256dh, body.keys.auth)
     sub_id = await push.subscriptions.add(_principal_id(), body.endpoint, body.keys.p256dh,
                                           body.keys.auth, body.expirationTime)

@@ -16,7 +16,7 @@ from ..store.state import StateStore
 from .notices import Detector
 from .notifier import Notifier
 from .sender import PushSender
-from .subscriptions import Subscriptions
+from .subscriptions import EndpointRule, Subscriptions
 from .vapid import VapidKeys
 
 
@@ -25,7 +25,7 @@ class Push:
     vapid: VapidKeys
     subscriptions: Subscriptions
     notifier: Notifier
-    allow_loopback_http: bool
+    endpoints: EndpointRule
 
     async def start(self) -> None:
         """Makes the VAPID key pair on the first start (any replica; the first one wins) and
@@ -48,4 +48,5 @@ def build_push(settings: Settings, redis: Redis, keys: Keys, store: StateStore, 
                         Detector(settings.push_idle_seconds), auth_enabled=settings.auth_enabled,
                         concurrency=settings.push_concurrency,
                         queue_size=settings.push_queue_size)
-    return Push(vapid, subscriptions, notifier, settings.push_allow_loopback_http)
+    endpoints = EndpointRule(settings.push_service_list, settings.push_allow_loopback_http)
+    return Push(vapid, subscriptions, notifier, endpoints)

@@ -53,8 +53,24 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_endpoint(endpoint: str, allow_loopback_http: bool) -> None:
-    """An https URL of a push service (or, when allowed, http on this machine, for tests)."""
+@dataclass(frozen=True)
+class EndpointRule:
+    """Which push services the relay sends to: https hosts that are, or end in, one of
+    `services` ("*": any https host), and http on this machine only when allowed (tests).
+    The relay POSTs to whatever a browser subscribed, so an open list would let any user make
+    it call addresses on its own network."""
+
+    services: tuple[str, ...]
+    allow_loopback_http: bool = False
+
+    def allows_host(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return any(service == "*" or host == service or host.endswith("." + service)
+                   for service in self.services)
+
+
+def check_endpoint(endpoint: str, rule: EndpointRule) -> None:
+    """An https URL of a known push service (or, when allowed, http on this machine)."""
     try:
         parts = urlsplit(endpoint)
         host = parts.hostname or ""
@@ -64,9 +80,12 @@ def check_endpoint(endpoint: str, allow_loopback_http: bool) -> None:
     if not host or parts.username is not None or parts.password is not None:
         raise InvalidInput("endpoint must be an absolute URL with a host and no user info")
     if parts.scheme == "https":
-        return
+        if rule.allows_host(host):
+            return
+        raise InvalidInput(f"{host} is not a push service this relay sends to "
+                           "(RELAY_PUSH_SERVICES lists them)")
     if parts.scheme == "http" and _is_loopback(host):
-        if allow_loopback_http:
+        if rule.allow_loopback_http:
             return
         raise InvalidInput("an http:// endpoint on this machine is allowed only with "
                            "RELAY_PUSH_ALLOW_LOOPBACK_HTTP=true (a push service for tests)")
