@@ -76,6 +76,7 @@ def main() -> None:
             page.goto(f"{relay.url}/?session={sid}")
             page.wait_for_selector("[data-testid=connection-status][data-state=open]")
             page.wait_for_selector("[data-testid=part-tool][data-tool=bash][data-status=completed]")
+            page.wait_for_selector("[data-testid=file-node][data-path='greet.py']")
             time.sleep(0.5)
             page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
             browser.close()
