@@ -92,16 +92,21 @@ test('"last seen" survives a reload, per principal: a session updated since is u
   assert.deepEqual(JSON.parse(storage.data.get('relay.seen.alice')), { ses_a: 100, ses_b: 200 });
   sessions.set('ses_a', { id: 'ses_a', time: { created: 1, updated: 150 } });
   const again = new Attention(lookup, storage, 'alice');
-  for (const s of sessions.values()) again.loaded(s);
+  again.loaded(sessions.values());
   assert.equal(again.isUnread('ses_a'), true); // changed since it was seen
   assert.equal(again.isUnread('ses_b'), false);
-  assert.equal(again.isUnread('ses_child'), false); // never looked at here: no claim
+  assert.equal(again.isUnread('ses_child'), false); // first listed now: seen as it is
+  assert.equal(JSON.parse(storage.data.get('relay.seen.alice')).ses_child, 300);
+  sessions.set('ses_child', { id: 'ses_child', parentID: 'ses_b', time: { created: 3, updated: 350 } });
+  again.loaded(sessions.values());
+  assert.equal(again.isUnread('ses_child'), true); // changed since this browser first listed it
   const bob = new Attention(lookup, storage, 'bob');
-  for (const s of sessions.values()) bob.loaded(s);
+  bob.loaded(sessions.values());
   assert.equal(bob.isUnread('ses_a'), false);
   again.forget('ses_a');
   assert.equal(JSON.parse(storage.data.get('relay.seen.alice')).ses_a, undefined);
   sessions.set('ses_a', { id: 'ses_a', time: { created: 1, updated: 100 } });
+  sessions.set('ses_child', { id: 'ses_child', parentID: 'ses_b', time: { created: 3, updated: 300 } });
 });
 
 test('the wake marker says how many events, and whether it finished or waits', () => {

@@ -4,9 +4,9 @@
 // one of its sub-agents waits for an answer). Pure bookkeeping; the session list draws it.
 //
 // "Last looked" is kept per browser in localStorage, per signed-in principal: the session's
-// `time.updated` as it was when the person last had it open in a visible tab. Activity seen live
-// on the global stream marks a session unread at once; after a reload, a session whose
-// `time.updated` is newer than what was seen counts as unread.
+// `time.updated` as it was when the person last had it open in a visible tab (or when this browser
+// first listed it). Activity seen live on the global stream marks a session unread at once; after
+// a reload, a session whose `time.updated` is newer than what was seen counts as unread.
 import * as E from '../events.js';
 
 /** @typedef {import('../types.js').RelayEvent} RelayEvent */
@@ -91,11 +91,23 @@ export class Attention {
     }
   }
 
-  /** A session as the list (re)loaded it: unread if it changed since it was seen. @param {SessionInfo} s */
-  loaded(s) {
-    if (s.id === this.looking) { this.markSeen(s.id); return; }
-    const updated = (s.time && s.time.updated) || 0;
-    if (s.id in this.seen && updated > this.seen[s.id]) this.unread.add(s.id);
+  /**
+   * Sessions as the list (re)loaded them: unread if changed since seen. A session this browser
+   * has not listed before is taken as seen as it is now (its later changes count).
+   * @param {Iterable<SessionInfo>} sessions
+   */
+  loaded(sessions) {
+    let added = false;
+    for (const s of sessions) {
+      const updated = (s.time && (s.time.updated || s.time.created)) || 0;
+      if (s.id === this.looking || !(s.id in this.seen)) {
+        if (this.seen[s.id] !== updated) { this.seen[s.id] = updated; added = true; }
+        this.unread.delete(s.id);
+      } else if (updated > this.seen[s.id]) {
+        this.unread.add(s.id);
+      }
+    }
+    if (added) this.write();
   }
 
   /** Pending requests of a session's family, as `GET …/requests` gave them. @param {string} id @param {string[]} requestIds */

@@ -93,7 +93,7 @@ export class SessionList {
     if (token !== this.loadToken) return;
     this.sessions.clear();
     for (const s of data.sessions || []) this.sessions.set(s.id, s);
-    for (const s of this.sessions.values()) this.attention.loaded(s);
+    this.attention.loaded(this.sessions.values());
     this.render();
     this.loadStatuses([...this.sorted()].slice(0, 30));
   }
@@ -132,7 +132,7 @@ export class SessionList {
     this.attention = new Attention((id) => this.sessions.get(id), this.storage, principal);
     this.attention.waiting = before.waiting;
     this.attention.unread = before.unread;
-    for (const s of this.sessions.values()) this.attention.loaded(s);
+    this.attention.loaded(this.sessions.values());
     this.look();
     this.render(true);
   }

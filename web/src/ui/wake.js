@@ -28,7 +28,11 @@ export class WakeMarkerView {
     this.transcript = ctx.transcript;
     /** Events counted since the tab was hidden; null while it is visible. @type {number | null} */
     this.count = document.visibilityState === 'hidden' ? 0 : null;
-    this.busyWhenHidden = store.status.type !== 'idle';
+    /** The session worked at some point while the tab was hidden. */
+    this.busyWhileHidden = store.status.type !== 'idle';
+    this.unsubscribe = store.on((change) => {
+      if (change.type === 'status' && this.count !== null && store.status.type !== 'idle') this.busyWhileHidden = true;
+    });
     this.onVisibility = () => {
       if (document.visibilityState === 'hidden') this.hidden();
       else this.shown();
@@ -47,6 +51,7 @@ export class WakeMarkerView {
   }
 
   destroy() {
+    this.unsubscribe();
     document.removeEventListener('visibilitychange', this.onVisibility);
     this.transcript.removeEventListener('wheel', this.dismiss);
     this.transcript.removeEventListener('touchmove', this.dismiss);
@@ -62,14 +67,14 @@ export class WakeMarkerView {
 
   hidden() {
     this.count = 0;
-    this.busyWhenHidden = this.store.status.type !== 'idle';
+    this.busyWhileHidden = this.store.status.type !== 'idle';
   }
 
   shown() {
     const count = this.count || 0;
     this.count = null;
     if (!count) return;
-    const finished = this.busyWhenHidden && this.store.status.type === 'idle';
+    const finished = this.busyWhileHidden && this.store.status.type === 'idle';
     const waiting = this.store.permissions.size + this.store.questions.size > 0;
     const marker = h('button', {
       type: 'button', class: 'wake-marker', testid: 'wake-marker', 'data-count': String(count),
