@@ -11,7 +11,14 @@ import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
-from tests.browser.helpers import RECORDER, new_session, open_session, project_with_config, shot, wait_idle
+from tests.browser.helpers import (
+    RECORDER,
+    new_session,
+    open_session,
+    project_with_config,
+    shot,
+    wait_idle,
+)
 from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.browser
