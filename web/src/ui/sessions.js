@@ -208,7 +208,7 @@ export class SessionList {
             title: waiting === 1 ? 'Waiting for your answer' : `${waiting} requests wait for your answer`,
             text: waiting === 1 ? 'waiting' : `waiting ${waiting}`,
           }) : null,
-          unread ? h('span', { class: 'session-unread', testid: 'session-unread', title: 'New activity', 'aria-label': 'New activity' }) : null),
+          unread ? h('span', { class: 'session-unread', testid: 'session-unread', title: 'New activity since you last looked', text: 'new' }) : null),
         h('div', { class: 'session-meta' },
           h('span', { class: 'session-dir', text: shortDir(s.directory) }),
           h('span', { class: 'session-time', text: timeAgo(s.time && (s.time.updated || s.time.created)) }))));
