@@ -58,6 +58,9 @@ SCREEN = """() => {
 }"""
 
 
+DRAWER_OPEN = "() => document.querySelector('.sidebar').getBoundingClientRect().x === 0"
+
+
 def check_screen(page: Any, name: str) -> None:
     """No horizontal scroll, and every visible control at least 44×44 px."""
     shot(page, f"phone-{name}")
@@ -117,7 +120,7 @@ def test_phone_drawer_composer_permission_and_panels(ui: str, api: httpx.Client,
     tap(page, "back-to-list")
     page.get_by_test_id("session-list").wait_for()
     assert page.get_by_test_id("back-to-list").get_attribute("aria-expanded") == "true"
-    page.wait_for_function("() => document.querySelector('.sidebar').getBoundingClientRect().x === 0")
+    page.wait_for_function(DRAWER_OPEN)
     drawer = page.locator(".sidebar").bounding_box()
     assert drawer["x"] + drawer["width"] <= 390
     check_screen(page, "drawer")
@@ -152,6 +155,20 @@ def test_phone_drawer_composer_permission_and_panels(ui: str, api: httpx.Client,
     cdp.send("Emulation.setPageScaleFactor", {"pageScaleFactor": 1})
     page.wait_for_function("() => window.visualViewport.height > 800")
     assert composer_in_view(page)
+
+    # Another session works meanwhile: the ☰ says so, and the drawer shows which one.
+    other = new_session(api, title="phone other")
+    page.locator(f"[data-testid=session-item][data-session-id='{other}']").wait_for(state="attached")
+    assert page.get_by_test_id("back-to-list").get_attribute("data-attention") == ""
+    chat = scripted.script(f"{script_key}o", [[{"text": "Meanwhile."}]])
+    assert api.post(f"/api/sessions/{other}/prompt", json={"text": chat}).status_code == 202
+    page.wait_for_selector("[data-testid=back-to-list][data-attention=unread]")
+    assert "new activity" in page.get_by_test_id("back-to-list").get_attribute("aria-label")
+    tap(page, "back-to-list")
+    page.locator(f"[data-testid=session-item][data-session-id='{other}'] "
+                 "[data-testid=session-unread]").wait_for()
+    page.wait_for_function(DRAWER_OPEN)
+    check_screen(page, "drawer-unread")
     page.errors.check()
 
 

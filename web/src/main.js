@@ -160,7 +160,16 @@ function start() {
   };
 
   // ---- the page's parts ---------------------------------------------------------------------
-  const list = new SessionList(layout.sidebar, { onOpen: navigate, onNew: createSession, notify, storage: localStorage });
+  const list = new SessionList(layout.sidebar, {
+    onOpen: navigate, onNew: createSession, notify, storage: localStorage,
+    onAttention: ({ unread, waiting }) => {
+      // On a phone the list hides in the drawer: its button says when another session wants you.
+      const back = layout.header.back;
+      back.dataset.attention = waiting ? 'waiting' : unread ? 'unread' : '';
+      back.setAttribute('aria-label', waiting ? `Sessions (${waiting} waiting for you)`
+        : unread ? `Sessions (${unread} with new activity)` : 'Sessions');
+    },
+  });
   const projectRoot = h('div', { class: 'project-picker' });
   layout.sidebar.before(projectRoot);
   const projects = new ProjectPicker(projectRoot, {

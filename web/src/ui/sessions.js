@@ -9,7 +9,14 @@ import { Attention } from './attention.js';
 /** @typedef {import('../types.js').SessionStatus} SessionStatus */
 /** @typedef {import('../types.js').RelayEvent} RelayEvent */
 /** @typedef {import('./notices.js').Notify} Notify */
-/** @typedef {{onOpen: (id: string) => void, onNew: () => void, notify: Notify, storage?: import('./attention.js').KeyValue | null}} SessionListContext */
+/** @typedef {{unread: number, waiting: number}} AttentionMarks other sessions than the open one that are unread, waiting */
+/**
+ * @typedef {{
+ *   onOpen: (id: string) => void, onNew: () => void, notify: Notify,
+ *   storage?: import('./attention.js').KeyValue | null,
+ *   onAttention?: (marks: AttentionMarks) => void,
+ * }} SessionListContext
+ */
 
 /** @type {Record<string, string>} */
 const STATUS_LABEL = { busy: 'Working', retry: 'Retrying', idle: 'Idle' };
@@ -24,8 +31,9 @@ function shortDir(dir) {
 /** The sidebar's list of sessions; it lives as long as the page. */
 export class SessionList {
   /** @param {HTMLElement} root @param {SessionListContext} ctx */
-  constructor(root, { onOpen, onNew, notify, storage = null }) {
+  constructor(root, { onOpen, onNew, notify, storage = null, onAttention = () => {} }) {
     this.root = root;
+    this.onAttention = onAttention;
     this.onOpen = onOpen;
     this.notify = notify;
     /** @type {Map<string, SessionInfo>} */
@@ -149,6 +157,19 @@ export class SessionList {
     const li = this.items.get(id);
     const s = this.sessions.get(id);
     if (li && s) this.fill(li, s);
+    this.summarize();
+  }
+
+  /** Tells the page how many other listed sessions are unread or waiting (the phone's ☰ shows it). */
+  summarize() {
+    let unread = 0;
+    let waiting = 0;
+    for (const id of this.items.keys()) {
+      if (id === this.activeId) continue;
+      if (this.attention.isUnread(id)) unread++;
+      if (this.attention.waitingCount(id)) waiting++;
+    }
+    this.onAttention({ unread, waiting });
   }
 
   /** @param {SessionInfo} s */
@@ -185,6 +206,7 @@ export class SessionList {
       prev = li;
     }
     this.empty.hidden = sessions.length > 0;
+    this.summarize();
     this.empty.textContent = this.search ? 'No session matches.'
       : this.project ? 'No sessions in this project yet.' : 'No sessions yet.';
   }
@@ -251,6 +273,7 @@ export class SessionList {
     this.activeId = id;
     for (const [sid, li] of this.items) li.classList.toggle('active', sid === id);
     this.look();
+    this.summarize();
   }
 
   /** Applies an event of the global stream that concerns the list. @param {RelayEvent} event */
