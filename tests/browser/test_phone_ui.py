@@ -124,6 +124,10 @@ def test_phone_drawer_composer_permission_and_panels(ui: str, api: httpx.Client,
     drawer = page.locator(".sidebar").bounding_box()
     assert drawer["x"] + drawer["width"] <= 390
     check_screen(page, "drawer")
+    page.keyboard.press("Escape")
+    page.get_by_test_id("session-list").wait_for(state="hidden")
+    tap(page, "back-to-list")
+    page.wait_for_function(DRAWER_OPEN)
     item.tap()
     page.get_by_test_id("session-list").wait_for(state="hidden")
     assert page.get_by_test_id("transcript").is_visible()

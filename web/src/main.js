@@ -276,6 +276,9 @@ function start() {
   showPanelsState();
   layout.header.back.addEventListener('click', () => setDrawer(!layout.app.classList.contains('drawer-open')));
   layout.scrim.addEventListener('click', () => setDrawer(false));
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && layout.app.classList.contains('drawer-open')) setDrawer(false);
+  });
   window.addEventListener('popstate', route);
   window.addEventListener('hashchange', route);
 
