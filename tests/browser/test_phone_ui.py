@@ -28,7 +28,8 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobil
 
 # What a person can tap: buttons, links, fields, pickers, disclosure summaries. Inline links in
 # rendered Markdown are exempt (words inside a sentence, as WCAG 2.5.8 allows); a radio or
-# checkbox counts with its label, which is what the finger hits.
+# checkbox counts with its label, which is what the finger hits; xterm's helper textarea (how
+# keys reach the terminal, not something to tap) is left out.
 SCREEN = """() => {
   const root = document.documentElement;
   const visible = (el) => {
@@ -44,7 +45,7 @@ SCREEN = """() => {
   const targets = document.querySelectorAll(
     'button, a[href], input:not([type=hidden]), select, textarea, summary, [role=button]');
   for (const el of targets) {
-    if (!visible(el) || el.closest('.markdown')) continue;
+    if (!visible(el) || el.closest('.markdown') || el.classList.contains('xterm-helper-textarea')) continue;
     const target = (el.type === 'radio' || el.type === 'checkbox') && el.closest('label') || el;
     const r = target.getBoundingClientRect();
     if (r.width < 44 || r.height < 44) {
@@ -143,6 +144,16 @@ def test_phone_drawer_composer_permission_and_panels(ui: str, api: httpx.Client,
         assert box and box["width"] > 300 and box["x"] >= 0 and box["x"] + box["width"] <= 390
     assert page.get_by_test_id("transcript").is_hidden()
     check_screen(page, "panels")
+    # the Files panel's tree and viewer, and the Terminal, work there too
+    page.locator("[data-testid=file-node][data-path='opencode.json'] button").tap()
+    page.wait_for_selector("[data-testid=file-viewer][data-state=text]")
+    check_screen(page, "file-viewer")
+    tap(page, "file-viewer-close")
+    tap(page, "terminal-open")
+    page.wait_for_selector("[data-testid=terminal][data-state=open]")
+    check_screen(page, "terminal")
+    tap(page, "terminal-end")
+    page.get_by_test_id("terminal-open").wait_for()
     tap(page, "toggle-panels")
     page.get_by_test_id("transcript").wait_for()
     assert page.get_by_test_id("toggle-panels").get_attribute("aria-pressed") == "false"
