@@ -68,7 +68,7 @@ def new_page(browser: object) -> Iterator[Callable[..., object]]:
     contexts = []
 
     def make(**context_args: object) -> object:
-        context = browser.new_context(viewport={"width": 1360, "height": 880}, **context_args)
+        context = browser.new_context(**{"viewport": {"width": 1360, "height": 880}, **context_args})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(30_000)

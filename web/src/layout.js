@@ -15,7 +15,7 @@ export function buildLayout() {
     rename: h('button', { type: 'button', class: 'btn btn-ghost', testid: 'session-rename', text: 'Rename' }),
     delete: h('button', { type: 'button', class: 'btn btn-ghost', testid: 'session-delete', text: 'Delete' }),
     panels: h('button', { type: 'button', class: 'btn btn-ghost', testid: 'toggle-panels', text: 'Panels', 'aria-pressed': 'true' }),
-    back: h('button', { type: 'button', class: 'btn btn-ghost only-narrow', testid: 'back-to-list', text: '←', 'aria-label': 'All sessions' }),
+    back: h('button', { type: 'button', class: 'btn btn-ghost only-narrow', testid: 'back-to-list', text: '☰', 'aria-label': 'Sessions', 'aria-expanded': 'false' }),
   };
   const transcript = h('div', { class: 'transcript', testid: 'transcript' });
   const progress = h('div', { class: 'progress', testid: 'progress', hidden: true },
@@ -25,6 +25,7 @@ export function buildLayout() {
   const revert = h('div', { class: 'revert-region' });
   const usage = h('div', { class: 'usage-region' });
   const composer = h('div', { class: 'composer' });
+  const wake = h('div', { class: 'wake-region' });
   const panels = h('aside', { class: 'panels' });
   const welcome = h('div', { class: 'welcome' },
     h('div', { class: 'welcome-title', text: 'opencode relay' }),
@@ -35,19 +36,22 @@ export function buildLayout() {
       h('div', { class: 'title-wrap' }, header.title, header.dir),
       h('div', { class: 'header-actions' }, header.status, header.rename, header.delete, header.panels)),
     h('div', { class: 'session-body' },
-      h('div', { class: 'center' }, transcript, progress, banner, requests, revert, usage, composer),
+      h('div', { class: 'center' }, wake, transcript, progress, banner, requests, revert, usage, composer),
       panels));
   const toasts = h('div', { class: 'toasts', 'aria-live': 'assertive' });
+  // On a phone the session list is a drawer over the session; tapping beside it closes it.
+  const scrim = h('div', { class: 'drawer-scrim', 'aria-hidden': 'true' });
   const main = h('main', { class: 'main' }, welcome, sessionPane);
   const app = h('div', { class: 'app' },
     h('aside', { class: 'sidebar' },
       h('div', { class: 'brand' }, h('span', { class: 'brand-name', text: 'opencode relay' }), connection),
       sidebar),
+    scrim,
     main,
     toasts);
   return {
     app, connection, connectionLabel, sidebar, header, transcript, progress, banner, requests,
-    revert, usage, composer, panels, welcome, sessionPane, toasts, main,
+    revert, usage, composer, panels, welcome, sessionPane, toasts, main, wake, scrim,
   };
 }
 

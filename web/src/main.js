@@ -20,6 +20,7 @@ import { registerWorker, onOpenRequest } from './pwa.js';
 import { OfflineScreen } from './ui/offline.js';
 import { NotifyToggle } from './ui/notify.js';
 import { errorText } from './ui/transcript.js';
+import { followVisualViewport } from './ui/viewport.js';
 
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
 
@@ -34,6 +35,7 @@ function routeId() {
 function start() {
   const layout = buildLayout();
   document.body.append(layout.app);
+  followVisualViewport(document.documentElement);
   const notify = toaster(layout.toasts);
   const banner = new Banner(layout.banner);
   onUnauthorized(showLogin);
@@ -56,6 +58,15 @@ function start() {
     layout.connectionLabel.textContent = CONNECTION_LABEL[state] || state;
   };
 
+  // ---- the session list as a drawer (phone) ------------------------------------------------
+  /** @param {boolean} open */
+  const setDrawer = (open) => {
+    layout.app.classList.toggle('drawer-open', open);
+    layout.header.back.setAttribute('aria-expanded', String(open));
+    if (open) layout.sessionPane.classList.remove('panels-open');
+    showPanelsState();
+  };
+
   // ---- routing ----------------------------------------------------------------------------
   /** @param {string} id */
   const navigate = (id) => {
@@ -70,6 +81,7 @@ function start() {
 
   const route = () => {
     const id = routeId();
+    setDrawer(false);
     if (id && current && current.id === id) return undefined;
     closeSession();
     composer.reset();
@@ -148,7 +160,16 @@ function start() {
   };
 
   // ---- the page's parts ---------------------------------------------------------------------
-  const list = new SessionList(layout.sidebar, { onOpen: navigate, onNew: createSession, notify });
+  const list = new SessionList(layout.sidebar, {
+    onOpen: navigate, onNew: createSession, notify, storage: localStorage,
+    onAttention: ({ unread, waiting }) => {
+      // On a phone the list hides in the drawer: its button says when another session wants you.
+      const back = layout.header.back;
+      back.dataset.attention = waiting ? 'waiting' : unread ? 'unread' : '';
+      back.setAttribute('aria-label', waiting ? `Sessions (${waiting} waiting for you)`
+        : unread ? `Sessions (${unread} with new activity)` : 'Sessions');
+    },
+  });
   const projectRoot = h('div', { class: 'project-picker' });
   layout.sidebar.before(projectRoot);
   const projects = new ProjectPicker(projectRoot, {
@@ -239,11 +260,25 @@ function start() {
     rename: async (title) => { if (current) await current.rename(title); },
     remove: deleteOpenSession,
   });
+  // Panels: beside the transcript on a wide screen (the button hides them), over it on a narrow
+  // one (the button shows them; on a phone they take the transcript's place).
+  const narrow = window.matchMedia('(max-width: 1100px)');
+  const showPanelsState = () => {
+    const pane = layout.sessionPane.classList;
+    const shown = narrow.matches ? pane.contains('panels-open') : !pane.contains('no-panels');
+    layout.header.panels.setAttribute('aria-pressed', String(shown));
+  };
   layout.header.panels.addEventListener('click', () => {
-    const hidden = layout.sessionPane.classList.toggle('no-panels');
-    layout.header.panels.setAttribute('aria-pressed', String(!hidden));
+    layout.sessionPane.classList.toggle(narrow.matches ? 'panels-open' : 'no-panels');
+    showPanelsState();
   });
-  layout.header.back.addEventListener('click', () => { history.pushState(null, '', '/'); route(); });
+  narrow.addEventListener('change', showPanelsState);
+  showPanelsState();
+  layout.header.back.addEventListener('click', () => setDrawer(!layout.app.classList.contains('drawer-open')));
+  layout.scrim.addEventListener('click', () => setDrawer(false));
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && layout.app.classList.contains('drawer-open')) setDrawer(false);
+  });
   window.addEventListener('popstate', route);
   window.addEventListener('hashchange', route);
 
@@ -271,7 +306,7 @@ function start() {
   list.load();
   opened.then(() => {
     projects.load();
-    showPrincipal(layout.sidebar);
+    showPrincipal(layout.sidebar).then((principal) => { if (principal) list.setPrincipal(principal); });
     providers.load();
     api.agents().then((r) => composer.setAgents(r.agents)).catch(() => {});
     api.providers().then((r) => composer.setProviders(r)).catch(() => {});

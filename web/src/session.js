@@ -16,6 +16,7 @@ import { PromptsView } from './ui/prompts.js';
 import { SessionHeaderView } from './ui/header.js';
 import { ProgressView } from './ui/status.js';
 import { RevertBannerView, UsageView } from './ui/history.js';
+import { WakeMarkerView } from './ui/wake.js';
 
 /** @typedef {import('./types.js').RelayEvent} RelayEvent */
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
@@ -56,6 +57,8 @@ export class SessionController {
     this.views = [];
     /** @type {SessionHeaderView | null} */
     this.header = null;
+    /** @type {WakeMarkerView | null} */
+    this.wake = null;
     /** @type {(() => void) | null} */
     this.unsubscribe = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -153,8 +156,10 @@ export class SessionController {
       fork: (/** @type {string} */ id) => this.fork(id),
     };
     this.header = new SessionHeaderView(layout.header, store, ctx);
+    this.wake = new WakeMarkerView(layout.wake, store, { transcript: layout.transcript });
     this.views = [
       this.header,
+      this.wake,
       new ProgressView(layout.progress, store),
       new TranscriptView(layout.transcript, store, ctx),
       new RevertBannerView(layout.revert, store, { redo: () => this.redo() }),
@@ -197,6 +202,7 @@ export class SessionController {
   route(event) {
     const store = this.store;
     if (this.closed || !store) return;
+    if (this.wake) this.wake.note();
     const p = event.properties || {};
     switch (event.type) {
       case E.RELAY_RESET:
@@ -332,5 +338,6 @@ export class SessionController {
     for (const view of this.views) view.destroy();
     this.views = [];
     this.header = null;
+    this.wake = null;
   }
 }

@@ -17,6 +17,12 @@ import { FileViewer } from './fileviewer.js';
 
 const INDENT_PX = 12;
 const ROW_PX = 22;
+
+/** The rows' height: the tree's `--file-row-px` (44 on a phone, for touch), else ROW_PX. @param {Element} tree */
+function rowHeight(tree) {
+  const value = parseFloat(getComputedStyle(tree).getPropertyValue('--file-row-px'));
+  return value > 0 ? value : ROW_PX;
+}
 /** rows drawn above and below the visible ones */
 const OVERSCAN = 20;
 /** rows drawn when the tree cannot tell its height yet (hidden panel) */
@@ -29,6 +35,7 @@ export class FileTreeView {
   constructor(root, store) {
     this.root = root;
     this.store = store;
+    this.rowPx = ROW_PX;
     /** @type {Map<string, FileNode[]>} folder path -> its entries, for every folder read */
     this.folders = new Map();
     /** @type {Set<string>} folders shown open ('' is the top one, always open) */
@@ -139,7 +146,8 @@ export class FileTreeView {
     };
     walk('', 0);
     this.rows = rows;
-    this.space.style.height = `${rows.length * ROW_PX}px`;
+    this.rowPx = rowHeight(this.tree);
+    this.space.style.height = `${rows.length * this.rowPx}px`;
     this.tree.setAttribute('data-rows', String(rows.length));
     this.tree.setAttribute('aria-busy', String(this.reading.size > 0));
     this.draw(true);
@@ -154,8 +162,9 @@ export class FileTreeView {
   /** Puts the rows in view (and OVERSCAN around them) in the DOM. @param {boolean} changed */
   draw(changed) {
     const height = this.tree.clientHeight;
-    const shown = height ? Math.ceil(height / ROW_PX) : FALLBACK_ROWS;
-    const top = Math.floor(this.tree.scrollTop / ROW_PX);
+    const row = this.rowPx;
+    const shown = height ? Math.ceil(height / row) : FALLBACK_ROWS;
+    const top = Math.floor(this.tree.scrollTop / row);
     const first = Math.max(0, top - OVERSCAN);
     const end = Math.min(this.rows.length, top + shown + OVERSCAN);
     if (!changed && first === this.drawn[0] && end === this.drawn[1]) return;
@@ -170,7 +179,7 @@ export class FileTreeView {
     const indent = `${6 + row.depth * INDENT_PX}px`;
     if (!('node' in row)) {
       const note = h('div', { class: row.error ? 'file-note error' : 'file-note muted', text: row.note });
-      note.style.top = `${index * ROW_PX}px`;
+      note.style.top = `${index * this.rowPx}px`;
       note.style.paddingLeft = indent;
       return note;
     }
@@ -182,7 +191,7 @@ export class FileTreeView {
     node.dataset.type = entry.type;
     node.setAttribute('role', 'treeitem');
     node.setAttribute('aria-level', String(row.depth + 1));
-    node.style.top = `${index * ROW_PX}px`;
+    node.style.top = `${index * this.rowPx}px`;
     const button = document.createElement('button');
     button.type = 'button';
     button.className = entry.type === 'directory' ? 'file-row folder' : 'file-row';

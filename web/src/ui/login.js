@@ -33,11 +33,15 @@ export function showLogin() {
   input.focus();
 }
 
-/** Names the signed-in principal after `anchor`, with a "Sign out" link. @param {HTMLElement} anchor */
+/**
+ * Names the signed-in principal after `anchor`, with a "Sign out" link; returns its id (null when
+ * auth is off or unknown).
+ * @param {HTMLElement} anchor @returns {Promise<string | null>}
+ */
 export async function showPrincipal(anchor) {
   let me;
-  try { me = await api.me(); } catch { return; } // older relays have no /api/me
-  if (!me || !me.auth || !me.principal) return;
+  try { me = await api.me(); } catch { return null; } // older relays have no /api/me
+  if (!me || !me.auth || !me.principal) return null;
   const out = h('button', { type: 'button', class: 'link-button', testid: 'logout', text: 'Sign out' });
   out.addEventListener('click', async () => {
     try { await api.logout(); } catch { /* the cookie goes either way */ }
@@ -45,4 +49,5 @@ export async function showPrincipal(anchor) {
   });
   anchor.after(h('div', { class: 'principal' },
     h('span', { class: 'muted small', testid: 'principal', text: me.principal.name || me.principal.id }), out));
+  return me.principal.id || null;
 }

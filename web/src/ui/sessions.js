@@ -3,12 +3,20 @@
 import { h, clear, timeAgo } from '../dom.js';
 import { api } from '../api.js';
 import * as E from '../events.js';
+import { Attention } from './attention.js';
 
 /** @typedef {import('../types.js').SessionInfo} SessionInfo */
 /** @typedef {import('../types.js').SessionStatus} SessionStatus */
 /** @typedef {import('../types.js').RelayEvent} RelayEvent */
 /** @typedef {import('./notices.js').Notify} Notify */
-/** @typedef {{onOpen: (id: string) => void, onNew: () => void, notify: Notify}} SessionListContext */
+/** @typedef {{unread: number, waiting: number}} AttentionMarks other sessions than the open one that are unread, waiting */
+/**
+ * @typedef {{
+ *   onOpen: (id: string) => void, onNew: () => void, notify: Notify,
+ *   storage?: import('./attention.js').KeyValue | null,
+ *   onAttention?: (marks: AttentionMarks) => void,
+ * }} SessionListContext
+ */
 
 /** @type {Record<string, string>} */
 const STATUS_LABEL = { busy: 'Working', retry: 'Retrying', idle: 'Idle' };
@@ -23,8 +31,9 @@ function shortDir(dir) {
 /** The sidebar's list of sessions; it lives as long as the page. */
 export class SessionList {
   /** @param {HTMLElement} root @param {SessionListContext} ctx */
-  constructor(root, { onOpen, onNew, notify }) {
+  constructor(root, { onOpen, onNew, notify, storage = null, onAttention = () => {} }) {
     this.root = root;
+    this.onAttention = onAttention;
     this.onOpen = onOpen;
     this.notify = notify;
     /** @type {Map<string, SessionInfo>} */
@@ -42,6 +51,11 @@ export class SessionList {
     this.project = null;
     this.loadToken = 0;
     this.idle = Promise.resolve(); // statuses wait for this (the open session loads first)
+    this.storage = storage;
+    this.attention = new Attention((id) => this.sessions.get(id), storage);
+    // The person looks at the open session only while the tab is visible.
+    this.onVisibility = () => this.look();
+    document.addEventListener('visibilitychange', this.onVisibility);
     this.searchInput = h('input', {
       type: 'search', class: 'search', placeholder: 'Search sessions', testid: 'session-search', 'aria-label': 'Search sessions',
     });
@@ -70,6 +84,7 @@ export class SessionList {
 
   destroy() {
     clearInterval(this.clock);
+    document.removeEventListener('visibilitychange', this.onVisibility);
     this.loadToken++;
     clear(this.root);
   }
@@ -86,6 +101,7 @@ export class SessionList {
     if (token !== this.loadToken) return;
     this.sessions.clear();
     for (const s of data.sessions || []) this.sessions.set(s.id, s);
+    this.attention.loaded(this.sessions.values());
     this.render();
     this.loadStatuses([...this.sorted()].slice(0, 30));
   }
@@ -100,10 +116,60 @@ export class SessionList {
         try {
           const res = await api.status(s.id);
           if (!this.status.has(s.id)) this.setStatus(s.id, res.status);
+          // A pending request keeps a session busy: only busy ones can be waiting.
+          if (res.status && res.status.type !== 'idle') await this.loadWaiting(s.id);
         } catch { /* the list still works without it */ }
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+
+  /** Reads the pending requests of a session and its sub-agents. @param {string} id */
+  async loadWaiting(id) {
+    try {
+      const res = await api.requests(id);
+      const ids = [...(res.permissions || []), ...(res.questions || [])].map((r) => r.id);
+      this.attention.setWaiting(id, ids);
+      this.redraw(id);
+    } catch { /* the next event brings them */ }
+  }
+
+  /** Who is signed in: "last seen" is kept per principal. @param {string} principal */
+  setPrincipal(principal) {
+    const before = this.attention;
+    this.attention = new Attention((id) => this.sessions.get(id), this.storage, principal);
+    this.attention.waiting = before.waiting;
+    this.attention.unread = before.unread;
+    this.attention.loaded(this.sessions.values());
+    this.look();
+    this.render(true);
+  }
+
+  /** Tells the attention marks which session the person looks at now. */
+  look() {
+    const id = document.visibilityState === 'visible' ? this.activeId : null;
+    this.attention.look(id);
+    if (id) this.redraw(id);
+  }
+
+  /** @param {string} id */
+  redraw(id) {
+    const li = this.items.get(id);
+    const s = this.sessions.get(id);
+    if (li && s) this.fill(li, s);
+    this.summarize();
+  }
+
+  /** Tells the page how many other listed sessions are unread or waiting (the phone's ☰ shows it). */
+  summarize() {
+    let unread = 0;
+    let waiting = 0;
+    for (const id of this.items.keys()) {
+      if (id === this.activeId) continue;
+      if (this.attention.isUnread(id)) unread++;
+      if (this.attention.waitingCount(id)) waiting++;
+    }
+    this.onAttention({ unread, waiting });
   }
 
   /** @param {SessionInfo} s */
@@ -140,6 +206,7 @@ export class SessionList {
       prev = li;
     }
     this.empty.hidden = sessions.length > 0;
+    this.summarize();
     this.empty.textContent = this.search ? 'No session matches.'
       : this.project ? 'No sessions in this project yet.' : 'No sessions yet.';
   }
@@ -148,14 +215,22 @@ export class SessionList {
   fill(li, s) {
     this.drawn.set(li, s); // rows are rebuilt only when their session object changes
     const status = (this.status.get(s.id) || { type: 'idle' }).type;
-    li.className = `session-item${s.id === this.activeId ? ' active' : ''}`;
+    const unread = this.attention.isUnread(s.id);
+    const waiting = this.attention.waitingCount(s.id);
+    li.className = `session-item${s.id === this.activeId ? ' active' : ''}${unread ? ' unread' : ''}`;
     li.dataset.status = status;
     li.title = s.directory || '';
     clear(li).append(
       h('a', { href: `/?session=${encodeURIComponent(s.id)}`, class: 'session-link' },
         h('div', { class: 'session-row' },
           h('span', { class: `status-dot status-${status}`, title: STATUS_LABEL[status] || status, 'aria-label': STATUS_LABEL[status] || status }),
-          h('span', { class: 'session-title', text: s.title || 'Untitled session' })),
+          h('span', { class: 'session-title', text: s.title || 'Untitled session' }),
+          waiting ? h('span', {
+            class: 'session-waiting', testid: 'session-waiting', 'data-count': String(waiting),
+            title: waiting === 1 ? 'Waiting for your answer' : `${waiting} requests wait for your answer`,
+            text: waiting === 1 ? 'waiting' : `waiting ${waiting}`,
+          }) : null,
+          unread ? h('span', { class: 'session-unread', testid: 'session-unread', title: 'New activity since you last looked', text: 'new' }) : null),
         h('div', { class: 'session-meta' },
           h('span', { class: 'session-dir', text: shortDir(s.directory) }),
           h('span', { class: 'session-time', text: timeAgo(s.time && (s.time.updated || s.time.created)) }))));
@@ -173,12 +248,14 @@ export class SessionList {
   upsert(s) {
     if (!s || !s.id) return;
     this.sessions.set(s.id, s);
+    if (s.id === this.attention.looking) this.attention.markSeen(s.id);
     this.render();
   }
 
   /** @param {string} id */
   remove(id) {
     this.sessions.delete(id);
+    this.attention.forget(id);
     this.status.delete(id);
     this.render();
   }
@@ -195,11 +272,15 @@ export class SessionList {
   setActive(id) {
     this.activeId = id;
     for (const [sid, li] of this.items) li.classList.toggle('active', sid === id);
+    this.look();
+    this.summarize();
   }
 
   /** Applies an event of the global stream that concerns the list. @param {RelayEvent} event */
   apply(event) {
     const p = event.properties || {};
+    const marked = this.attention.apply(event);
+    if (marked) this.redraw(marked);
     switch (event.type) {
       case E.SESSION_CREATED:
       case E.RELAY_SESSION_CREATED:
