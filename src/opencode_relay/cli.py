@@ -84,7 +84,10 @@ def serve(args: argparse.Namespace) -> None:
                                 access_log=False,  # the gate logs requests, with their id
                                 # WebSocket frames (terminal input) well over the relay's own
                                 # bound are cut by uvicorn before they are buffered whole.
-                                ws_max_size=4 * settings.terminal_max_input_bytes)
+                                ws_max_size=4 * settings.terminal_max_input_bytes,
+                                # Keystrokes and echoes are a few bytes: compressing each frame
+                                # costs CPU and latency and saves nothing.
+                                ws_per_message_deflate=False)
         RelayServer(config, then_stop=[s.stop for s in reversed(started)]).run()
     except KeyboardInterrupt:  # Ctrl+C: uvicorn stopped cleanly, then re-raised it for us
         raise SystemExit(130) from None
