@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     session_idle_seconds: float = 30 * 86400
     log_max_age_seconds: float = 7 * 86400
     prune_interval_seconds: float = 600.0
+    # The audit log (audit.py): capped (approximately) at this many entries, and entries older
+    # than this leave it at each retention pass (0 = never).
+    audit_max_entries: int = Field(default=200_000, ge=1)
+    audit_max_age_seconds: float = 90 * 86400
     log_format: str = "json"  # or "text"
     # Web Push (push/): notifications to the browsers a person subscribed.
     push: bool = True
