@@ -41,7 +41,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Bad input the schema cannot say: a malformed id or event id, an unknown agent, model "
          "or opencode server, or a request opencode refused",
     401: "No valid API token or login (only with RELAY_AUTH on)",
-    403: "Not allowed: a cookie-authenticated write from another origin",
+    403: "Not allowed: a cookie-authenticated write from another origin, or an admin's action "
+         "(the audit log, provider keys) by someone else",
     404: "No such session, message or pending request, or not the caller's",
     409: "The session is busy: opencode refuses this until the agent has finished (or is "
          "stopped)",
