@@ -220,4 +220,12 @@ async def test_the_app_records_actions_and_only_admins_read_them(
         assert [e["action"] for e in older.json()["entries"]] == ["session.prompt",
                                                                   "session.create"]
         assert older.json()["next"] is None
+        fake.broken = True  # opencode answers 500: the relay's 502 is a failure, recorded
+        failed = await api.patch(f"/api/sessions/{sid}", json={"title": "x"}, headers=me)
+        assert failed.status_code == 502
+        fake.broken = False
+        last = (await api.get("/api/audit", params={"limit": 1}, headers=admin)).json()
+        assert [(e["action"], e["outcome"], e["status"], e["request_id"])
+                for e in last["entries"]] == [("session.rename", "failed", 502,
+                                               failed.headers["x-request-id"])]
     await redis.aclose()
