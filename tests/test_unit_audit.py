@@ -229,3 +229,23 @@ async def test_the_app_records_actions_and_only_admins_read_them(
                 for e in last["entries"]] == [("session.rename", "failed", 502,
                                                failed.headers["x-request-id"])]
     await redis.aclose()
+
+
+async def test_an_unexpected_error_is_recorded_as_failed(
+        redis_server: EmbeddedRedis, fake: FakeOpencode, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = relay_settings(redis_server.url)  # auth off: the caller here is "local"
+    async with relay_client(settings, fake) as api:
+        sid = (await api.post("/api/sessions", json={"title": "t"})).json()["id"]
+
+        def broken(*_args: object, **_kwargs: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(StateStore, "put_session", broken)
+        with pytest.raises(RuntimeError):  # the in-process transport re-raises after the 500
+            await api.patch(f"/api/sessions/{sid}", json={"title": "x"},
+                            headers={"X-Request-ID": "the-buggy-one"})
+        monkeypatch.undo()
+        entries = (await api.get("/api/audit")).json()["entries"]
+    assert [(e["action"], e["principal"], e["outcome"], e["status"], e["request_id"])
+            for e in entries] == [("session.rename", "local", "failed", 500, "the-buggy-one"),
+                                  ("session.create", "local", "ok", 200, entries[1]["request_id"])]
