@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from redis.asyncio import Redis
@@ -113,6 +114,27 @@ async def test_a_page_scans_a_bounded_number_of_entries(redis: Redis,
     assert page.entries == [] and page.next == ids[-4]  # looked at four: go on from there
     rest = await log.page(AuditQuery(principal="tok_alice", after=page.next))
     assert [e["id"] for e in rest.entries] == [ids[6], ids[4]] and rest.next == ids[4]
+
+
+async def test_entries_without_a_principal_are_kept_only_up_to_a_rate(
+        redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1_764_130_000.0]
+    monkeypatch.setattr(audit, "time", SimpleNamespace(time=lambda: clock[0]))
+    log = AuditLog(redis, Keys(f"audit-{uuid.uuid4().hex[:8]}:"), 1000, anonymous_per_minute=2)
+
+    async def refused_login() -> bool:
+        return await log.record("auth.login", principal=None, outcome="refused",
+                                status=401) is not None
+
+    written = [await refused_login() for _ in range(4)]
+    assert written == [True, True, False, False]
+    clock[0] += 60  # the next minute
+    assert await refused_login()
+    written.append(True)
+    assert await log.record("auth.login", principal="tok_alice") is not None
+    page = await log.page(AuditQuery())
+    assert page.entries[0]["principal"] == "tok_alice"
+    assert len(page.entries) == 1 + sum(written)
 
 
 async def test_retention_trims_the_audit_log_by_age(redis: Redis) -> None:

@@ -15,6 +15,7 @@ length). The stream is capped (XADD MAXLEN ~) and trimmed by age by `retention.R
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from contextvars import ContextVar
@@ -27,6 +28,8 @@ from redis.asyncio import Redis
 from .errors import InvalidInput
 from .store.keys import Keys
 from .store.replies import entries, text
+
+logger = logging.getLogger("opencode_relay.audit")
 
 Outcome = Literal["ok", "refused", "failed"]
 
@@ -138,25 +141,43 @@ class AuditPage:
 
 
 class AuditLog:
-    def __init__(self, redis: Redis, keys: Keys, max_entries: int) -> None:
+    def __init__(self, redis: Redis, keys: Keys, max_entries: int,
+                 anonymous_per_minute: int = 60) -> None:
         self.redis = redis
         self.keys = keys
         self.max_entries = max_entries
+        self.anonymous_per_minute = anonymous_per_minute
 
     async def record(self, action: str, *, principal: str | None, outcome: Outcome = "ok",
                      target: str | None = None, session: str | None = None,
                      request_id: str | None = None, status: int | None = None,
-                     detail: dict[str, Any] | None = None, team: str | None = None) -> str:
-        """Appends one entry; returns its id (the stream id, also the paging cursor)."""
+                     detail: dict[str, Any] | None = None, team: str | None = None
+                     ) -> str | None:
+        """Appends one entry; returns its id (the stream id, also the paging cursor), or None
+        for an entry without a principal past `anonymous_per_minute` (not written)."""
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
         now = time.time()
+        if principal is None and not await self._anonymous_allowed(int(now // 60)):
+            return None
         entry = {"time": _iso(now), "principal": principal, "team": team, "action": action,
                  "target": target, "session": session, "request_id": request_id,
                  "outcome": outcome, "status": status, "detail": detail or {}}
         raw = await self.redis.xadd(self.keys.audit, {"e": json.dumps(entry)},
                                     maxlen=self.max_entries, approximate=True)
         return text(raw)
+
+    async def _anonymous_allowed(self, minute: int) -> bool:
+        key = self.keys.audit_anonymous(minute)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count, _ = await pipe.execute()
+        if int(count) == self.anonymous_per_minute + 1:
+            logger.warning("more than %d audit entries without a principal (refused logins) "
+                           "this minute: the rest of the minute's are not kept",
+                           self.anonymous_per_minute)
+        return int(count) <= self.anonymous_per_minute
 
     async def page(self, query: AuditQuery) -> AuditPage:
         """Matching entries, newest first, at most `query.limit`; at most _SCAN_LIMIT entries

@@ -163,7 +163,8 @@ def build_relay(settings: Settings, observer: Observer | None = None,
     terminals = Terminals(redis, keys, settings, sessions, guard)
     return Relay(settings, redis, keys, store, log, hub, access, upstreams, sessions, guard,
                  retention, workspace, terminals,
-                 AuditLog(redis, keys, settings.audit_max_entries), retry_guards, push)
+                 AuditLog(redis, keys, settings.audit_max_entries,
+                          settings.audit_anonymous_per_minute), retry_guards, push)
 
 
 @asynccontextmanager
