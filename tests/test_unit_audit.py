@@ -4,6 +4,9 @@ in-process (fake opencode, private Redis). The real stack's actions: tests/test_
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -271,3 +274,28 @@ async def test_an_unexpected_error_is_recorded_as_failed(
     assert [(e["action"], e["principal"], e["outcome"], e["status"], e["request_id"])
             for e in entries] == [("session.rename", "local", "failed", 500, "the-buggy-one"),
                                   ("session.create", "local", "ok", 200, entries[1]["request_id"])]
+
+
+async def test_the_audit_command_prints_oldest_first_and_refuses_a_bad_time(
+        redis: Redis, redis_server: EmbeddedRedis) -> None:
+    prefix = f"audit-{uuid.uuid4().hex[:8]}:"
+    log = AuditLog(redis, Keys(prefix), 1000)
+    await log.record("session.create", principal="tok_alice", target="ses_1", session="ses_1",
+                     request_id="r1", status=200)
+    await log.record("token.revoke", principal="cli", target="tok_bob")
+    env = {**os.environ, "REDIS_URL": redis_server.url, "RELAY_KEY_PREFIX": prefix}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "opencode_relay.cli", "audit", *args],
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    listed = run("--since", "1h")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [row[1:] for row in rows] == [
+        ["tok_alice", "session.create", "ses_1", "ok", "200", "r1"],
+        ["cli", "token.revoke", "tok_bob", "ok", "-", "-"]]
+    only = run("--since", "1h", "--principal", "cli", "--json")
+    assert [json.loads(line)["action"] for line in only.stdout.splitlines()] == ["token.revoke"]
+    bad = run("--since", "a while")
+    assert bad.returncode == 2 and "--since must be" in bad.stderr
