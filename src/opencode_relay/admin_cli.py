@@ -1,4 +1,6 @@
-"""`opencode-relay token …`, `prune` and `push rotate-keys`: operator commands on Redis."""
+"""`opencode-relay token …`, `prune`, `push rotate-keys` and `audit`: operator commands on Redis.
+
+Token changes are audited with principal "cli" (audit.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from redis.asyncio import Redis
 
+from . import audit
 from .config import Settings
+from .errors import RelayError
 from .launch.embedded import EmbeddedRedis
-from .security.tokens import TokenStore
+from .security.tokens import TOKEN_ID, TokenStore
 from .store.keys import Keys
 
 REDIS_URL_FILE = "redis.url"  # written by `serve` while it runs an embedded Redis
@@ -43,9 +48,14 @@ async def _redis(settings: Settings) -> AsyncIterator[Redis]:
 async def _token(args: argparse.Namespace) -> int:
     settings = Settings()
     async with _redis(settings) as redis:
-        tokens = TokenStore(redis, Keys(settings.key_prefix))
+        keys = Keys(settings.key_prefix)
+        tokens = TokenStore(redis, keys)
+        log = audit.AuditLog(redis, keys, settings.audit_max_entries)
         if args.action == "create":
             info, secret = await tokens.create(args.name, args.admin, args.terminal)
+            await log.record("token.create", principal=audit.CLI, target=info.id,
+                             detail={"name": info.name, "admin": info.admin,
+                                     "terminal": info.terminal})
             grant = ", may open terminals" if info.terminal else ""
             print(f"created {info.id} ({'admin' if info.admin else 'user'} {info.name!r}{grant})",
                   file=sys.stderr)
@@ -60,7 +70,12 @@ async def _token(args: argparse.Namespace) -> int:
                 print(f"{info.id}\t{info.name}\t{role}\t"
                       f"created {created}\t{state}")
         elif args.action == "revoke":
-            if not await tokens.revoke(args.id):
+            revoked = await tokens.revoke(args.id)
+            # Only a well-formed id is recorded: never a secret pasted in by mistake.
+            await log.record("token.revoke", principal=audit.CLI,
+                             target=args.id if TOKEN_ID.match(args.id) else None,
+                             outcome="ok" if revoked else "refused")
+            if not revoked:
                 print(f"no token {args.id!r}", file=sys.stderr)
                 return 1
             print(f"revoked {args.id}", file=sys.stderr)
@@ -95,6 +110,35 @@ async def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audit(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        query = audit.AuditQuery(
+            since_ms=audit.parse_when(args.since, name="--since"),
+            until_ms=audit.parse_when(args.until, name="--until") if args.until else None,
+            principal=args.principal, action=args.action, session=args.session,
+            limit=min(args.limit, 1000))
+    except RelayError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    found: list[dict[str, object]] = []
+    async with _redis(settings) as redis:
+        log = audit.AuditLog(redis, Keys(settings.key_prefix), settings.audit_max_entries)
+        while len(found) < args.limit:
+            page = await log.page(query)
+            found.extend(page.entries)
+            if page.next is None:
+                break
+            query = replace(query, after=page.next, limit=min(args.limit - len(found), 1000))
+    for entry in reversed(found[:args.limit]):  # oldest first, like a log
+        if args.json:
+            print(json.dumps(entry))
+        else:
+            print("\t".join(str(entry.get(k) if entry.get(k) is not None else "-") for k in (
+                "time", "principal", "action", "target", "outcome", "status", "request_id")))
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = commands.add_parser("token", help="create, list or revoke API tokens")
     actions = token.add_subparsers(dest="action", required=True)
@@ -120,3 +164,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     push_actions.add_parser("rotate-keys", help="a new VAPID key pair (prints its public key); "
                                                 "every subscription is dropped")
     push.set_defaults(handler=lambda a: sys.exit(asyncio.run(_push(a))))
+
+    audited = commands.add_parser("audit", help="who changed what: the audit log, oldest first")
+    audited.add_argument("--since", default="1d",
+                         help="a duration back from now (90s, 15m, 1h, 7d, 2w), an ISO 8601 "
+                              "time or epoch ms (default 1d)")
+    audited.add_argument("--until", default=None, help="as --since")
+    audited.add_argument("--action", default=None,
+                         help="an action (session.create) or a family ending in '.' (session.)")
+    audited.add_argument("--principal", default=None, help="a token id, or 'cli'")
+    audited.add_argument("--session", default=None, help="a session id")
+    audited.add_argument("--limit", type=int, default=1000, help="at most this many (newest)")
+    audited.add_argument("--json", action="store_true", help="one JSON object per line")
+    audited.set_defaults(handler=lambda a: sys.exit(asyncio.run(_audit(a))))

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from . import hardening
 from .api import (
+    audit,
     changes,
     composer,
     events,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(terminal.router)
     app.include_router(files.router)
     app.include_router(push.router)
+    app.include_router(audit.router)
     _mount_web(app)
     return app
 

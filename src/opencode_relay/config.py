@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     session_idle_seconds: float = 30 * 86400
     log_max_age_seconds: float = 7 * 86400
     prune_interval_seconds: float = 600.0
+    # The audit log (audit.py): capped (approximately) at this many entries, and entries older
+    # than this leave it at each retention pass (0 = never).
+    audit_max_entries: int = Field(default=200_000, ge=1)
+    audit_max_age_seconds: float = 90 * 86400
+    # Entries without a principal (refused logins: anyone can make them) kept per minute, all
+    # replicas together, so nobody can push the real history out past the cap.
+    audit_anonymous_per_minute: int = Field(default=60, ge=0)
     log_format: str = "json"  # or "text"
     # Web Push (push/): notifications to the browsers a person subscribed.
     push: bool = True

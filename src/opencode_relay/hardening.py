@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from .api import meta
+from .api.audit import AuditTrail
 from .config import Settings
 from .errors import Forbidden
 from .metrics import Metrics
@@ -28,6 +29,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(login_router)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     app.add_api_route("/readyz", _ready, methods=["GET"], include_in_schema=False)
+    # Inside the gate: records audited routes with the caller and request id the gate set.
+    app.add_middleware(AuditTrail)
     # Added last = outermost: CORS preflights are answered before the gate asks for credentials.
     app.add_middleware(Gate)
     if settings.cors_origin_list:

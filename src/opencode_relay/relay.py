@@ -17,6 +17,7 @@ from typing import Protocol
 import httpx
 from redis.asyncio import Redis
 
+from .audit import AuditLog
 from .config import Settings
 from .fanout.hub import Hub
 from .ingest.ingestor import Ingestor
@@ -80,6 +81,7 @@ class Relay:
     retention: Retention
     workspace: Workspace
     terminals: Terminals
+    audit: AuditLog  # who changed what (audit.py); routes declare, the middleware records
     retry_guards: list[RetryGuard] = field(default_factory=list)
     push: Push | None = None  # Web Push (RELAY_PUSH); None when turned off
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -156,10 +158,13 @@ def build_relay(settings: Settings, observer: Observer | None = None,
                   StreamSlots(redis, keys, settings.streams_per_principal,
                               settings.stream_slot_ttl_seconds))
     retention = Retention(redis, keys, store, settings.session_idle_seconds,
-                          settings.log_max_age_seconds, seen.on_pruned)
+                          settings.log_max_age_seconds, seen.on_pruned,
+                          audit_max_age_seconds=settings.audit_max_age_seconds)
     terminals = Terminals(redis, keys, settings, sessions, guard)
     return Relay(settings, redis, keys, store, log, hub, access, upstreams, sessions, guard,
-                 retention, workspace, terminals, retry_guards, push)
+                 retention, workspace, terminals,
+                 AuditLog(redis, keys, settings.audit_max_entries,
+                          settings.audit_anonymous_per_minute), retry_guards, push)
 
 
 @asynccontextmanager

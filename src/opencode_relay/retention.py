@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
+from . import audit
 from .config import Settings
 from .store.keys import Keys
 from .store.log import EventId
@@ -34,10 +35,12 @@ class PruneReport:
     removed: list[str] = field(default_factory=list)
     kept_active: list[str] = field(default_factory=list)
     trimmed_events: int = 0
+    trimmed_audit: int = 0
 
     def as_dict(self, dry_run: bool = False) -> dict[str, object]:
         return {"dry_run": dry_run, "removed" if not dry_run else "would_remove": self.removed,
-                "kept_active": len(self.kept_active), "trimmed_events": self.trimmed_events}
+                "kept_active": len(self.kept_active), "trimmed_events": self.trimmed_events,
+                "trimmed_audit": self.trimmed_audit}
 
 
 @dataclass
@@ -55,20 +58,22 @@ class _Seen:
 
 class Retention:
     def __init__(self, redis: Redis, keys: Keys, store: StateStore, idle_seconds: float,
-                 log_max_age_seconds: float, on_removed: Callable[[int], None] | None = None
-                 ) -> None:
+                 log_max_age_seconds: float, on_removed: Callable[[int], None] | None = None,
+                 *, audit_max_age_seconds: float = 0) -> None:
         self.redis = redis
         self.keys = keys
         self.store = store
         self.idle_seconds = idle_seconds
         self.log_max_age_seconds = log_max_age_seconds
+        self.audit_max_age_seconds = audit_max_age_seconds
         self.on_removed = on_removed or (lambda _n: None)
 
     @classmethod
     def for_settings(cls, redis: Redis, settings: Settings) -> Retention:
         keys = Keys(settings.key_prefix)
         return cls(redis, keys, StateStore(redis, keys), settings.session_idle_seconds,
-                   settings.log_max_age_seconds)
+                   settings.log_max_age_seconds,
+                   audit_max_age_seconds=settings.audit_max_age_seconds)
 
     async def prune(self, dry_run: bool = False) -> PruneReport:
         report = PruneReport()
@@ -78,6 +83,10 @@ class Retention:
         if self.log_max_age_seconds > 0 and not dry_run:
             report.trimmed_events = await self._trim_logs(
                 now_ms - int(self.log_max_age_seconds * 1000))
+        if self.audit_max_age_seconds > 0 and not dry_run:
+            # Like the event logs, by age; the stream's own cap bounds it in between.
+            report.trimmed_audit = await audit.trim(
+                self.redis, self.keys, now_ms - int(self.audit_max_age_seconds * 1000))
         return report
 
     # ----- sessions ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from ..attachments import check_file_parts
+from ..audit import audited
 from ..errors import InvalidInput
 from ..ids import SESSION_ID
 from ..relay import Relay
@@ -42,7 +43,7 @@ async def list_commands(session: str | None = Query(None, pattern=SESSION_ID,
     return {"commands": [_summary(c) for c in await client.commands(where)]}
 
 
-@router.post("/sessions/{sid}/command",
+@router.post("/sessions/{sid}/command", openapi_extra=audited("session.command"),
              responses={**ok(Message, description="The answer, once the model has given it",
                                 links=MESSAGE_LINKS),
                         **errors(400, 403, 404, 413, 415, 422, 429)})

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..audit import audited, note
 from ..errors import Busy, InvalidInput, NotFound, UpstreamError
 from ..ids import MESSAGE_ID, id_pattern
 from ..ingest.snapshot import fetch_snapshot, stage_snapshot
@@ -73,12 +74,13 @@ async def _store_session(relay: Relay, target: SessionTarget, info: dict[str, An
         await pipe.execute()
 
 
-@router.post("/sessions/{sid}/revert",
+@router.post("/sessions/{sid}/revert", openapi_extra=audited("session.revert"),
              responses={**ok(OneSession, description="The session, its `revert` set: the "
                                                      "message and those after it are undone "
                                                      "and the files restored"),
                         **errors(400, 403, 404, 409, 422)})
 async def revert(sid: SessionId, body: Revert, relay: Relay = Depends(get_relay)) -> Any:
+    note(message=body.messageID)
     target = await relay.sessions.target(sid)
     await _message_of(relay, sid, body.messageID)
     if body.partID is not None:
@@ -91,7 +93,7 @@ async def revert(sid: SessionId, body: Revert, relay: Relay = Depends(get_relay)
     return {"session": updated}
 
 
-@router.post("/sessions/{sid}/unrevert",
+@router.post("/sessions/{sid}/unrevert", openapi_extra=audited("session.unrevert"),
              responses={**ok(OneSession, description="The session with its last undo taken "
                                                      "back (files restored)"),
                         **errors(400, 403, 404, 409)})
@@ -102,7 +104,7 @@ async def unrevert(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     return {"session": updated}
 
 
-@router.post("/sessions/{sid}/fork",
+@router.post("/sessions/{sid}/fork", openapi_extra=audited("session.fork"),
              responses={**ok(Session, description="The new session, owned by the caller",
                              links=SESSION_LINKS),
                         **errors(400, 403, 404, 409, 422)})
@@ -113,6 +115,7 @@ async def fork(sid: SessionId, body: Fork | None = None,
     if "messageID" in request:
         await _message_of(relay, sid, request["messageID"])
     session = await _unless_busy(target.client.fork(sid, request, target.directory))
+    note(target=session["id"])  # the new session; `session` stays the one forked from
     # As the create route: owned, stored with its copied messages and announced at once.
     snap = await fetch_snapshot(target.client, session)
     async with relay.redis.pipeline(transaction=True) as pipe:
@@ -122,7 +125,7 @@ async def fork(sid: SessionId, body: Fork | None = None,
     return session
 
 
-@router.post("/sessions/{sid}/summarize",
+@router.post("/sessions/{sid}/summarize", openapi_extra=audited("session.summarize"),
              responses={**ok(Done, description="Compacted: a summary message now stands for "
                                                "the messages before it"),
                         **errors(400, 403, 404, 409, 422, 429)})

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ..audit import audited, note
 from ..errors import Forbidden, NotFound, UpstreamError
 from ..relay import Relay
 from ..security.principal import current_principal
@@ -110,12 +111,14 @@ async def setup(directory: Directory | None = Query(None),
             "default": catalog.get("default") or {}, "scope": SCOPE, "providers": entries}
 
 
-@router.put("/{provider_id}/auth", responses={**ok(KeySet), **errors(400, 403, 404, 422)})
+@router.put("/{provider_id}/auth", openapi_extra=audited("provider.key.set"),
+            responses={**ok(KeySet), **errors(400, 403, 404, 422)})
 async def set_key(body: ProviderKey, provider_id: ProviderId,
                   upstream: str | None = Query(None, max_length=64),
                   relay: Relay = Depends(get_relay)) -> Any:
     """Connects a provider with an API key (admins only when RELAY_AUTH is on). The key is
     stored by opencode for the whole opencode server; it is never sent back."""
+    note(target=provider_id)  # never the key
     principal = current_principal()
     if relay.settings.auth_enabled and (principal is None or not principal.admin):
         raise Forbidden("only an admin may set provider keys")

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from ..audit import audited, note
 from ..errors import PushDisabled, Unauthenticated
 from ..push import Push
 from ..push.subscriptions import check_endpoint, check_keys
@@ -37,7 +38,8 @@ async def push_key(relay: Relay = Depends(get_relay)) -> Any:
     return {"publicKey": await _push(relay).vapid.public_key()}
 
 
-@router.post("/subscriptions", responses={**ok(PushSubscribed), **errors(400, 404, 422)})
+@router.post("/subscriptions", openapi_extra=audited("push.subscribe"),
+             responses={**ok(PushSubscribed), **errors(400, 404, 422)})
 async def subscribe(body: PushSubscribe, relay: Relay = Depends(get_relay)) -> Any:
     """Stores this browser's subscription for the caller: notifications of their sessions
     (and their sub-agents') go to it. Subscribing again replaces it; past
@@ -47,10 +49,12 @@ async def subscribe(body: PushSubscribe, relay: Relay = Depends(get_relay)) -> A
     check_keys(body.keys.p256dh, body.keys.auth)
     sub_id = await push.subscriptions.add(_principal_id(), body.endpoint, body.keys.p256dh,
                                           body.keys.auth, body.expirationTime)
+    note(target=sub_id)  # not the endpoint: it is the browser's address for pushes
     return {"id": sub_id}
 
 
-@router.delete("/subscriptions", responses={**ok(PushUnsubscribed), **errors(404, 422)})
+@router.delete("/subscriptions", openapi_extra=audited("push.unsubscribe"),
+               responses={**ok(PushUnsubscribed), **errors(404, 422)})
 async def unsubscribe(body: PushUnsubscribe, relay: Relay = Depends(get_relay)) -> Any:
     """Removes the caller's subscription with this endpoint (the browser turned it off)."""
     return {"removed": await _push(relay).subscriptions.remove(_principal_id(), body.endpoint)}

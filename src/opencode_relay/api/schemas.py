@@ -41,7 +41,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Bad input the schema cannot say: a malformed id or event id, an unknown agent, model "
          "or opencode server, or a request opencode refused",
     401: "No valid API token or login (only with RELAY_AUTH on)",
-    403: "Not allowed: a cookie-authenticated write from another origin",
+    403: "Not allowed: a cookie-authenticated write from another origin, or an admin's action "
+         "(the audit log, provider keys) by someone else",
     404: "No such session, message or pending request, or not the caller's",
     409: "The session is busy: opencode refuses this until the agent has finished (or is "
          "stopped)",
@@ -418,3 +419,28 @@ class PushSubscribed(_Closed):
 
 class PushUnsubscribed(_Closed):
     removed: bool = Field(description="False when this principal had no such subscription")
+
+
+# ----- audit log ----------------------------------------------------------------------------
+class AuditEntry(_Closed):
+    id: str = Field(description="The stream id: epoch milliseconds and a sequence number")
+    time: str = Field(description="ISO 8601, UTC")
+    principal: str | None = Field(description="The token id that acted; 'cli' for operator "
+                                              "commands; null for a refused login")
+    team: str | None = Field(description="Always null until teams exist")
+    action: str = Field(examples=["session.create", "auth.login", "permission.reply"])
+    target: str | None = Field(description="What was acted on: a session, permission, "
+                                           "question, terminal or token id")
+    session: str | None = Field(description="The session the action concerns, if any")
+    request_id: str | None = Field(description="The request's X-Request-ID")
+    outcome: Literal["ok", "refused", "failed"] = Field(
+        description="ok (2xx), refused (4xx) or failed (5xx)")
+    status: int | None = Field(description="The HTTP status (null for operator commands)")
+    detail: dict[str, Any] = Field(description="Small facts, never secrets or user text: "
+                                               "e.g. a prompt's length in characters")
+
+
+class AuditPage(_Closed):
+    entries: list[AuditEntry] = Field(description="Newest first")
+    next: str | None = Field(description="Pass as `after` for older entries; null when no "
+                                         "older entry matches")

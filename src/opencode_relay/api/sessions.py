@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from redis.asyncio.client import Pipeline
 
 from ..attachments import check_file_parts
+from ..audit import audited, note
 from ..relay import Relay
 from ..session_service import SessionTarget
 from ..store.log import LogEntry
@@ -67,8 +68,8 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
     return raw_json(_list(b"sessions", await relay.store.sessions_titled(ids, search, limit)))
 
 
-@router.post("/sessions", responses={**ok(Session, links=SESSION_LINKS),
-                                     **errors(400, 403, 404, 422)})
+@router.post("/sessions", openapi_extra=audited("session.create"),
+             responses={**ok(Session, links=SESSION_LINKS), **errors(400, 403, 404, 422)})
 async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
     payload = body.model_dump(exclude_none=True, exclude={"directory", "upstream"})
     # Must exist and lie under a workspace root (symlinks and '..' resolved first).
@@ -79,6 +80,7 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
     else:
         upstream = relay.sessions.upstream_named(body.upstream)
     session = await upstream.client.create_session(payload, directory)
+    note(target=session["id"], session=session["id"])
     # Stored now so an immediate read finds it even before the event arrives. opencode's own
     # session.created may reach the log before the owner record, when only admins may see it,
     # so the creator is told again once it owns the session.
@@ -106,7 +108,8 @@ async def get_session(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     return {"session": session, "usage": await relay.sessions.usage(sid)}
 
 
-@router.patch("/sessions/{sid}", responses={**ok(OneSession), **errors(400, 403, 404, 422)})
+@router.patch("/sessions/{sid}", openapi_extra=audited("session.rename"),
+              responses={**ok(OneSession), **errors(400, 403, 404, 422)})
 async def rename_session(sid: SessionId, body: RenameSession,
                          relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
@@ -117,7 +120,8 @@ async def rename_session(sid: SessionId, body: RenameSession,
     return {"session": updated}
 
 
-@router.delete("/sessions/{sid}", responses={**ok(Deleted), **errors(400, 403, 404)})
+@router.delete("/sessions/{sid}", openapi_extra=audited("session.delete"),
+               responses={**ok(Deleted), **errors(400, 403, 404)})
 async def delete_session(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
     await target.client.delete_session(sid, target.directory)
@@ -136,6 +140,9 @@ async def list_messages(sid: SessionId, relay: Relay = Depends(get_relay)) -> Re
 
 
 async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[SessionTarget, JSON]:
+    # Its size only: the text itself never goes into the audit log.
+    note(chars=len(body.text or "") + sum(len(str(p.get("text") or "")) for p in body.parts or []),
+         files=sum(1 for p in body.parts or [] if p.get("type") == "file"))
     target = await relay.sessions.target(sid)
     prompt = body.to_opencode()
     check_file_parts(prompt["parts"], target.directory, relay.settings.max_attachment_bytes)
@@ -143,7 +150,7 @@ async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[Session
     return target, prompt
 
 
-@router.post("/sessions/{sid}/messages",
+@router.post("/sessions/{sid}/messages", openapi_extra=audited("session.prompt"),
              responses={**ok(Message, description="The answer, once the model has given it",
                                 links=MESSAGE_LINKS),
                         **errors(400, 403, 404, 413, 415, 422, 429)})
@@ -153,7 +160,7 @@ async def send_prompt(sid: SessionId, body: Prompt, relay: Relay = Depends(get_r
                                       timeout=relay.settings.prompt_timeout_seconds)
 
 
-@router.post("/sessions/{sid}/prompt", status_code=202,
+@router.post("/sessions/{sid}/prompt", status_code=202, openapi_extra=audited("session.prompt"),
              responses={**ok(Accepted, 202, "Sent: the answer arrives as events"),
                         **errors(400, 403, 404, 413, 415, 422, 429)})
 async def send_prompt_async(sid: SessionId, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
@@ -162,7 +169,8 @@ async def send_prompt_async(sid: SessionId, body: Prompt, relay: Relay = Depends
     return {"accepted": True}
 
 
-@router.post("/sessions/{sid}/abort", responses={**ok(Aborted), **errors(400, 403, 404)})
+@router.post("/sessions/{sid}/abort", openapi_extra=audited("session.abort"),
+             responses={**ok(Aborted), **errors(400, 403, 404)})
 async def abort(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
     await target.client.abort(sid, target.directory)
@@ -216,9 +224,11 @@ async def _request_target(relay: Relay, sid: str, request_id: str) -> SessionTar
 
 
 @router.post("/sessions/{sid}/permissions/{request_id}",
+             openapi_extra=audited("permission.reply"),
              responses={**ok(Done), **errors(400, 403, 404, 422)})
 async def answer_permission(sid: SessionId, request_id: PermissionId, body: PermissionReply,
                             relay: Relay = Depends(get_relay)) -> Any:
+    note(reply=body.reply)  # its message is the person's words: not recorded
     target = await _request_target(relay, sid, request_id)
     await target.client.reply_permission(request_id, body.model_dump(exclude_none=True),
                                          target.directory)
@@ -226,15 +236,18 @@ async def answer_permission(sid: SessionId, request_id: PermissionId, body: Perm
 
 
 @router.post("/sessions/{sid}/questions/{request_id}",
+             openapi_extra=audited("question.reply"),
              responses={**ok(Done), **errors(400, 403, 404, 422)})
 async def answer_question(sid: SessionId, request_id: QuestionId, body: QuestionReply,
                           relay: Relay = Depends(get_relay)) -> Any:
+    note(answers=len(body.answers))  # how many, never what
     target = await _request_target(relay, sid, request_id)
     await target.client.reply_question(request_id, body.model_dump(), target.directory)
     return {"ok": True}
 
 
 @router.post("/sessions/{sid}/questions/{request_id}/reject",
+             openapi_extra=audited("question.reject"),
              responses={**ok(Done), **errors(400, 403, 404)})
 async def reject_question(sid: SessionId, request_id: QuestionId,
                           relay: Relay = Depends(get_relay)) -> Any:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 
+from ..audit import audited, note
 from ..errors import InvalidInput, RelayError
 from ..ids import check_id
 from ..relay import Relay
@@ -37,14 +38,17 @@ class TerminalSize(BaseModel):
     cols: int = Field(ge=1, le=1000)
 
 
-@router.post("/sessions/{sid}/terminal", responses={**ok(TerminalInfo), **errors(400, 403, 404)})
+@router.post("/sessions/{sid}/terminal", openapi_extra=audited("terminal.open"),
+             responses={**ok(TerminalInfo), **errors(400, 403, 404)})
 async def open_terminal(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     """The caller's terminal of this session (reattached while its shell lives), or a new one
     in the session's directory. Admins and principals granted `terminal` only (403); a session
     the caller cannot see is 404 first, as on every session route."""
     target = await relay.sessions.target(sid)
     require_grant()
-    return await relay.terminals.open(target, sid)
+    opened = await relay.terminals.open(target, sid)
+    note(target=str(opened.get("id")))
+    return opened
 
 
 @router.put("/terminals/{pty_id}/size",
@@ -55,7 +59,8 @@ async def resize_terminal(pty_id: TerminalId, body: TerminalSize,
     return await relay.terminals.resize(record, body.rows, body.cols)
 
 
-@router.delete("/terminals/{pty_id}", responses={**ok(Done), **errors(400, 403, 404)})
+@router.delete("/terminals/{pty_id}", openapi_extra=audited("terminal.close"),
+               responses={**ok(Done), **errors(400, 403, 404)})
 async def close_terminal(pty_id: TerminalId, relay: Relay = Depends(get_relay)) -> Any:
     await relay.terminals.close(await relay.terminals.owned(pty_id))
     return {"ok": True}

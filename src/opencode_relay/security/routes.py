@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.schemas import GATED, OTHER_CLIENT_ERRORS, Done, Identity, errors, ok
+from ..audit import audited, note
 from ..errors import Unauthenticated
 from .gate import COOKIE, Guard, _cookies, _headers
 from .principal import LOCAL, current_principal
@@ -26,16 +27,19 @@ def _guard(request: Request) -> Guard:
     return guard
 
 
-@router.post("/login", responses={**ok(Identity, description="Logged in: the cookie is set"),
-                                   **errors(401, 413, 422, 502, 503), **OTHER_CLIENT_ERRORS})
+@router.post("/login", openapi_extra=audited("auth.login"),
+             responses={**ok(Identity, description="Logged in: the cookie is set"),
+                        **errors(401, 413, 422, 502, 503), **OTHER_CLIENT_ERRORS})
 async def login(body: Login, request: Request) -> JSONResponse:
     guard = _guard(request)
     if not guard.settings.auth_enabled:
         return JSONResponse({"principal": LOCAL.public(), "auth": False})
     made = await guard.tokens.login(body.token, guard.settings.login_ttl_seconds)
     if made is None:
+        note(principal=None)  # who tried is unknown; the token given is never recorded
         raise Unauthenticated("the API token is not valid")
     principal, cookie = made
+    note(principal=principal.id)
     response = JSONResponse({"principal": principal.public(), "auth": True})
     response.set_cookie(COOKIE, cookie, max_age=int(guard.settings.login_ttl_seconds),
                         path="/", secure=guard.settings.cookie_secure, httponly=True,
@@ -43,13 +47,16 @@ async def login(body: Login, request: Request) -> JSONResponse:
     return response
 
 
-@router.post("/logout", responses={**ok(Done,
-                                          description="The login cookie is revoked and cleared"),
-                                    **errors(413, 502, 503), **OTHER_CLIENT_ERRORS})
+@router.post("/logout", openapi_extra=audited("auth.logout"),
+             responses={**ok(Done, description="The login cookie is revoked and cleared"),
+                        **errors(413, 502, 503), **OTHER_CLIENT_ERRORS})
 async def logout(request: Request) -> JSONResponse:
     guard = _guard(request)
     cookie = _cookies(_headers(request.scope)).get(COOKIE)
     if cookie:
+        if guard.settings.auth_enabled:  # whose login ends (logout is a public path)
+            ended = await guard.tokens.resolve_login(cookie)
+            note(principal=ended.id if ended else None)
         await guard.tokens.logout(cookie)
     response = JSONResponse({"ok": True})
     response.delete_cookie(COOKIE, path="/", secure=guard.settings.cookie_secure, httponly=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ from ..store.replies import text
 from .principal import Principal
 
 TOKEN_PREFIX = "ocr_"
+TOKEN_ID = re.compile(r"^tok_[0-9a-f]{12}$")  # a token's public id (never its secret)
 
 
 def digest(secret: str) -> str:

@@ -39,6 +39,15 @@ class Keys:
     def retention_lock(self) -> str:
         return f"{self.prefix}retention:lock"
 
+    @property
+    def audit(self) -> str:
+        """STREAM: the audit log, one entry per state-changing action (audit.py)."""
+        return f"{self.prefix}audit"
+
+    def audit_anonymous(self, minute: int) -> str:
+        """STRING (INCR, expires): entries without a principal (refused logins) this minute."""
+        return f"{self.prefix}audit:anonymous:{minute}"
+
     # Security: API tokens (stored as hashes only), login sessions, rate-limit counters.
     @property
     def auth_tokens(self) -> str:
