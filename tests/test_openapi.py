@@ -17,7 +17,7 @@ from opencode_relay.ids import check_id
 pytestmark = pytest.mark.unit
 
 ERROR_REF = "#/components/schemas/ErrorBody"
-ID_PREFIXES = {"sid": "ses", "mid": "msg", "pty_id": "pty"}
+ID_PREFIXES = {"sid": "ses", "mid": "msg", "pty_id": "pty", "share_id": "shr"}
 STREAMS = {"/api/events", "/api/sessions/{sid}/events"}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TypedDict
 
 import httpx
@@ -18,6 +17,7 @@ from .api import (
     changes,
     composer,
     events,
+    export,
     files,
     history,
     meta,
@@ -25,6 +25,8 @@ from .api import (
     providers,
     push,
     sessions,
+    shared,
+    shares,
     terminal,
 )
 from .api.errors import error_response, install_error_handlers
@@ -32,8 +34,7 @@ from .config import Settings
 from .metrics import Metrics
 from .relay import Relay, open_relay
 from .security.gate import Guard
-
-WEB_DIST = Path(__file__).parent / "web" / "dist"
+from .webdist import WEB_DIST
 
 
 class State(TypedDict):
@@ -72,6 +73,9 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(files.router)
     app.include_router(push.router)
     app.include_router(audit.router)
+    app.include_router(shares.router)
+    app.include_router(export.router)
+    app.include_router(shared.router)
     _mount_web(app)
     return app
 

@@ -47,6 +47,16 @@ class PushDisabled(NotFound):
         RelayError.__init__(self, "Web Push is turned off on this relay (RELAY_PUSH=false)")
 
 
+class ShareNotFound(NotFound):
+    """A share link that never existed, was revoked, or has expired (never distinguished)."""
+
+    code = "share_not_found"
+
+    def __init__(self) -> None:
+        RelayError.__init__(self, "this share link does not exist, was revoked or has expired; "
+                            "ask the session's owner for a new one")
+
+
 class Busy(RelayError):
     """The session is working, and opencode refuses the action until it is idle."""
 

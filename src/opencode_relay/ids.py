@@ -17,6 +17,7 @@ MESSAGE_ID = id_pattern("msg")
 PERMISSION_ID = id_pattern("per")
 QUESTION_ID = id_pattern("que")
 TERMINAL_ID = id_pattern("pty")
+SHARE_ID = id_pattern("shr")  # the relay's own: a share link's public id
 
 
 def check_id(kind: str, prefix: str, value: str) -> str:

@@ -30,6 +30,7 @@ from .security.gate import Guard
 from .security.limits import PromptLimiter, StreamSlots
 from .security.tokens import TokenStore
 from .session_service import SessionService, Upstream
+from .shares import ShareStore
 from .store.keys import Keys
 from .store.log import EventId, EventLog
 from .store.state import StateStore
@@ -82,6 +83,7 @@ class Relay:
     workspace: Workspace
     terminals: Terminals
     audit: AuditLog  # who changed what (audit.py); routes declare, the middleware records
+    shares: ShareStore
     retry_guards: list[RetryGuard] = field(default_factory=list)
     push: Push | None = None  # Web Push (RELAY_PUSH); None when turned off
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -164,7 +166,8 @@ def build_relay(settings: Settings, observer: Observer | None = None,
     return Relay(settings, redis, keys, store, log, hub, access, upstreams, sessions, guard,
                  retention, workspace, terminals,
                  AuditLog(redis, keys, settings.audit_max_entries,
-                          settings.audit_anonymous_per_minute), retry_guards, push)
+                          settings.audit_anonymous_per_minute), ShareStore(redis, keys),
+                 retry_guards, push)
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Path
 
-from ..ids import MESSAGE_ID, PERMISSION_ID, QUESTION_ID, SESSION_ID, TERMINAL_ID
+from ..ids import MESSAGE_ID, PERMISSION_ID, QUESTION_ID, SESSION_ID, SHARE_ID, TERMINAL_ID
 
 SessionId = Annotated[str, Path(pattern=SESSION_ID, description="A session id ('ses…')",
                                 examples=["ses_3f2a9c0b1ffeAbCdEfGhIjKlMn"])]
@@ -24,3 +24,5 @@ QuestionId = Annotated[str, Path(pattern=QUESTION_ID,
                                  examples=["que_3f2a9c0b1001AbCdEfGhIjKlMn"])]
 TerminalId = Annotated[str, Path(pattern=TERMINAL_ID, description="A terminal's id ('pty…')",
                                  examples=["pty_215e59cb7001toKF73IqAsdkeC"])]
+ShareId = Annotated[str, Path(pattern=SHARE_ID, description="A share link's id ('shr…')",
+                              examples=["shr_9c0b1ffe3f2a"])]

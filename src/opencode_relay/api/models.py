@@ -189,3 +189,11 @@ class PushSubscribe(BaseModel):
 
 class PushUnsubscribe(BaseModel):
     endpoint: str = Field(min_length=1, max_length=2048)
+
+
+class CreateShare(BaseModel):
+    """A read-only share link (shares.py); without `expiresIn` it lasts until revoked."""
+
+    model_config = ConfigDict(extra="forbid")
+    expiresIn: int | None = Field(default=None, ge=60, le=366 * 86400,
+                                  description="Seconds until the link stops working")

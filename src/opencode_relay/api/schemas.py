@@ -444,3 +444,34 @@ class AuditPage(_Closed):
     entries: list[AuditEntry] = Field(description="Newest first")
     next: str | None = Field(description="Pass as `after` for older entries; null when no "
                                          "older entry matches")
+
+
+# ----- share links and export (shares.py, export.py) ---------------------------------------
+class ShareInfo(_Closed):
+    id: str = Field(pattern=r"^shr_[0-9a-f]{16}$")
+    sessionID: str = Field(pattern=SESSION_ID)
+    createdAt: int = Field(description="Milliseconds since the epoch")
+    expiresAt: int | None = Field(description="Milliseconds since the epoch; null: until "
+                                              "revoked")
+    createdBy: str = Field(description="The principal that made it")
+
+
+class ShareCreated(ShareInfo):
+    token: str = Field(description="The link's secret: shown this once, stored only hashed")
+    path: str = Field(description="The read-only page: /share/<token>")
+    url: str = Field(description="`path` on the relay's address as this request reached it")
+
+
+class ShareList(_Closed):
+    shares: list[ShareInfo]
+
+
+class Revoked(_Closed):
+    revoked: Literal[True]
+
+
+class SessionExport(_Closed):
+    """`format=json`: the stored objects, unchanged."""
+
+    session: Session
+    messages: list[Message]

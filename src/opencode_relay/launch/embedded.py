@@ -123,6 +123,9 @@ class EmbeddedOpencode:
                 path = self.home / sub if sub else self.home
                 path.mkdir(parents=True, exist_ok=True)
                 env[name] = str(path)
+        # opencode's own cloud share (opncd.ai) stays off: the relay's share links
+        # (shares.py) never leave this machine. Set OPENCODE_DISABLE_SHARE=false to allow it.
+        env.setdefault("OPENCODE_DISABLE_SHARE", "true")
         if self.password:
             env["OPENCODE_SERVER_PASSWORD"] = self.password
         else:

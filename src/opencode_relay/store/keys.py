@@ -133,6 +133,14 @@ class Keys:
         """STRING: the PTY this principal opened for the session, for reattaching (expires)."""
         return f"{self.prefix}session:{{{sid}}}:terminal:{principal_id}"
 
+    def shares(self, sid: str) -> str:
+        """HASH: share id -> the share link's record (who made it, when, until when)."""
+        return f"{self.prefix}session:{{{sid}}}:shares"
+
+    def share_digests(self, sid: str) -> str:
+        """HASH: SHA-256 of a share link's token -> its share id (the token is never stored)."""
+        return f"{self.prefix}session:{{{sid}}}:share-digests"
+
     def usage(self, sid: str) -> str:
         """HASH: token and cost totals of the session's assistant messages, kept at ingest."""
         return f"{self.prefix}session:{{{sid}}}:usage"
@@ -141,4 +149,5 @@ class Keys:
         """Every key of a session except the per-message and per-part ones."""
         return [self.session(sid), self.session_messages(sid), self.status(sid), self.diff(sid),
                 self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid),
-                self.session_owner(sid), self.session_upstream(sid), self.usage(sid)]
+                self.session_owner(sid), self.session_upstream(sid), self.usage(sid),
+                self.shares(sid), self.share_digests(sid)]

@@ -400,11 +400,14 @@ class StateStore:
                                    keep_owner: bool = False) -> None:
         """Stages the removal of a session and everything it holds (read at EXEC time).
 
-        `keep_owner` (pruning: opencode still has the session) keeps who owns it, so reading
-        it back later re-imports it for the same principal."""
-        owner = self.keys.session_owner(sid)
+        `keep_owner` (pruning: opencode still has the session) keeps who owns it and its share
+        links, so reading it back later re-imports it for the same principal."""
+        # Pruning keeps who owns the session and its share links: both stay valid once the
+        # session is read back from opencode.
+        kept = {self.keys.session_owner(sid), self.keys.shares(sid),
+                self.keys.share_digests(sid)} if keep_owner else set()
         own = [k for k in self.keys.fixed_session_keys(sid)
-               if k != self.keys.session_messages(sid) and not (keep_owner and k == owner)]
+               if k != self.keys.session_messages(sid) and k not in kept]
         keys = [self.keys.session_messages(sid), self.keys.message_index,
                 self.keys.session_list, *own]
         args = [sid, self.keys.message(sid, ""), self.keys.part(sid, "")]
