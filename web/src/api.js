@@ -116,6 +116,11 @@ export const api = {
   resizeTerminal: (/** @type {string} */ pty, /** @type {{rows: number, cols: number}} */ size) =>
     request('PUT', `/api/terminals/${enc(pty)}/size`, size),
   endTerminal: (/** @type {string} */ pty) => request('DELETE', `/api/terminals/${enc(pty)}`),
+  share: (/** @type {string} */ id, /** @type {number | null} */ expiresIn) =>
+    request('POST', `/api/sessions/${enc(id)}/share`, expiresIn ? { expiresIn } : {}),
+  shares: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}/shares`),
+  revokeShare: (/** @type {string} */ id, /** @type {string} */ shareId) =>
+    request('DELETE', `/api/sessions/${enc(id)}/shares/${enc(shareId)}`),
   health: () => request('GET', '/api/health'),
   me: () => request('GET', '/api/me'),
   login: (/** @type {string} */ token) => request('POST', '/api/login', { token }),

@@ -15,8 +15,13 @@ export function buildLayout() {
     rename: h('button', { type: 'button', class: 'btn btn-ghost', testid: 'session-rename', text: 'Rename' }),
     delete: h('button', { type: 'button', class: 'btn btn-ghost', testid: 'session-delete', text: 'Delete' }),
     panels: h('button', { type: 'button', class: 'btn btn-ghost', testid: 'toggle-panels', text: 'Panels', 'aria-pressed': 'true' }),
+    share: h('button', { type: 'button', class: 'btn btn-ghost', testid: 'share-button', text: 'Share', 'aria-haspopup': 'dialog', 'aria-expanded': 'false' }),
+    sharePopover: h('div', { class: 'share-popover', testid: 'share-popover', role: 'dialog', 'aria-label': 'Share link', hidden: true }),
+    exportMenu: h('details', { class: 'export-menu', testid: 'export-menu' }),
+    exportItems: h('div', { class: 'export-items', role: 'menu' }),
     back: h('button', { type: 'button', class: 'btn btn-ghost only-narrow', testid: 'back-to-list', text: '☰', 'aria-label': 'Sessions', 'aria-expanded': 'false' }),
   };
+  header.exportMenu.append(h('summary', { class: 'btn btn-ghost', text: 'Export' }), header.exportItems);
   const transcript = h('div', { class: 'transcript', testid: 'transcript' });
   const progress = h('div', { class: 'progress', testid: 'progress', hidden: true },
     h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('span', { class: 'progress-text' }));
@@ -34,7 +39,8 @@ export function buildLayout() {
     h('header', { class: 'session-header' },
       header.back,
       h('div', { class: 'title-wrap' }, header.title, header.dir),
-      h('div', { class: 'header-actions' }, header.status, header.rename, header.delete, header.panels)),
+      h('div', { class: 'header-actions' }, header.status, header.share, header.exportMenu, header.rename, header.delete, header.panels),
+      header.sharePopover),
     h('div', { class: 'session-body' },
       h('div', { class: 'center' }, wake, transcript, progress, banner, requests, revert, usage, composer),
       panels));

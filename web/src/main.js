@@ -21,6 +21,8 @@ import { OfflineScreen } from './ui/offline.js';
 import { NotifyToggle } from './ui/notify.js';
 import { errorText } from './ui/transcript.js';
 import { followVisualViewport } from './ui/viewport.js';
+import { ShareActions, ExportMenu, downloadExport } from './ui/share.js';
+import { sharedToken, startShared } from './shared.js';
 
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
 
@@ -142,21 +144,10 @@ function start() {
     }
   };
 
-  /** Downloads the open session's transcript (GET …/messages) as a JSON file. */
-  const exportSession = async () => {
+  /** Downloads the open session as Markdown from the relay (the Export menu has JSON too). */
+  const exportSession = () => {
     if (!current) { notify('Open a session to export it.', 'info'); return; }
-    const id = current.id;
-    try {
-      const transcript = await api.messages(id);
-      const blob = new Blob([JSON.stringify(transcript, null, 2)], { type: 'application/json' });
-      const link = h('a', { href: URL.createObjectURL(blob), download: `session-${id}.json` });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
-    } catch (err) {
-      notify(`Could not export the session: ${err.message}`);
-    }
+    downloadExport(current.id, 'markdown');
   };
 
   // ---- the page's parts ---------------------------------------------------------------------
@@ -234,7 +225,7 @@ function start() {
       { name: 'redo', description: 'Bring back what was undone', run: () => { if (current) current.redo(); } },
       { name: 'fork', description: 'Copy this session into a new one', run: () => { if (current) current.forkAll(); } },
       { name: 'compact', description: 'Summarize the session so far to free context', run: () => { if (current) current.compact(); } },
-      { name: 'export', description: 'Download this session as JSON', run: () => { exportSession(); } },
+      { name: 'export', description: 'Download this session as Markdown (the header\'s Export menu has JSON too)', run: () => { exportSession(); } },
     ],
     commands: async () => (await api.commands(current ? current.id : undefined)).commands,
     files: async (query) => {
@@ -268,6 +259,8 @@ function start() {
     const shown = narrow.matches ? pane.contains('panels-open') : !pane.contains('no-panels');
     layout.header.panels.setAttribute('aria-pressed', String(shown));
   };
+  new ShareActions(layout.header, { sessionId: () => (current ? current.id : null), notify });
+  new ExportMenu(layout.header, { sessionId: () => (current ? current.id : null) });
   layout.header.panels.addEventListener('click', () => {
     layout.sessionPane.classList.toggle(narrow.matches ? 'panels-open' : 'no-panels');
     showPanelsState();
@@ -319,4 +312,7 @@ function start() {
   });
 }
 
-start();
+// A share link (/share/<token>) opens the read-only view of one session; anything else the app.
+const token = sharedToken();
+if (token) startShared(token);
+else start();

@@ -33,7 +33,7 @@ export function errorText(error) {
 /**
  * What the transcript's buttons act on.
  * @typedef {{
- *   openSession: (id: string) => void,
+ *   openSession?: (id: string) => void,
  *   undo?: (messageID: string) => Promise<void>,
  *   fork?: (messageID: string) => Promise<void>,
  * }} TranscriptContext
