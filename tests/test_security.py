@@ -73,6 +73,8 @@ def _fill(path: str, ids: dict[str, str]) -> str:
         name = match.group(1)
         if name == "request_id":
             return "que_notreal" if "/questions/" in path else "per_notreal"
+        if name == "share_id":
+            return "shr_0123456789abcdef"
         return ids["mid"] if name == "mid" else ids["sid"]
     return re.sub(r"\{(\w+)\}", value, path)
 
