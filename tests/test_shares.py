@@ -268,3 +268,10 @@ def test_export_markdown_has_the_prompt_the_bash_call_and_the_diff_and_json_roun
     bob = _client(secured, tokens["bob"])
     assert bob.get(f"/api/sessions/{sid}/export").status_code == 404
     assert alice.get(f"/api/sessions/{sid}/export", params={"format": "pdf"}).status_code == 422
+
+
+def test_opencodes_own_cloud_share_is_off(oc: httpx.Client, opencode: EmbeddedOpencode) -> None:
+    """The stack's opencode has `"share": "disabled"` in its config, and the embedded launcher
+    sets OPENCODE_DISABLE_SHARE, so nothing is published to opncd.ai."""
+    assert opencode.environment()["OPENCODE_DISABLE_SHARE"] == "true"
+    assert oc.get("/config").json().get("share") == "disabled"
