@@ -169,6 +169,14 @@ def test_a_share_link_survives_a_relay_restart_and_dies_on_revoke(
     assert page.status_code == 404 and "revoked" in page.text
     assert anonymous.get(f"{share['path']}/events").status_code == 404
     assert alice.get(f"/api/sessions/{sid}/shares").json()["shares"] == []
+    # Both are in the audit log, under the share's id and never with its token.
+    root = _client(secured, tokens["root"])
+    logged = root.get("/api/audit", params={"action": "share.", "session": sid})
+    assert logged.status_code == 200, logged.text
+    entries = logged.json()["entries"]
+    assert [(e["action"], e["target"], e["outcome"]) for e in entries] == [
+        ("share.revoke", share["id"], "ok"), ("share.create", share["id"], "ok")]
+    assert share["token"] not in logged.text and share["token"].split(".")[1] not in logged.text
 
 
 def test_a_revoked_link_ends_its_open_stream(

@@ -189,9 +189,9 @@ def test_every_state_changing_route_declares_an_action() -> None:
             else:
                 declared[f"{method} {path}"] = action
     assert undeclared == ["/api/terminals/{pty_id}/size"]  # a resize changes nothing kept
-    # Every action is declared by a route, or recorded by the CLI, or reserved for share links.
+    # Every action is declared by a route, or recorded by the CLI.
     by_cli = {"token.create", "token.revoke"}
-    assert audit.ACTIONS - set(declared.values()) - by_cli == {"share.create", "share.revoke"}
+    assert audit.ACTIONS - set(declared.values()) - by_cli == set()
 
 
 async def test_the_app_records_actions_and_only_admins_read_them(

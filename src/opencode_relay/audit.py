@@ -34,7 +34,6 @@ logger = logging.getLogger("opencode_relay.audit")
 Outcome = Literal["ok", "refused", "failed"]
 
 # Every action the relay records; a test checks each is declared by a route or the CLI.
-# share.* are declared by the share-link routes.
 ACTIONS = frozenset({
     "auth.login", "auth.logout", "token.create", "token.revoke",
     "session.create", "session.rename", "session.delete", "session.fork",

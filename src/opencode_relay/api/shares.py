@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from ..audit import audited, note
 from ..errors import InvalidInput, NotFound
 from ..relay import Relay
 from ..security.principal import LOCAL, current_principal
@@ -21,7 +22,7 @@ from .schemas import GATED, Revoked, ShareCreated, ShareList, errors, ok
 router = APIRouter(prefix="/api", responses=GATED)
 
 
-@router.post("/sessions/{sid}/share",
+@router.post("/sessions/{sid}/share", openapi_extra=audited("share.create"),
              responses={**ok(ShareCreated, description="The link; its token is shown only now"),
                         **errors(400, 404, 422)})
 async def create_share(sid: SessionId, request: Request, body: CreateShare | None = None,
@@ -33,6 +34,8 @@ async def create_share(sid: SessionId, request: Request, body: CreateShare | Non
     principal = current_principal() or LOCAL
     share, token = await relay.shares.create(sid, principal.id,
                                              body.expiresIn if body else None)
+    # Never the token: the share's id names it in the audit log.
+    note(target=share.id, session=sid, expires=share.expires is not None)
     path = f"/share/{token}"
     return {**share.public(), "token": token, "path": path,
             "url": str(request.base_url).rstrip("/") + path}
@@ -44,11 +47,12 @@ async def list_shares(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     return {"shares": [share.public() for share in await relay.shares.list(sid)]}
 
 
-@router.delete("/sessions/{sid}/shares/{share_id}",
+@router.delete("/sessions/{sid}/shares/{share_id}", openapi_extra=audited("share.revoke"),
                responses={**ok(Revoked), **errors(400, 404)})
 async def revoke_share(sid: SessionId, share_id: ShareId,
                        relay: Relay = Depends(get_relay)) -> Any:
     await relay.sessions.get(sid)
+    note(target=share_id, session=sid)
     if not await relay.shares.revoke(sid, share_id):
         raise NotFound("share link", share_id)
     return {"revoked": True}
