@@ -130,8 +130,10 @@ def test_new_and_export_actions_from_the_menu(ui: str, api: httpx.Client, new_pa
     page.locator("[data-testid=command-item][data-value=export]").wait_for()
     with page.expect_download() as download:
         box.press("Enter")
-    saved = json.loads(Path(download.value.path()).read_text())
-    assert "messages" in saved and download.value.suggested_filename == f"session-{sid}.json"
+    # /export downloads the relay's Markdown export of the session (the header's Export menu too).
+    saved = Path(download.value.path()).read_text()
+    assert saved.startswith("# ") and f"`{sid}`" in saved, saved[:200]
+    assert download.value.suggested_filename.endswith(f"{sid}.md")
     box.press_sequentially("/new")
     page.locator("[data-testid=command-item][data-value=new]").wait_for()
     box.press("Enter")
