@@ -20,15 +20,15 @@ from pathlib import Path
 from .harness import ROOT, SIZES, Bench, dump
 
 SECTIONS = ("ingest", "resume", "fanout", "history", "memory", "browser", "files", "terminal",
-            "push")
+            "push", "search")
 
 
 async def run_sections(bench: Bench, only: set[str]) -> None:
-    from . import browser, fanout, files, history, ingest, memory, push, resume, terminal
+    from . import browser, fanout, files, history, ingest, memory, push, resume, search, terminal
 
     modules = {"ingest": ingest, "resume": resume, "fanout": fanout, "history": history,
                "memory": memory, "browser": browser, "files": files, "terminal": terminal,
-               "push": push}
+               "push": push, "search": search}
     for name in SECTIONS:
         if name in only:
             started = time.monotonic()

@@ -31,6 +31,7 @@ FIGURES = [
     "terminal.echo_p50_ms", "terminal.echo_p99_ms", "terminal.added_p99_ms",
     "files.tree_relay_ms", "files.tree_paint_ms", "files.tree_paint_on_load_ms",
     "push.permission_p50_ms", "push.permission_p99_ms",
+    "search.corpus_ingest_eps", "search.ingest_eps", "search.query_p50_ms", "search.query_p99_ms",
 ]
 MAY_SKIP = {"browser.first_paint_ms", "browser.delta_to_screen_ms", "files.tree_paint_ms",
             "files.tree_paint_on_load_ms"}

@@ -1,4 +1,5 @@
-"""`opencode-relay token …`, `prune`, `push rotate-keys` and `audit`: operator commands on Redis.
+"""`opencode-relay token …`, `prune`, `push rotate-keys`, `audit` and `search reindex`:
+operator commands on Redis.
 
 Token changes are audited with principal "cli" (audit.py)."""
 
@@ -139,6 +140,22 @@ async def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _search(args: argparse.Namespace) -> int:
+    from .search.index import SearchIndex
+    from .search.reindex import reindex
+    from .store.state import StateStore
+    settings = Settings()
+    if not settings.search:
+        print("search is turned off (RELAY_SEARCH=false): nothing to index", file=sys.stderr)
+        return 1
+    async with _redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        index = SearchIndex(redis, keys)
+        sessions, parts = await reindex(StateStore(redis, keys, index), index)
+    print(f"indexed {sessions} session(s), {parts} text part(s)", file=sys.stderr)
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = commands.add_parser("token", help="create, list or revoke API tokens")
     actions = token.add_subparsers(dest="action", required=True)
@@ -177,3 +194,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     audited.add_argument("--limit", type=int, default=1000, help="at most this many (newest)")
     audited.add_argument("--json", action="store_true", help="one JSON object per line")
     audited.set_defaults(handler=lambda a: sys.exit(asyncio.run(_audit(a))))
+
+    search = commands.add_parser("search", help="search across sessions: manage the index")
+    search_actions = search.add_subparsers(dest="action", required=True)
+    search_actions.add_parser("reindex", help="index every session Redis holds again (those "
+                                              "stored before search was on, or while it was off)")
+    search.set_defaults(handler=lambda a: sys.exit(asyncio.run(_search(a))))

@@ -24,6 +24,7 @@ from .api import (
     projects,
     providers,
     push,
+    search,
     sessions,
     shared,
     shares,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(shares.router)
     app.include_router(export.router)
     app.include_router(shared.router)
+    app.include_router(search.router)
     _mount_web(app)
     return app
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # replicas together, so nobody can push the real history out past the cap.
     audit_anonymous_per_minute: int = Field(default=60, ge=0)
     log_format: str = "json"  # or "text"
+    # Search across sessions (search/): index titles and text at ingest; off = no index, and
+    # GET /api/search answers that search is off.
+    search: bool = True
     # Web Push (push/): notifications to the browsers a person subscribed.
     push: bool = True
     push_subject: str = "mailto:opencode-relay@localhost"  # the VAPID `sub` (mailto: or https:)

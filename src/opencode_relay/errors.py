@@ -57,6 +57,15 @@ class ShareNotFound(NotFound):
                             "ask the session's owner for a new one")
 
 
+class SearchDisabled(NotFound):
+    """Search across sessions is turned off on this relay (RELAY_SEARCH=false)."""
+
+    code = "search_disabled"
+
+    def __init__(self) -> None:
+        RelayError.__init__(self, "search is turned off on this relay (RELAY_SEARCH=false)")
+
+
 class Busy(RelayError):
     """The session is working, and opencode refuses the action until it is idle."""
 

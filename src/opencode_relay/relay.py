@@ -25,6 +25,7 @@ from .ingest.leader import Lease
 from .ingest.retry_guard import RetryGuard
 from .push import Push, build_push
 from .retention import Retention
+from .search.index import SearchIndex
 from .security.access import Access
 from .security.gate import Guard
 from .security.limits import PromptLimiter, StreamSlots
@@ -133,7 +134,7 @@ def build_relay(settings: Settings, observer: Observer | None = None,
                            max_connections=500)
     password = settings.opencode_password.get_secret_value() if settings.opencode_password else None
     keys = Keys(settings.key_prefix)
-    store = StateStore(redis, keys)
+    store = StateStore(redis, keys, SearchIndex(redis, keys) if settings.search else None)
     log = EventLog(redis, keys, settings.log_max_events, settings.session_log_max_events)
     hub = Hub(redis, keys, log, settings.client_queue_size, on_drop=seen.on_drop,
               on_dispatch=seen.on_dispatch)

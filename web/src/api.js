@@ -81,6 +81,12 @@ export const api = {
     if (search) q.set('search', search);
     return request('GET', `/api/sessions?${q}`);
   },
+  /** Search across sessions (`GET /api/search`). @param {{q: string, limit?: number, after?: string | null}} args */
+  search: ({ q, limit = 20, after = null }) => {
+    const query = new URLSearchParams({ q, limit: String(limit) });
+    if (after) query.set('after', after);
+    return request('GET', `/api/search?${query}`);
+  },
   createSession: (/** @type {{directory?: string, title?: string}} */ body = {}) => request('POST', '/api/sessions', body),
   projects: () => request('GET', '/api/projects'),
   getSession: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}`),

@@ -34,6 +34,11 @@ function routeId() {
   return m ? decodeURIComponent(m[1]) : null;
 }
 
+/** The message the URL asks to show (a search hit): `&message=<id>`. */
+function routeMessage() {
+  return new URLSearchParams(location.search).get('message');
+}
+
 function start() {
   const layout = buildLayout();
   document.body.append(layout.app);
@@ -70,9 +75,15 @@ function start() {
   };
 
   // ---- routing ----------------------------------------------------------------------------
-  /** @param {string} id */
-  const navigate = (id) => {
-    if (routeId() !== id) history.pushState(null, '', `/?session=${encodeURIComponent(id)}`);
+  /** Words to mark in the message a search hit opens (not in the URL: a reload only outlines it). */
+  let revealWords = /** @type {string[]} */ ([]);
+
+  /** @param {string} id @param {string | null} [messageID] a message to bring into view
+   * @param {string[]} [words] words to mark in it */
+  const navigate = (id, messageID = null, words = []) => {
+    revealWords = words;
+    const url = `/?session=${encodeURIComponent(id)}${messageID ? `&message=${encodeURIComponent(messageID)}` : ''}`;
+    if (routeId() !== id || routeMessage() !== messageID) history.pushState(null, '', url);
     route();
   };
 
@@ -84,7 +95,11 @@ function start() {
   const route = () => {
     const id = routeId();
     setDrawer(false);
-    if (id && current && current.id === id) return undefined;
+    const message = routeMessage();
+    if (id && current && current.id === id) {
+      if (message) current.reveal(message, revealWords);
+      return undefined;
+    }
     closeSession();
     composer.reset();
     if (!id) {
@@ -100,6 +115,7 @@ function start() {
       onGone: sessionGone,
       onConnection: (state) => { sessionState = state; renderConnection(); if (state === 'reconnecting') offline.suspect(); },
     });
+    if (message) current.reveal(message, revealWords);
     return current.open();
   };
 

@@ -63,6 +63,16 @@ export class SessionController {
     this.unsubscribe = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.retryTimer = undefined;
+    /** @type {{messageID: string, words: string[]} | null} a message to bring into view once drawn */
+    this.revealing = null;
+  }
+
+  /** Brings a message into view and marks it and `words` in it (a search hit), now or once loaded.
+   * @param {string} messageID @param {string[]} [words] */
+  reveal(messageID, words = []) {
+    this.revealing = { messageID, words };
+    const transcript = this.views.find((view) => view instanceof TranscriptView);
+    if (transcript instanceof TranscriptView && transcript.reveal(messageID, words)) this.revealing = null;
   }
 
   /** Shows the session pane in its loading state, then loads the session into it. */
@@ -168,6 +178,7 @@ export class SessionController {
       new PromptsView(layout.requests, store, ctx),
     ];
     this.unsubscribe = store.on((change) => this.onStoreChange(change));
+    if (this.revealing) this.reveal(this.revealing.messageID, this.revealing.words);
     this.showStatus();
     composer.setEnabled(true);
     // Focus the prompt unless the reader is already busy elsewhere (say, renaming).

@@ -17,6 +17,15 @@
  */
 
 /**
+ * One hit of `GET /api/search`: plain-text `snippet`, `ranges` of the matches in it ([start, end)
+ * in code points); `messageID` null when the title matched.
+ * @typedef {{
+ *   sessionID: string, title: string, messageID: string | null, partID: string | null,
+ *   snippet: string, ranges: number[][], time: number,
+ * }} SearchResult
+ */
+
+/**
  * A folder a session can live in (`GET /api/projects`): `allowed` when a new session may start
  * there (it lies under a workspace root).
  * @typedef {{

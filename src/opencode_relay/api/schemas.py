@@ -475,3 +475,20 @@ class SessionExport(_Closed):
 
     session: Session
     messages: list[Message]
+
+
+class SearchResult(_Closed):
+    sessionID: str
+    title: str
+    messageID: str | None = Field(description="the matching message; null when the title "
+                                  "matched")
+    partID: str | None
+    snippet: str = Field(description="plain text around the match (not HTML)")
+    ranges: list[list[int]] = Field(description="[start, end) of each match in `snippet`, in "
+                                    "Unicode code points")
+    time: int = Field(description="ms: the part's time (or the session's last update)")
+
+
+class SearchResults(_Closed):
+    results: list[SearchResult]
+    next: str | None = Field(description="`after` for the next page; null at the end")

@@ -24,6 +24,7 @@ class Batch:
     pipe: Pipeline  # a MULTI pipeline: nothing is sent until the commit
     parts: dict[str, JSON] = field(default_factory=dict)  # changed parts by id, written last
     log: list[LogEntry] = field(default_factory=list)     # appended to the event log last
+    hints: dict[str, set[str]] = field(default_factory=dict)  # search: term -> sessions
     # Sessions (sid,), messages (sid, mid) and parts (sid, mid, pid) removed by this batch: Redis
     # still holds them until the commit, so a read must not bring them back.
     _removed: set[tuple[str, ...]] = field(default_factory=set)

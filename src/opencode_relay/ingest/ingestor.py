@@ -359,6 +359,8 @@ class Ingestor:
             yield batch
             for part in batch.parts.values():
                 self.store.put_part(batch.pipe, part)
+            if batch.hints and self.store.search is not None:
+                await self.store.search.stage_hints(batch.pipe, batch.hints)
             if batch.log:
                 await self.log.stage_append(batch.pipe, batch.log)
             await batch.pipe.execute()
@@ -451,6 +453,8 @@ class Ingestor:
 
     async def _on_part(self, batch: Batch, props: JSON) -> None:
         self._remember_part(batch, props["part"])
+        if self.store.search is not None:  # an update, not a delta: the part's text as sent
+            self.store.search.stage_part(batch.pipe, props["part"], hints=batch.hints)
 
     async def _on_delta(self, batch: Batch, props: JSON) -> None:
         sid, mid, pid, field = (props["sessionID"], props["messageID"], props["partID"],

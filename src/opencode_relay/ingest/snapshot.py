@@ -73,6 +73,8 @@ async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapsho
             if pid not in keep:
                 store.remove_part(pipe, sid, mid, pid)
     store.put_session(pipe, snap.info, upstream)
+    if store.search is not None:
+        store.search.stage_title(pipe, snap.info, cached=False)
     pipe.zrem(keys.pruned, sid)
     pipe.delete(keys.usage(sid))
     for message in snap.messages:
@@ -80,6 +82,8 @@ async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapsho
         await store.stage_usage(pipe, message["info"])
         for part in message.get("parts", []):
             store.put_part(pipe, part)
+            if store.search is not None:
+                store.search.stage_part(pipe, part, cached=False)
     store.put_json(pipe, keys.todos(sid), snap.todos)
     store.put_json(pipe, keys.diff(sid), snap.diff)
     store.put_json(pipe, keys.status(sid), snap.status)

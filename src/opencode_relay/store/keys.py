@@ -89,6 +89,19 @@ class Keys:
         """STRING (SET NX, with a TTL): this notification was claimed by one replica."""
         return f"{self.prefix}push:sent:{claim}"
 
+    # Search (search/): which sessions may hold a term (hints, checked against each session's
+    # own postings), and every term seen (prefix lookups). All under one hash tag of their own,
+    # `{search}`, outside the sessions' slots: one script writes a batch's hints, and a query
+    # may combine terms.
+    def search_term(self, term: str) -> str:
+        """ZSET (all scores 0, read by lex order): sessions that may hold `term`."""
+        return f"{self.prefix}search:{{search}}:term:{term}"
+
+    @property
+    def search_vocabulary(self) -> str:
+        """ZSET (all scores 0): every term ever indexed, for prefix expansion."""
+        return f"{self.prefix}search:{{search}}:vocabulary"
+
     # Keys of one session (all tagged with its id).
     def session(self, sid: str) -> str:
         return f"{self.prefix}sessions:{{{sid}}}"
@@ -145,9 +158,14 @@ class Keys:
         """HASH: token and cost totals of the session's assistant messages, kept at ingest."""
         return f"{self.prefix}session:{{{sid}}}:usage"
 
+    def search_postings(self, sid: str) -> str:
+        """HASH: part id (or 'title') -> its message id, time and terms (search/index.py)."""
+        return f"{self.prefix}search:{{{sid}}}:postings"
+
     def fixed_session_keys(self, sid: str) -> list[str]:
         """Every key of a session except the per-message and per-part ones."""
         return [self.session(sid), self.session_messages(sid), self.status(sid), self.diff(sid),
                 self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid),
                 self.session_owner(sid), self.session_upstream(sid), self.usage(sid),
-                self.shares(sid), self.share_digests(sid)]
+                self.shares(sid), self.share_digests(sid),
+                self.search_postings(sid)]

@@ -16,6 +16,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from ..search.index import SearchIndex
 from .keys import Keys
 from .replies import data, text, zset_members
 
@@ -55,19 +56,20 @@ return out
 # Removals read the indexes inside Redis, at EXEC time, so they can be staged in a transaction
 # after writes to the same session (and see them). A message's part index is its key + ':parts'.
 _REMOVE_MESSAGE_FUNCTION = """
-local function remove_message(index, message, parts, mid, part_prefix)
+local function remove_message(index, message, parts, mid, part_prefix, postings)
   for _, pid in ipairs(redis.call('ZRANGE', parts, 0, -1)) do
     redis.call('DEL', part_prefix .. pid)
+    if postings then redis.call('HDEL', postings, pid) end
   end
   redis.call('DEL', message, parts)
   redis.call('HDEL', index, mid)
 end
 """
 
-# KEYS: the session's message index, the global message index, the message, its part index.
-# ARGV: message id, part key prefix.
+# KEYS: the session's message index, the global message index, the message, its part index,
+# the session's search postings. ARGV: message id, part key prefix.
 _REMOVE_MESSAGE = _REMOVE_MESSAGE_FUNCTION + """
-remove_message(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+remove_message(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], KEYS[5])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 """
@@ -77,7 +79,7 @@ return 1
 _REMOVE_SESSION = _REMOVE_MESSAGE_FUNCTION + """
 for _, mid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local message = ARGV[2] .. mid
-  remove_message(KEYS[2], message, message .. ':parts', mid, ARGV[3])
+  remove_message(KEYS[2], message, message .. ':parts', mid, ARGV[3], false)
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -179,9 +181,10 @@ class MessageRecord:
 
 
 class StateStore:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, search: SearchIndex | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.search = search  # indexes titles and text parts as they are staged (RELAY_SEARCH)
         self._transcript = redis.register_script(_TRANSCRIPT)
         self._remove_message = redis.register_script(_REMOVE_MESSAGE)
         self._remove_session = redis.register_script(_REMOVE_SESSION)
@@ -357,6 +360,8 @@ class StateStore:
         pipe.zadd(self.keys.session_list, {sid: created})
         if info.get("parentID"):
             pipe.sadd(self.keys.children(info["parentID"]), sid)
+        if self.search is not None:
+            self.search.stage_title(pipe, info)
 
     def put_message(self, pipe: Pipeline, info: JSON) -> None:
         sid, mid = info["sessionID"], info["id"]
@@ -388,11 +393,14 @@ class StateStore:
     def remove_part(self, pipe: Pipeline, sid: str, mid: str, pid: str) -> None:
         pipe.delete(self.keys.part(sid, pid))
         pipe.zrem(self.keys.message_parts(sid, mid), pid)
+        if self.search is not None:
+            self.search.stage_remove_part(pipe, sid, pid)
 
     async def stage_remove_message(self, pipe: Pipeline, sid: str, mid: str) -> None:
         """Stages the removal of a message with its parts (read at EXEC time)."""
         keys = [self.keys.session_messages(sid), self.keys.message_index,
-                self.keys.message(sid, mid), self.keys.message_parts(sid, mid)]
+                self.keys.message(sid, mid), self.keys.message_parts(sid, mid),
+                self.keys.search_postings(sid)]
         await self._remove_message(keys=keys, args=[mid, self.keys.part(sid, "")], client=pipe)
         await self._put_usage(keys=[self.keys.usage(sid)], args=[mid, ""], client=pipe)
 
@@ -412,5 +420,8 @@ class StateStore:
                 self.keys.session_list, *own]
         args = [sid, self.keys.message(sid, ""), self.keys.part(sid, "")]
         await self._remove_session(keys=keys, args=args, client=pipe)
+        if self.search is not None:  # its postings go with its keys; its hints: read now
+            words = (await self.search.hints_of([sid]))[sid]
+            self.search.stage_drop_hints(pipe, sid, words)
         if parent_id:  # the parent's keys live in another hash slot: a command of its own
             pipe.srem(self.keys.children(parent_id), sid)

@@ -4,6 +4,7 @@ import { h, clear, timeAgo } from '../dom.js';
 import { api } from '../api.js';
 import * as E from '../events.js';
 import { Attention } from './attention.js';
+import { SearchResultsView } from './search.js';
 
 /** @typedef {import('../types.js').SessionInfo} SessionInfo */
 /** @typedef {import('../types.js').SessionStatus} SessionStatus */
@@ -12,7 +13,8 @@ import { Attention } from './attention.js';
 /** @typedef {{unread: number, waiting: number}} AttentionMarks other sessions than the open one that are unread, waiting */
 /**
  * @typedef {{
- *   onOpen: (id: string) => void, onNew: () => void, notify: Notify,
+ *   onOpen: (id: string, messageID?: string | null, words?: string[]) => void,
+ *   onNew: () => void, notify: Notify,
  *   storage?: import('./attention.js').KeyValue | null,
  *   onAttention?: (marks: AttentionMarks) => void,
  * }} SessionListContext
@@ -62,16 +64,21 @@ export class SessionList {
     this.newButton = h('button', { type: 'button', class: 'btn btn-primary btn-block', testid: 'new-session', text: '+ New session' });
     this.list = h('ul', { class: 'session-list', testid: 'session-list', role: 'list' });
     this.empty = h('div', { class: 'list-empty muted', hidden: true });
-    clear(root).append(
-      h('div', { class: 'sidebar-top' }, this.newButton, this.searchInput),
-      h('div', { class: 'session-scroll' }, this.list, this.empty),
-    );
+    const scroll = h('div', { class: 'session-scroll' });
+    clear(root).append(h('div', { class: 'sidebar-top' }, this.newButton, this.searchInput), scroll);
+    // Titles filter the list below; the words of the messages are searched on the server.
+    this.results = new SearchResultsView(scroll, { onOpen, notify });
+    scroll.append(this.list, this.empty);
     this.newButton.addEventListener('click', () => onNew());
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     let timer;
     this.searchInput.addEventListener('input', () => {
       clearTimeout(timer);
-      timer = setTimeout(() => { this.search = this.searchInput.value.trim(); this.load(); }, 200);
+      timer = setTimeout(() => {
+        this.search = this.searchInput.value.trim();
+        this.load();
+        this.results.query(this.searchInput.value);
+      }, 200);
     });
     this.clock = setInterval(() => this.render(true), 60000); // keeps "5 min ago" honest
     this.list.addEventListener('click', (e) => {
@@ -86,6 +93,7 @@ export class SessionList {
     clearInterval(this.clock);
     document.removeEventListener('visibilitychange', this.onVisibility);
     this.loadToken++;
+    this.results.destroy();
     clear(this.root);
   }
 

@@ -83,6 +83,7 @@ export class TranscriptView {
   }
 
   destroy() {
+    if (typeof CSS !== 'undefined' && CSS.highlights) CSS.highlights.delete('search-hit');
     this.unsubscribe();
     this.observer.disconnect();
     this.root.removeEventListener('scroll', this.onScroll);
@@ -98,6 +99,24 @@ export class TranscriptView {
     this.updateMore();
     this.updateEmpty();
     this.scrollToBottom();
+  }
+
+  /** Brings a message into view and outlines it (a search hit), drawing earlier pages as needed;
+   * `words` are marked in its text with the CSS Custom Highlight API (no DOM change, so the
+   * message's own redraws are untouched).
+   * @param {string} messageID @param {string[]} [words] @returns {boolean} whether the transcript has it */
+  reveal(messageID, words = []) {
+    if (!this.store.messages.has(messageID)) return false;
+    while (!this.isRendered(messageID) && this.firstRendered !== this.store.order[0]) this.showEarlier();
+    const view = this.messageViews.get(messageID);
+    if (!view) return false;
+    // An attribute, not a class: a message's class is redrawn with each of its updates.
+    for (const el of this.list.querySelectorAll('[data-found]')) el.removeAttribute('data-found');
+    view.el.dataset.found = 'true';
+    markWords(view.partsEl, words);
+    this.stick = false;
+    view.el.scrollIntoView({ block: 'center' });
+    return true;
   }
 
   /** @param {string} messageID */
@@ -313,4 +332,28 @@ export class TranscriptView {
     this.root.scrollTop = this.root.scrollHeight;
     this.stick = true;
   }
+}
+
+/** Marks every occurrence of `words` (ignoring case) in the text under `root` as the `search-hit`
+ * highlight (styled by `::highlight(search-hit)`); browsers without the API only get the outline.
+ * @param {Element} root @param {string[]} words */
+function markWords(root, words) {
+  if (typeof CSS === 'undefined' || !CSS.highlights || typeof Highlight === 'undefined') return;
+  CSS.highlights.delete('search-hit');
+  const wanted = words.map((w) => w.toLowerCase()).filter(Boolean);
+  if (!wanted.length) return;
+  const ranges = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = (node.textContent || '').toLowerCase();
+    for (const word of wanted) {
+      for (let at = text.indexOf(word); at !== -1; at = text.indexOf(word, at + word.length)) {
+        const range = new Range();
+        range.setStart(node, at);
+        range.setEnd(node, at + word.length);
+        ranges.push(range);
+      }
+    }
+  }
+  if (ranges.length) CSS.highlights.set('search-hit', new Highlight(...ranges));
 }
