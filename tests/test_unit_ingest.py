@@ -28,14 +28,15 @@ __all__ = ["parts"]  # a fixture, shared with test_unit_core
 async def test_the_lease_has_one_holder_lapses_unrenewed_and_is_released(redis: Redis,
                                                                         keys: Keys) -> None:
     key = keys.ingest_leader("default")
-    first, second = Lease(redis, key, ttl_seconds=0.3), Lease(redis, key, ttl_seconds=0.3)
+    # TTLs and waits leave over a second of slack either way: a busy machine must not decide.
+    ttl = 1.5
+    first, second = Lease(redis, key, ttl_seconds=ttl), Lease(redis, key, ttl_seconds=ttl)
     assert await first.acquire() and not await second.acquire()
     assert await first.acquire()  # held: asking again renews it
     await asyncio.sleep(0.2)
     assert await first.renew() and not await second.renew()
-    await asyncio.sleep(0.2)  # renewed 0.2 s ago with a 0.3 s TTL: still held
-    assert not await second.acquire()
-    await asyncio.sleep(0.3)  # not renewed: it lapses and the other relay takes it
+    assert not await second.acquire()  # renewed just now: still held
+    await asyncio.sleep(ttl + 0.3)  # not renewed: it lapses and the other relay takes it
     assert await second.acquire()
     assert not await first.renew()  # the first relay learns it lost the lease
     await first.release()  # releasing a lost lease leaves the new holder's alone
