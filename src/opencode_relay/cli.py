@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 from pathlib import Path
 
 from .admin_cli import REDIS_URL_FILE, add_commands
 from .config import Settings
+from .hosts import is_loopback
 from .launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from .logs import setup_logging
 from .workspace import Workspace
 
 logger = logging.getLogger("opencode_relay")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def opencode_home(settings: Settings) -> Path | None:

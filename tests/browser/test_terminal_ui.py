@@ -45,9 +45,10 @@ def test_echo_in_the_terminal_shows_its_output_and_a_reload_reattaches(
     page.locator("[data-testid=terminal] .xterm").click()
     page.keyboard.type('echo "hel""lo"')
     page.keyboard.press("Enter")
-    # A line that is exactly "hello": the shell's answer, not the typed command (with quotes).
+    # A line that is exactly "hello": the shell's answer, not the typed command (with quotes),
+    # so the keystrokes reached the shell and its output came back. (How the typed line itself
+    # is drawn may change while the panel settles: a resize makes bash redraw it.)
     _wait_line(page, "hello")
-    assert 'echo "hel""lo"' in "".join(_lines(page))  # wrapped rows, joined
     # The shell's size is the panel's: fitted below xterm's default 80 columns (the side panel
     # is narrower), and the shell was told (stty reads the PTY's size).
     page.keyboard.type("stty size")

@@ -9,7 +9,6 @@ time (signing in as someone else there moves it). Past the cap the oldest one go
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from redis.asyncio import Redis
 
 from ..errors import InvalidInput
+from ..hosts import is_loopback
 from ..store.keys import Keys
 from ..store.replies import text
 from .vapid import b64url_decode
@@ -42,15 +42,6 @@ class Subscription:
 
 def subscription_id(endpoint: str) -> str:
     return "psub_" + hashlib.sha256(endpoint.encode()).hexdigest()[:32]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ def check_endpoint(endpoint: str, rule: EndpointRule) -> None:
             return
         raise InvalidInput(f"{host} is not a push service this relay sends to "
                            "(RELAY_PUSH_SERVICES lists them)")
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback(host):
         if rule.allow_loopback_http:
             return
         raise InvalidInput("an http:// endpoint on this machine is allowed only with "

@@ -8,7 +8,6 @@ one of RELAY_CORS_ORIGINS whatever the credential: browsers apply no CORS to Web
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import time
@@ -31,6 +30,7 @@ from ..errors import (
     Starting,
     Unauthenticated,
 )
+from ..hosts import is_loopback
 from ..logs import reset_request_id, set_request_id
 from .access import Access
 from .limits import STREAM_RETRY_SECONDS, PromptLimiter, StreamSlots
@@ -69,13 +69,8 @@ def is_loopback_client(scope: Scope) -> bool:
     client = scope.get("client")
     if not client:
         return True  # in-process callers (tests, ASGI transports) have no socket
-    host = client[0]
-    if host in ("localhost", "testclient"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    host: str = client[0]
+    return host == "testclient" or is_loopback(host)
 
 
 def route_of(scope: Scope) -> str:

@@ -169,9 +169,33 @@ export class FileTreeView {
     const end = Math.min(this.rows.length, top + shown + OVERSCAN);
     if (!changed && first === this.drawn[0] && end === this.drawn[1]) return;
     this.drawn = [first, end];
-    const fragment = document.createDocumentFragment();
-    for (let i = first; i < end; i++) fragment.append(this.rowOf(this.rows[i], i));
-    clear(this.space).append(fragment);
+    // A row that looks the same as before stays the same element: a redraw (a refresh after the
+    // agent wrote files) then neither swallows a click in progress nor takes the focus away.
+    /** @type {Map<string, Element>} */
+    const before = new Map();
+    for (const el of [...this.space.children]) {
+      const path = /** @type {HTMLElement} */ (el).dataset.path;
+      if (path !== undefined) before.set(path, el);
+    }
+    /** @type {Element[]} */
+    const wanted = [];
+    for (let i = first; i < end; i++) {
+      const fresh = this.rowOf(this.rows[i], i);
+      const old = fresh.dataset.path === undefined ? undefined : before.get(fresh.dataset.path);
+      if (old && old.isEqualNode(fresh)) {
+        before.delete(/** @type {string} */ (fresh.dataset.path));
+        wanted.push(old);
+      } else {
+        wanted.push(fresh);
+      }
+    }
+    const keep = new Set(wanted);
+    for (const el of [...this.space.children]) if (!keep.has(el)) el.remove();
+    let next = this.space.firstChild;
+    for (const el of wanted) {
+      if (el === next) next = next.nextSibling;
+      else this.space.insertBefore(el, next);
+    }
   }
 
   /** @param {Row} row @param {number} index */
