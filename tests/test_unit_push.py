@@ -5,21 +5,24 @@ service's own checks (tests/support/push_service.py), with a private Redis."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from py_vapid import Vapid02
 from redis.asyncio import Redis
 
 from opencode_relay.errors import InvalidInput
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.push.notices import Detector, Notice, payload
 from opencode_relay.push.notifier import Notifier
-from opencode_relay.push.sender import PushSender
+from opencode_relay.push.sender import Outcome, PushSender, retry_after
 from opencode_relay.push.subscriptions import (
     EndpointRule,
+    Subscription,
     Subscriptions,
     check_endpoint,
     check_keys,
@@ -173,14 +176,15 @@ async def rig(redis_server: EmbeddedRedis, service: PushService) -> AsyncIterato
     def answer(request: httpx.Request) -> httpx.Response:
         delivery = service._receive(request.url.path, dict(request.headers), request.content)
         service.deliveries.append(delivery)
-        return httpx.Response(delivery.status)
+        return httpx.Response(delivery.status, headers=delivery.reply_headers)
 
     vapid = VapidKeys(redis, keys)
     service.vapid_key = await vapid.public_key()
     subscriptions = Subscriptions(redis, keys, cap=2)
     sender = PushSender("mailto:ops@example.com", 60, 5, transport=httpx.MockTransport(answer))
     notifier = Notifier(keys, store, Access(redis, keys, enabled=True), vapid, subscriptions,
-                        sender, Detector(0), auth_enabled=True, concurrency=2)
+                        sender, Detector(0), auth_enabled=True, concurrency=2, retries=3,
+                        retry_seconds=0.05, retry_max_seconds=2)
     async with redis.pipeline(transaction=False) as pipe:
         store.put_session(pipe, {**session_info("ses_parent"), "title": "Parent work"})
         store.put_session(pipe, session_info("ses_child", parent="ses_parent"))
@@ -260,6 +264,105 @@ async def test_keys_are_shared_and_rotation_drops_subscriptions(rig: Rig) -> Non
     assert await rig.subscriptions.clear_all() == 1
     assert await rig.subscriptions.of("alice") == []
     assert json.dumps(await rig.redis.hgetall(rig.keys.push_endpoints) or {}) == "{}"
+
+
+# ----- retries: a push service that fails for a moment -----------------------------------------
+def asked(request_id: str) -> dict[str, object]:
+    return event("permission.asked", id=request_id, sessionID="ses_parent", permission="bash",
+                 patterns=[], metadata={}, always=[])
+
+
+async def test_a_503_is_retried_and_delivered_exactly_once(rig: Rig) -> None:
+    alice = rig.service.browser("alice")
+    await rig.subscriptions.add("alice", alice.endpoint, **alice.to_json()["keys"])
+    rig.service.script(alice, (503, {}), (502, {}))
+    rig.notifier.observe(asked("per_r"))
+    rig.notifier.observe(asked("per_r"))  # seen twice: still one claim, one notification
+    await rig.notifier.stop(timeout=5)
+    assert [d.status for d in rig.service.attempts(alice)] == [503, 502, 201]
+    assert [m["tag"] for m in rig.service.messages(alice)] == ["permission:per_r"]
+    counts = rig.notifier.counts
+    assert (counts.sent, counts.retried, counts.gave_up, counts.failed) == (1, 2, 0, 0)
+
+
+async def test_a_429_waits_for_retry_after(rig: Rig) -> None:
+    alice = rig.service.browser("alice")
+    await rig.subscriptions.add("alice", alice.endpoint, **alice.to_json()["keys"])
+    rig.service.script(alice, (429, {"Retry-After": "1"}))
+    rig.notifier.observe(asked("per_slow"))
+    await rig.notifier.stop(timeout=5)
+    first, second = rig.service.attempts(alice)
+    assert (first.status, second.status) == (429, 201)
+    assert second.received - first.received >= 1.0  # not the 0.05 s backoff
+    assert len(rig.service.messages(alice)) == 1 and rig.notifier.counts.retried == 1
+
+
+async def test_a_push_service_that_stays_down_is_given_up_without_delaying_others(
+        rig: Rig) -> None:
+    rig.notifier.retries, rig.notifier.retry_seconds = 2, 0.6  # retries 0.3-0.6 s, 0.6-1.2 s
+    down, up = rig.service.browser("down"), rig.service.browser("up")
+    for browser in (down, up):
+        await rig.subscriptions.add("alice", browser.endpoint, **browser.to_json()["keys"])
+    rig.service.answers[down.endpoint.rsplit("/", 1)[1]] = 503
+    for request_id in ("per_1", "per_2", "per_3"):  # more than the 2 send slots
+        rig.notifier.observe(asked(request_id))
+    await rig.notifier.stop(timeout=5)
+    failing = rig.service.attempts(down)
+    assert [d.status for d in failing] == [503] * 9  # 3 notifications x (1 + 2 retries)
+    assert len(rig.service.messages(up)) == 3
+    first_retry = sorted(d.received for d in failing)[3]
+    # Every notification reached the working browser before the first retry was even due.
+    assert max(d.received for d in rig.service.attempts(up)) < first_retry
+    counts = rig.notifier.counts
+    assert (counts.sent, counts.retried, counts.gave_up) == (3, 6, 3)
+
+
+async def test_gone_and_refused_are_not_retried(rig: Rig) -> None:
+    gone, vapid_refused = rig.service.browser("gone"), rig.service.browser("refused")
+    for browser in (gone, vapid_refused):
+        await rig.subscriptions.add("alice", browser.endpoint, **browser.to_json()["keys"])
+    rig.service.script(gone, (410, {}))
+    rig.service.script(vapid_refused, (403, {}))
+    rig.notifier.observe(asked("per_g"))
+    await rig.notifier.stop(timeout=5)
+    assert len(rig.service.attempts(gone)) == 1 and len(rig.service.attempts(vapid_refused)) == 1
+    assert [s.endpoint for s in await rig.subscriptions.of("alice")] == [vapid_refused.endpoint]
+    counts = rig.notifier.counts
+    assert (counts.expired, counts.failed, counts.retried, counts.sent) == (1, 1, 0, 0)
+
+
+async def test_stopping_ends_the_retries_still_waiting(rig: Rig) -> None:
+    rig.notifier.retry_seconds = 30
+    alice = rig.service.browser("alice")
+    await rig.subscriptions.add("alice", alice.endpoint, **alice.to_json()["keys"])
+    rig.service.script(alice, (500, {}))
+    rig.notifier.observe(asked("per_stop"))
+    started = time.monotonic()
+    await rig.notifier.stop(timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert [d.status for d in rig.service.attempts(alice)] == [500]
+    assert rig.notifier.counts.retried == 1 and not rig.notifier._waiting
+
+
+async def test_an_unreachable_push_service_is_worth_a_retry() -> None:
+    sender = PushSender("mailto:ops@example.com", 60, 2)
+    keys = Browser("http://127.0.0.1:9/push/closed").to_json()["keys"]
+    sub = Subscription("psub_x", "http://127.0.0.1:9/push/closed", keys["p256dh"], keys["auth"],
+                       time.time())  # the discard port: nothing listens there
+    vapid = Vapid02()
+    vapid.generate_keys()
+    try:
+        result = await sender.send(sub, b"{}", vapid)
+    finally:
+        await sender.aclose()
+    assert result.outcome is Outcome.RETRY and result.reason == "ConnectError"
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    assert retry_after("120") == 120.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0  # past
+    assert retry_after(None) is None and retry_after("soon") is None and retry_after("") is None
 
 
 # ----- the routes, in-process -------------------------------------------------------------------

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     push_queue_size: int = Field(default=1000, ge=1)  # notifications waiting to be sent
     push_ttl_seconds: int = Field(default=3600, ge=0)  # how long a push service keeps one
     push_timeout_seconds: float = 10.0
+    # A push answered 429/5xx, timed out or could not connect: tried again this many more times,
+    # after push_retry_seconds, doubling (with jitter), or the service's Retry-After, up to the cap.
+    push_retries: int = Field(default=3, ge=0)
+    push_retry_seconds: float = Field(default=1.0, gt=0)
+    push_retry_max_seconds: float = Field(default=60.0, gt=0)
     # The push services browsers subscribe at (hosts, or the domains they end in; "*" = any
     # https host): Chrome/Edge (FCM), Firefox (Mozilla autopush), Edge on Windows (WNS), Safari.
     push_services: str = ("fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,"

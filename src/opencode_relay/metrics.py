@@ -108,10 +108,13 @@ class _Live:
         if relay.push is not None:
             pushes = CounterMetricFamily("relay_push_notifications",
                                          "Web Push notifications by outcome (sent by this "
-                                         "replica; dropped = its queue was full)",
+                                         "replica; dropped = its queue was full; "
+                                         "retried = sent again after a 429/5xx/timeout; "
+                                         "gave_up = still failing after the last retry)",
                                          labels=["outcome"])
             counts = relay.push.notifier.counts
-            for outcome in ("queued", "dropped", "sent", "failed", "expired"):
+            for outcome in ("queued", "dropped", "sent", "failed", "expired", "retried",
+                            "gave_up"):
                 pushes.add_metric([outcome], getattr(counts, outcome))
             yield pushes
         redis = self.metrics._redis

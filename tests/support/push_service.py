@@ -5,7 +5,8 @@ It accepts RFC 8030 pushes at `POST /push/<id>`, checks the RFC 8292 VAPID heade
 `aud` = this service's origin, `exp` in the future and at most 24 h away, a mailto:/https: `sub`),
 `Content-Encoding: aes128gcm` and `TTL`, and decrypts the RFC 8291 body with the subscription's
 private key and auth secret, which a `Browser` made with `cryptography` as a browser would.
-Endpoints can be told to answer 404 or 410 (a subscription the browser dropped).
+Endpoints can be told to answer 404 or 410 (a subscription the browser dropped), or to answer a
+script of failures first (503, 429 with `Retry-After`…) before taking messages.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Delivery:
     headers: dict[str, str]
     message: dict[str, Any] | None = None  # the decrypted JSON, when accepted
     problem: str | None = None  # why it was refused
+    reply_headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After
     received: float = field(default_factory=time.time)  # wall clock, as it arrived
 
 
@@ -65,6 +67,8 @@ class PushService:
     def __init__(self) -> None:
         self.browsers: dict[str, Browser] = {}
         self.answers: dict[str, int] = {}  # endpoint id -> status to answer instead (404/410)
+        # endpoint id -> answers to give first, one per push: (status, reply headers)
+        self.scripts: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.deliveries: list[Delivery] = []
         self.vapid_key: str | None = None  # the relay's public key, once the test knows it
         self._lock = threading.Lock()
@@ -97,6 +101,17 @@ class PushService:
             return [d.message for d in self.deliveries
                     if d.endpoint_id == endpoint_id and d.message is not None]
 
+    def script(self, browser: Browser, *answers: tuple[int, dict[str, str]]) -> None:
+        """The next pushes to `browser` get these answers, in order; then it takes them."""
+        with self._lock:
+            self.scripts[browser.endpoint.rsplit("/", 1)[1]] = list(answers)
+
+    def attempts(self, browser: Browser) -> list[Delivery]:
+        """Every push to `browser`, whatever the answer, in the order they came."""
+        endpoint_id = browser.endpoint.rsplit("/", 1)[1]
+        with self._lock:
+            return [d for d in self.deliveries if d.endpoint_id == endpoint_id]
+
     def problems(self) -> list[str]:
         with self._lock:
             return [f"{d.endpoint_id}: {d.problem}" for d in self.deliveries if d.problem]
@@ -108,6 +123,12 @@ class PushService:
             return Delivery(endpoint_id, 404, headers, problem="no such endpoint")
         if endpoint_id in self.answers:
             return Delivery(endpoint_id, self.answers[endpoint_id], headers)
+        with self._lock:
+            script = self.scripts.get(endpoint_id)
+            scripted = script.pop(0) if script else None
+        if scripted is not None:
+            status, reply = scripted
+            return Delivery(endpoint_id, status, headers, reply_headers=reply)
         try:
             self._check_headers(headers)
             plain = http_ece.decrypt(body, private_key=browser.private_key,
@@ -160,6 +181,8 @@ class PushService:
                 with service._lock:
                     service.deliveries.append(delivery)
                 self.send_response(delivery.status)
+                for name, value in delivery.reply_headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "0")
                 self.end_headers()
 

@@ -47,6 +47,8 @@ def build_push(settings: Settings, redis: Redis, keys: Keys, store: StateStore, 
     notifier = Notifier(keys, store, access, vapid, subscriptions, sender,
                         Detector(settings.push_idle_seconds), auth_enabled=settings.auth_enabled,
                         concurrency=settings.push_concurrency,
-                        queue_size=settings.push_queue_size)
+                        queue_size=settings.push_queue_size, retries=settings.push_retries,
+                        retry_seconds=settings.push_retry_seconds,
+                        retry_max_seconds=settings.push_retry_max_seconds)
     endpoints = EndpointRule(settings.push_service_list, settings.push_allow_loopback_http)
     return Push(vapid, subscriptions, notifier, endpoints)

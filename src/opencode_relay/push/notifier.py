@@ -6,15 +6,23 @@ the ingest path. Workers (at most `concurrency` sends at once) then claim the no
 Redis (SET NX per event: exactly one send even if ingest leadership moves and an event is seen
 twice), find the session's owner (a sub-agent's is its parent's), and post it to each of the
 owner's browsers. A push service's 404/410 drops that subscription.
+
+A send that may work a little later (429, 5xx, a timeout, no connection) is retried, up to
+`retries` more times, after an exponential backoff with jitter, or after the push service's
+`Retry-After` (capped at `retry_max_seconds`). A retry is the same notification to the same
+subscription under the same claim; it waits in its own task, not in a worker or a send slot, so
+nothing else waits behind it. Stopping the relay ends the retries still waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass
 
+from py_vapid import Vapid02
 from redis.exceptions import RedisError
 
 from ..security.access import Access
@@ -22,7 +30,7 @@ from ..security.principal import LOCAL
 from ..store.keys import Keys
 from ..store.state import StateStore
 from .notices import JSON, Detector, Notice, encode, payload, topic
-from .sender import Outcome, PushSender
+from .sender import Outcome, PushSender, Result
 from .subscriptions import Subscription, Subscriptions
 from .vapid import VapidKeys
 
@@ -41,12 +49,29 @@ class PushCounts:
     sent: int = 0
     failed: int = 0
     expired: int = 0   # subscriptions dropped on 404/410
+    retried: int = 0   # sends tried again after a 429/5xx/timeout
+    gave_up: int = 0   # sends still failing that way after the last retry
+
+
+@dataclass(frozen=True)
+class _Send:
+    """One notification to one subscription: what a retry sends again."""
+
+    notice: Notice
+    owner: str
+    sub: Subscription
+    data: bytes
+    vapid: Vapid02
+    urgent: bool
+    topic: str
 
 
 class Notifier:
     def __init__(self, keys: Keys, store: StateStore, access: Access, vapid: VapidKeys,
                  subscriptions: Subscriptions, sender: PushSender, detector: Detector, *,
-                 auth_enabled: bool, concurrency: int = 8, queue_size: int = 1000) -> None:
+                 auth_enabled: bool, concurrency: int = 8, queue_size: int = 1000,
+                 retries: int = 3, retry_seconds: float = 1.0,
+                 retry_max_seconds: float = 60.0) -> None:
         self.keys = keys
         self.store = store
         self.access = access
@@ -56,10 +81,15 @@ class Notifier:
         self.detector = detector
         self.auth_enabled = auth_enabled
         self.concurrency = concurrency
+        self.retries = retries
+        self.retry_seconds = retry_seconds
+        self.retry_max_seconds = retry_max_seconds
+        self.max_waiting = queue_size  # retries waiting at once; past it a send gives up
         self.counts = PushCounts()
         self._queue: asyncio.Queue[Notice] = asyncio.Queue(queue_size)
         self._sends = asyncio.Semaphore(concurrency)
         self._workers: list[asyncio.Task[None]] = []
+        self._waiting: set[asyncio.Task[None]] = set()  # retries sleeping until they are due
 
     # ----- on the ingest path: decide and queue, never wait ------------------------------
     def observe(self, event: JSON) -> None:
@@ -86,15 +116,23 @@ class Notifier:
         self._workers = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
 
     async def stop(self, timeout: float = 3.0) -> None:
-        """Sends what is queued (for up to `timeout`), then stops."""
+        """Sends what is queued, and the retries that come due, for up to `timeout`; then
+        stops (the retries still waiting are abandoned and logged)."""
+        deadline = time.monotonic() + timeout
         try:
             await asyncio.wait_for(self._queue.join(), timeout)
         except TimeoutError:
             logger.warning("push: %d notification(s) not sent before stopping",
                            self._queue.qsize())
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        while self._waiting and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(set(self._waiting), timeout=left)  # a retry may add the next
+        if self._waiting:
+            logger.warning("push: %d retried send(s) abandoned on stopping", len(self._waiting))
+        tasks = [*self._workers, *self._waiting]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._waiting.clear()
         await self.sender.aclose()
 
     async def _work(self) -> None:
@@ -134,24 +172,57 @@ class Notifier:
         body = payload(notice, (info or {}).get("title"), root)
         data, vapid = encode(body), await self.vapid.current()
         urgent = notice.kind in ("permission", "question")
+        await asyncio.gather(*(
+            self._attempt(_Send(notice, owner, sub, data, vapid, urgent, topic(body["tag"])), 0)
+            for sub in subs))
 
-        async def one(sub: Subscription) -> None:
-            async with self._sends:
-                outcome, reason = await self.sender.send(sub, data, vapid, urgent=urgent,
-                                                         topic=topic(body["tag"]))
-            if outcome is Outcome.SENT:
-                self.counts.sent += 1
-            elif outcome is Outcome.GONE:
-                self.counts.expired += 1
-                await self.subscriptions.drop(owner, sub.id)
-                logger.info("push: %s answered %s; subscription %s dropped", sub.origin, reason,
-                            sub.id)
-            else:
-                self.counts.failed += 1
-                logger.warning("push: %s refused a %s notification: %s", sub.origin,
-                               notice.kind, reason)
+    async def _attempt(self, send: _Send, attempt: int) -> None:
+        """Sends once (attempt 0 is the first try) and acts on the answer."""
+        async with self._sends:
+            result = await self.sender.send(send.sub, send.data, send.vapid, urgent=send.urgent,
+                                            topic=send.topic)
+        sub, kind = send.sub, send.notice.kind
+        if result.outcome is Outcome.SENT:
+            self.counts.sent += 1
+        elif result.outcome is Outcome.GONE:
+            self.counts.expired += 1
+            await self.subscriptions.drop(send.owner, sub.id)
+            logger.info("push: %s answered %s; subscription %s dropped", sub.origin,
+                        result.reason, sub.id)
+        elif result.outcome is Outcome.FAILED:
+            self.counts.failed += 1
+            logger.warning("push: %s refused a %s notification for subscription %s, not "
+                           "retried: %s", sub.origin, kind, sub.id, result.reason)
+        elif attempt < self.retries and len(self._waiting) < self.max_waiting:
+            delay = self.delay(attempt, result)
+            self.counts.retried += 1
+            logger.info("push: %s answered %s to a %s notification; retry %d/%d in %.1f s",
+                        sub.origin, result.reason, kind, attempt + 1, self.retries, delay)
+            task = asyncio.create_task(self._retry(send, attempt + 1, delay))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+        else:
+            self.counts.gave_up += 1
+            logger.warning("push: %s answered %s to a %s notification for subscription %s; "
+                           "gave up after %d attempt(s)", sub.origin, result.reason, kind,
+                           sub.id, attempt + 1)
 
-        await asyncio.gather(*(one(sub) for sub in subs))
+    def delay(self, attempt: int, result: Result) -> float:
+        """Seconds before retry `attempt + 1`: the push service's Retry-After if it gave one,
+        else an exponential backoff with jitter (half fixed, half random); at most the cap."""
+        if result.retry_after is not None:
+            return min(result.retry_after, self.retry_max_seconds)
+        backoff = min(self.retry_seconds * 2.0 ** attempt, self.retry_max_seconds)
+        return backoff / 2 + random.uniform(0, backoff / 2)
+
+    async def _retry(self, send: _Send, attempt: int, delay: float) -> None:
+        await asyncio.sleep(delay)  # holds neither a worker nor a send slot
+        try:
+            await self._attempt(send, attempt)
+        except RedisError as exc:  # dropping a gone subscription needs Redis
+            logger.warning("push: redis unavailable while retrying a send: %s", exc)
+        except Exception:  # a bug must not go unseen in a detached task
+            logger.exception("push: retrying a %s notification failed", send.notice.kind)
 
     async def _root_of(self, sid: str) -> str:
         current = sid

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import enum
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import http_ece
 import httpx
@@ -25,7 +28,33 @@ _TOKEN_SECONDS = 12 * 3600  # a VAPID token's lifetime (RFC 8292 allows at most 
 class Outcome(enum.Enum):
     SENT = "sent"        # the push service took it (201, or 200/202 from older services)
     GONE = "gone"        # 404/410: the subscription expired or was revoked; drop it
-    FAILED = "failed"    # any other answer, or the push service could not be reached
+    RETRY = "retry"      # 429, 5xx, a timeout or no connection: may work a little later
+    FAILED = "failed"    # any other answer (400, 401/403 = VAPID refused, 413): never will
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    reason: str  # short, for the log
+    retry_after: float | None = None  # seconds the push service asked to wait (Retry-After)
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """A `Retry-After` header (RFC 9110: delay-seconds or an HTTP date) in seconds from now;
+    None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = datetime.now(UTC).timestamp() if now is None else now
+    return max(0.0, when.timestamp() - current)
 
 
 def encrypt(payload: bytes, sub: Subscription) -> bytes:
@@ -53,8 +82,8 @@ class PushSender:
                                         transport=transport)
 
     async def send(self, sub: Subscription, payload: bytes, vapid: Vapid02, *,
-                   urgent: bool = False, topic: str | None = None) -> tuple[Outcome, str]:
-        """Posts one message; returns the outcome and a short reason for the log."""
+                   urgent: bool = False, topic: str | None = None) -> Result:
+        """Posts one message (encrypted afresh: a retry is the same message, a new body)."""
         headers = {"Authorization": authorization(vapid, sub.origin, self.subject),
                    "Content-Encoding": "aes128gcm",
                    "Content-Type": "application/octet-stream",
@@ -65,13 +94,19 @@ class PushSender:
         try:
             response = await self.client.post(sub.endpoint, content=encrypt(payload, sub),
                                               headers=headers)
+        except httpx.TransportError as exc:  # timed out, refused, reset: try again later
+            return Result(Outcome.RETRY, type(exc).__name__)
         except httpx.HTTPError as exc:
-            return Outcome.FAILED, f"{type(exc).__name__}"
-        if response.status_code in (200, 201, 202):
-            return Outcome.SENT, str(response.status_code)
-        if response.status_code in (404, 410):
-            return Outcome.GONE, str(response.status_code)
-        return Outcome.FAILED, f"{response.status_code} {response.text[:200]}"
+            return Result(Outcome.FAILED, type(exc).__name__)
+        status = response.status_code
+        if status in (200, 201, 202):
+            return Result(Outcome.SENT, str(status))
+        if status in (404, 410):
+            return Result(Outcome.GONE, str(status))
+        reason = f"{status} {response.text[:200]}".strip()
+        if status == 429 or status >= 500:
+            return Result(Outcome.RETRY, reason, retry_after(response.headers.get("retry-after")))
+        return Result(Outcome.FAILED, reason)
 
     async def aclose(self) -> None:
         await self.client.aclose()
