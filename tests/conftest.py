@@ -65,6 +65,19 @@ def relay(stack_dir: Path, redis_server: EmbeddedRedis,
     process.stop()
 
 
+@pytest.fixture(scope="module")
+def secured(request: pytest.FixtureRequest, stack_dir: Path, redis_server: EmbeddedRedis,
+            opencode: EmbeddedOpencode) -> Iterator[RelayProcess]:
+    """A relay with RELAY_AUTH on, one per test module (its log named after the module); a
+    module adds settings of its own with a module-level `SECURED_ENV = {...}`."""
+    env = {"RELAY_AUTH": "true", **getattr(request.module, "SECURED_ENV", {})}
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    process = RelayProcess(redis_server.url, opencode.url, stack_dir / f"{name}-secured.log",
+                           extra_env=env).start()
+    yield process
+    process.stop()
+
+
 @pytest.fixture()
 def api(relay: RelayProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=relay.url, timeout=60) as client:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
 
-from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
+from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.secured import bearer, make_token, relay_cli, token_id
@@ -23,16 +21,7 @@ from tests.support.stack import RelayProcess, wait_for
 pytestmark = pytest.mark.integration
 
 PROVIDER_KEY = f"sk-audit-test-{uuid.uuid4().hex}"
-
-
-@pytest.fixture(scope="module")
-def audited(stack_dir: Path, redis_server: EmbeddedRedis,
-            opencode: EmbeddedOpencode) -> Iterator[RelayProcess]:
-    process = RelayProcess(redis_server.url, opencode.url, stack_dir / "audit.log",
-                           extra_env={"RELAY_AUTH": "true", "RELAY_COOKIE_SECURE": "false"}
-                           ).start()
-    yield process
-    process.stop()
+SECURED_ENV = {"RELAY_COOKIE_SECURE": "false"}  # logins over plain http
 
 
 def _idle(api: httpx.Client, sid: str) -> None:
@@ -41,8 +30,8 @@ def _idle(api: httpx.Client, sid: str) -> None:
 
 
 def test_every_action_is_audited_and_no_secret_is_kept(
-        audited: RelayProcess, redis_server: EmbeddedRedis, scripted: ScriptedProvider) -> None:
-    relay = audited
+        secured: RelayProcess, redis_server: EmbeddedRedis, scripted: ScriptedProvider) -> None:
+    relay = secured
     alice = make_token(relay, "alice", terminal=True)
     root = make_token(relay, "root", admin=True)
     alice_id, root_id = token_id(relay, "alice"), token_id(relay, "root")

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
+from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.secured import bearer, make_token
 from tests.support.stack import RelayProcess, git_project
@@ -146,24 +146,19 @@ def test_paths_that_leave_the_directory_are_refused(
 
 
 def test_another_user_cannot_read_the_files(
-        stack_dir: Path, redis_server: EmbeddedRedis, opencode: EmbeddedOpencode,
-        scripted: ScriptedProvider, script_key: str) -> None:
+        secured: RelayProcess, opencode: EmbeddedOpencode, scripted: ScriptedProvider,
+        script_key: str) -> None:
     project = _project(opencode, scripted, script_key)
-    secured = RelayProcess(redis_server.url, opencode.url, stack_dir / "files-auth.log",
-                           extra_env={"RELAY_AUTH": "true"}).start()
-    try:
-        owner, other = make_token(secured, "owner"), make_token(secured, "other")
-        with httpx.Client(base_url=secured.url, timeout=30) as client:
-            sid = _session(client, project, bearer(owner))
-            for route, path in (("tree", ""), ("tree", "docs"), ("file", "docs/guide.md")):
-                mine = client.get(f"/api/sessions/{sid}/{route}", params={"path": path},
-                                  headers=bearer(owner))
-                assert mine.status_code == 200, mine.text
-                theirs = client.get(f"/api/sessions/{sid}/{route}", params={"path": path},
-                                    headers=bearer(other))
-                assert theirs.status_code == 404, theirs.text
-                assert "Guide" not in theirs.text and "guide.md" not in theirs.text
-                anonymous = client.get(f"/api/sessions/{sid}/{route}", params={"path": path})
-                assert anonymous.status_code == 401
-    finally:
-        secured.stop()
+    owner, other = make_token(secured, "owner"), make_token(secured, "other")
+    with httpx.Client(base_url=secured.url, timeout=30) as client:
+        sid = _session(client, project, bearer(owner))
+        for route, path in (("tree", ""), ("tree", "docs"), ("file", "docs/guide.md")):
+            mine = client.get(f"/api/sessions/{sid}/{route}", params={"path": path},
+                              headers=bearer(owner))
+            assert mine.status_code == 200, mine.text
+            theirs = client.get(f"/api/sessions/{sid}/{route}", params={"path": path},
+                                headers=bearer(other))
+            assert theirs.status_code == 404, theirs.text
+            assert "Guide" not in theirs.text and "guide.md" not in theirs.text
+            anonymous = client.get(f"/api/sessions/{sid}/{route}", params={"path": path})
+            assert anonymous.status_code == 401

@@ -4,13 +4,10 @@ who may read the session, and gone with the session."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import relay_transcript
 from tests.support.secured import bearer, make_token
@@ -67,14 +64,6 @@ def test_a_word_of_an_answer_is_found_with_its_message_and_goes_with_the_session
     wait_for(lambda: _search(api, f"{word} ") == [], 30, "the deleted session out of results")
     assert _search(api, word[:9]) == []
 
-
-@pytest.fixture(scope="module")
-def secured(stack_dir: Path, redis_server: EmbeddedRedis,
-            opencode: EmbeddedOpencode) -> Iterator[RelayProcess]:
-    process = RelayProcess(redis_server.url, opencode.url, stack_dir / "search-secured.log",
-                           extra_env={"RELAY_AUTH": "true"}).start()
-    yield process
-    process.stop()
 
 
 def test_only_sessions_the_caller_may_read_are_searched(

@@ -6,8 +6,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,14 +17,6 @@ from tests.support.stack import EventCollector, RelayProcess, wait_for, write_op
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def secured(stack_dir: Path, redis_server: EmbeddedRedis,
-            opencode: EmbeddedOpencode) -> Iterator[RelayProcess]:
-    process = RelayProcess(redis_server.url, opencode.url, stack_dir / "shares.log",
-                           extra_env={"RELAY_AUTH": "true"}).start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture(scope="module")
