@@ -40,14 +40,22 @@ def _signed_in(new_page, relay: RelayProcess, token: str, sid: str):
     return page
 
 
+def _answered_session(relay: RelayProcess, scripted: ScriptedProvider, who: str, prompt: str,
+                     answer: str) -> tuple[str, httpx.Client, str]:
+    """A new principal's session with one prompt answered: its token, an API client, its id."""
+    token = make_token(relay, f"{who}-{uuid.uuid4().hex[:6]}")
+    api = httpx.Client(base_url=relay.url, headers=bearer(token), timeout=60)
+    sid = api.post("/api/sessions", json={"title": "share-ui-title"}).json()["id"]
+    marker = scripted.script(f"{who[:3]}{uuid.uuid4().hex[:8]}", [[{"text": answer}]])
+    assert api.post(f"/api/sessions/{sid}/messages",
+                    json={"text": f"{prompt} {marker}"}).status_code == 200
+    return token, api, sid
+
+
 def test_a_shared_link_shows_the_transcript_live_to_a_reader_who_is_not_signed_in(
         secured_ui: RelayProcess, new_page, scripted: ScriptedProvider) -> None:
-    token = make_token(secured_ui, f"sharer-{uuid.uuid4().hex[:6]}")
-    api = httpx.Client(base_url=secured_ui.url, headers=bearer(token), timeout=60)
-    sid = api.post("/api/sessions", json={"title": "share-ui-title"}).json()["id"]
-    first = scripted.script(f"sui{uuid.uuid4().hex[:8]}", [[{"text": "the-first-answer"}]])
-    assert api.post(f"/api/sessions/{sid}/messages",
-                    json={"text": f"first-prompt {first}"}).status_code == 200
+    token, api, sid = _answered_session(secured_ui, scripted, "sharer", "first-prompt",
+                                        "the-first-answer")
 
     owner = _signed_in(new_page, secured_ui, token, sid)
     owner.get_by_test_id("share-button").click()
@@ -91,12 +99,8 @@ def test_a_shared_link_shows_the_transcript_live_to_a_reader_who_is_not_signed_i
 
 def test_the_export_menu_downloads_markdown_with_the_prompt(
         secured_ui: RelayProcess, new_page, scripted: ScriptedProvider, tmp_path: Path) -> None:
-    token = make_token(secured_ui, f"exporter-{uuid.uuid4().hex[:6]}")
-    api = httpx.Client(base_url=secured_ui.url, headers=bearer(token), timeout=60)
-    sid = api.post("/api/sessions", json={"title": "share-ui-title"}).json()["id"]
-    marker = scripted.script(f"exp{uuid.uuid4().hex[:8]}", [[{"text": "exported-answer"}]])
-    assert api.post(f"/api/sessions/{sid}/messages",
-                    json={"text": f"exported-prompt {marker}"}).status_code == 200
+    token, api, sid = _answered_session(secured_ui, scripted, "exporter", "exported-prompt",
+                                        "exported-answer")
     page = _signed_in(new_page, secured_ui, token, sid)
     page.get_by_test_id("export-menu").locator("summary").click()
     page.get_by_test_id("export-markdown").wait_for()
