@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from ..changes import file_diff, list_changes
+from ..files import MAX_PATH_CHARS
 from ..relay import Relay
 from .deps import get_relay
 from .ids import SessionId
@@ -28,7 +29,7 @@ async def changes(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
 @router.get("/sessions/{sid}/changes/diff",
             responses={**ok(ChangedFileDiff), **errors(400, 404, 422)})
 async def change_diff(sid: SessionId,
-                      path: str = Query(min_length=1, max_length=4096,
+                      path: str = Query(min_length=1, max_length=MAX_PATH_CHARS,
                                         description="A `path` of `GET …/changes`"),
                       relay: Relay = Depends(get_relay)) -> Any:
     """One changed file with its unified diff; 404 when that file has no changes."""
