@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.retention import Retention
 from opencode_relay.store.keys import Keys
+from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.stack import RelayProcess, wait_for
@@ -40,9 +41,10 @@ async def _session(redis: Redis, keys: Keys, name: str, updated_ms: int,
     if parent:
         info["parentID"] = parent
     mid, pid = f"msg_{uuid.uuid4().hex[:8]}", f"prt_{uuid.uuid4().hex[:8]}"
-    async with redis.pipeline(transaction=True) as pipe:
-        store.put_session(pipe, info)
-        store.put_message(pipe, {"id": mid, "sessionID": sid, "role": "user"})
+    async with Staging(redis) as stage:
+        pipe = stage.on(sid)
+        store.put_session(stage, info)
+        store.put_message(stage, {"id": mid, "sessionID": sid, "role": "user"})
         store.put_part(pipe, {"id": pid, "sessionID": sid, "messageID": mid, "type": "text",
                               "text": "hi"})
         store.put_json(pipe, keys.diff(sid), [])
@@ -52,7 +54,7 @@ async def _session(redis: Redis, keys: Keys, name: str, updated_ms: int,
             store.put_json(pipe, keys.status(sid), {"type": status})
         if pending:
             store.put_request(pipe, sid, {"id": "per_1", "sessionID": sid})
-        await pipe.execute()
+        await stage.commit()
     stamp = event_ms if event_ms is not None else updated_ms
     entry_id = f"{stamp}-{uuid.uuid4().int % 1000}"
     await redis.xadd(keys.session_events(sid), {"e": b"{}"}, id=entry_id)

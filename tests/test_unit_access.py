@@ -12,6 +12,7 @@ from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.security.access import Access
 from opencode_relay.security.principal import Principal, reset_principal, set_principal
 from opencode_relay.store.keys import Keys
+from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from tests.test_unit_core import CountingRedis, session_info
 
@@ -26,17 +27,17 @@ async def counted(redis_server: EmbeddedRedis) -> AsyncIterator[tuple[Access, Ke
     client = CountingRedis.from_url(redis_server.url)
     store = StateStore(client, keys)
     now_ms = int(time.time() * 1000)
-    async with client.pipeline(transaction=False) as pipe:
+    async with Staging(client) as stage:
         for n in range(30):
             # Alice's sessions with a sub-agent and a sub-sub-agent each; old sessions of
             # nobody's; and young ones of nobody's, whose owner record may still be coming.
-            store.put_session(pipe, session_info(f"ses_alice{n}"))
-            pipe.set(keys.session_owner(f"ses_alice{n}"), ALICE.id)
-            store.put_session(pipe, session_info(f"ses_sub{n}", parent=f"ses_alice{n}"))
-            store.put_session(pipe, session_info(f"ses_subsub{n}", parent=f"ses_sub{n}"))
-            store.put_session(pipe, session_info(f"ses_nobody{n}"))
-            store.put_session(pipe, session_info(f"ses_young{n}", created=now_ms))
-        await pipe.execute()
+            store.put_session(stage, session_info(f"ses_alice{n}"))
+            stage.on(f"ses_alice{n}").set(keys.session_owner(f"ses_alice{n}"), ALICE.id)
+            store.put_session(stage, session_info(f"ses_sub{n}", parent=f"ses_alice{n}"))
+            store.put_session(stage, session_info(f"ses_subsub{n}", parent=f"ses_sub{n}"))
+            store.put_session(stage, session_info(f"ses_nobody{n}"))
+            store.put_session(stage, session_info(f"ses_young{n}", created=now_ms))
+        await stage.commit()
     yield Access(client, keys, enabled=True), keys
     await client.aclose()
 

@@ -18,6 +18,7 @@ from opencode_relay.ingest.routing import session_id_of
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventId, EventLog, LogEntry
+from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import MessageRecord, StateStore
 from opencode_relay.upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 
@@ -180,9 +181,10 @@ async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -
     assert await store.get_session(SID) is None
     assert await store.list_session_ids() == []
     leftovers = [k async for k in store.redis.scan_iter(f"{store.keys.prefix}*")]
-    # Only the logs remain: the global one and the deleted session's, expiring.
+    # Only the logs remain: the global one (with its publish bookkeeping) and the deleted
+    # session's, expiring.
     assert sorted(k.decode() for k in leftovers) == sorted(
-        [store.keys.events, store.keys.session_events(SID)])
+        [store.keys.events, store.keys.session_events(SID), store.keys.unpublished("default")])
     assert 0 < await store.redis.ttl(store.keys.session_events(SID)) <= 3600
 
 
@@ -241,13 +243,14 @@ async def test_a_big_session_reads_in_a_handful_of_round_trips(redis_server: Emb
                                                                keys: Keys) -> None:
     client = CountingRedis.from_url(redis_server.url)
     store = StateStore(client, keys)
-    async with client.pipeline(transaction=False) as pipe:
+    async with Staging(client) as stage:
         for m in range(1000):
             mid = f"msg_{m:05d}"
-            store.put_message(pipe, {"id": mid, "sessionID": SID, "role": "user"})
+            store.put_message(stage, {"id": mid, "sessionID": SID, "role": "user"})
             for p in range(10):
-                store.put_part(pipe, text_part(f"prt_{m:05d}_{p:02d}", mid, f"text {m} {p}"))
-        await pipe.execute()
+                store.put_part(stage.on(SID),
+                               text_part(f"prt_{m:05d}_{p:02d}", mid, f"text {m} {p}"))
+        await stage.commit()
     # The transcript with its log position: one atomic round trip.
     await store.read_transcript(SID)  # the first call also loads the script into Redis
     CountingRedis.round_trips = 0
@@ -366,9 +369,9 @@ async def test_a_malformed_part_is_logged_and_does_not_poison_later_batches(part
 async def test_a_resume_point_trimmed_away_gets_a_reset_with_an_id_then_live(redis: Redis,
                                                                             keys: Keys) -> None:
     log = EventLog(redis, keys, max_events=10, session_max_events=10)
-    pipe = redis.pipeline(transaction=True)
-    await log.stage_append(pipe, [LogEntry(None, b'{"n":%d}' % n, ()) for n in range(1000)])
-    await pipe.execute()
+    async with Staging(redis) as stage:
+        await log.commit(stage, [LogEntry(None, b'{"n":%d}' % n, ()) for n in range(1000)],
+                         "default")
     first = EventId.parse((await redis.xrange(keys.events, count=1))[0][0])
     assert await log.has_gap_after(keys.events, EventId(0, 1))  # trimmed away
     assert not await log.has_gap_after(keys.events, first)  # everything after it is kept
@@ -389,13 +392,13 @@ async def test_a_family_is_read_one_generation_per_round_trip(redis_server: Embe
     store = StateStore(client, keys)
     tree = {"ses_r": ["ses_a", "ses_b"], "ses_a": ["ses_a1", "ses_a2"], "ses_b": ["ses_b1"],
             "ses_a1": ["ses_a1x"]}
-    async with client.pipeline(transaction=False) as pipe:
-        store.put_session(pipe, session_info("ses_r"))
+    async with Staging(client) as stage:
+        store.put_session(stage, session_info("ses_r"))
         for parent, children in tree.items():
             for child in children:
-                store.put_session(pipe, session_info(child, parent=parent))
-        store.put_request(pipe, "ses_a1x", {"id": "per_1", "sessionID": "ses_a1x"})
-        await pipe.execute()
+                store.put_session(stage, session_info(child, parent=parent))
+        store.put_request(stage.on("ses_a1x"), "ses_a1x", {"id": "per_1", "sessionID": "ses_a1x"})
+        await stage.commit()
     CountingRedis.round_trips = 0
     family = await store.family("ses_r")
     assert family == ["ses_r", "ses_b", "ses_b1", "ses_a", "ses_a2", "ses_a1", "ses_a1x"]
@@ -413,12 +416,12 @@ async def test_title_search_folds_case_and_looks_at_titles_only(redis: Redis, ke
     store = StateStore(redis, keys)
     titles = {"ses_1": "Fix the Parser", "ses_2": "Straße bauen", "ses_3": 'say "Hi" \\ bye',
               "ses_4": "unrelated", "ses_5": "ПРИВЕТ мир", "ses_6": "parser, again"}
-    async with redis.pipeline(transaction=False) as pipe:
+    async with Staging(redis) as stage:
         for sid, title in titles.items():
             info = session_info(sid)
             info.update(title=title, directory="/work/parser")  # the needle outside the title
-            store.put_session(pipe, info)
-        await pipe.execute()
+            store.put_session(stage, info)
+        await stage.commit()
     sids = list(titles)
 
     async def search(needle: str, limit: int = 10) -> list[str]:

@@ -24,6 +24,8 @@ SID = "ses_retryguard0000000000001"
 
 
 class FakeClient:
+    name = "default"  # the opencode server, which owns the notice's log until published
+
     def __init__(self) -> None:
         self.aborted: list[tuple[str, str | None]] = []
 

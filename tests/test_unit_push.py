@@ -30,6 +30,7 @@ from opencode_relay.push.subscriptions import (
 from opencode_relay.push.vapid import VapidKeys
 from opencode_relay.security.access import Access
 from opencode_relay.store.keys import Keys
+from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from tests.support.push_service import Browser, PushService, unb64url
 from tests.test_unit_core import session_info
@@ -185,13 +186,13 @@ async def rig(redis_server: EmbeddedRedis, service: PushService) -> AsyncIterato
     notifier = Notifier(keys, store, Access(redis, keys, enabled=True), vapid, subscriptions,
                         sender, Detector(0), auth_enabled=True, concurrency=2, retries=3,
                         retry_seconds=0.05, retry_max_seconds=2)
-    async with redis.pipeline(transaction=False) as pipe:
-        store.put_session(pipe, {**session_info("ses_parent"), "title": "Parent work"})
-        store.put_session(pipe, session_info("ses_child", parent="ses_parent"))
-        store.put_session(pipe, session_info("ses_bobs"))
-        pipe.set(keys.session_owner("ses_parent"), "alice")
-        pipe.set(keys.session_owner("ses_bobs"), "bob")
-        await pipe.execute()
+    async with Staging(redis) as stage:
+        store.put_session(stage, {**session_info("ses_parent"), "title": "Parent work"})
+        store.put_session(stage, session_info("ses_child", parent="ses_parent"))
+        store.put_session(stage, session_info("ses_bobs"))
+        stage.on("ses_parent").set(keys.session_owner("ses_parent"), "alice")
+        stage.on("ses_bobs").set(keys.session_owner("ses_bobs"), "bob")
+        await stage.commit()
     notifier.start()
     yield Rig(redis, keys, store, service, subscriptions, notifier)
     await notifier.stop()

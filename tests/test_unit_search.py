@@ -16,6 +16,7 @@ from opencode_relay.search.reindex import reindex
 from opencode_relay.search.tokens import parse_query, snippet, terms
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventLog
+from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from tests.support.fake_opencode import FakeOpencode
 from tests.test_api_inprocess import relay_client, relay_settings, workspace
@@ -179,10 +180,10 @@ async def test_pruning_a_session_takes_its_postings_and_hints_away(redis: Redis,
     now = await _now_ms(redis)
     old = await _session(redis, keys, "old", now - 2 * HOUR_MS)
     kept = await _session(redis, keys, "kept", now)
-    async with redis.pipeline(transaction=True) as pipe:
+    async with Staging(redis) as stage:
         for sid in (old, kept):
-            index.stage_part(pipe, text_part(f"prt_{sid}", "msg_1", "prunable words", sid))
-        await pipe.execute()
+            index.stage_part(stage, text_part(f"prt_{sid}", "msg_1", "prunable words", sid))
+        await stage.commit()
 
     async def found() -> list[str]:
         return [h.sid for h in (await index.search(parse_query("prunable "), 10, None,

@@ -6,6 +6,7 @@ import pytest
 from redis.asyncio import Redis
 
 from opencode_relay.store.keys import Keys
+from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 
 pytestmark = pytest.mark.unit
@@ -22,13 +23,13 @@ def _assistant(mid: str, output: int, cost: float = 0.5, model: str = "m") -> di
 
 async def _stage(store: StateStore, redis: Redis, *infos: dict,
                  remove: tuple[str, ...] = ()) -> None:
-    async with redis.pipeline(transaction=True) as pipe:
+    async with Staging(redis) as stage:
         for info in infos:
-            store.put_message(pipe, info)
-            await store.stage_usage(pipe, info)
+            store.put_message(stage, info)
+            await store.stage_usage(stage.on(SID), info)
         for mid in remove:
-            await store.stage_remove_message(pipe, SID, mid)
-        await pipe.execute()
+            await store.stage_remove_message(stage, SID, mid)
+        await stage.commit()
 
 
 async def test_totals_follow_updates_and_removals(redis: Redis, keys: Keys) -> None:
@@ -66,7 +67,7 @@ async def test_totals_follow_updates_and_removals(redis: Redis, keys: Keys) -> N
 async def test_removing_a_session_removes_its_usage(redis: Redis, keys: Keys) -> None:
     store = StateStore(redis, keys)
     await _stage(store, redis, _assistant("msg_1", 4))
-    async with redis.pipeline(transaction=True) as pipe:
-        await store.stage_remove_session(pipe, SID, None)
-        await pipe.execute()
+    async with Staging(redis) as stage:
+        await store.stage_remove_session(stage, SID, None)
+        await stage.commit()
     assert not await redis.exists(keys.usage(SID))

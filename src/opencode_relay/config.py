@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
 
+    # Redis Cluster: None detects it (`INFO cluster`), true forces the cluster client, false the
+    # single-node one (store/connect.py).
+    redis_cluster: bool | None = None
     key_prefix: str = "ocr:"
     # Event logs are Redis Streams capped (approximately) at these lengths.
     log_max_events: int = 200_000

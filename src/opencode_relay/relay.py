@@ -32,6 +32,7 @@ from .security.limits import PromptLimiter, StreamSlots
 from .security.tokens import TokenStore
 from .session_service import SessionService, Upstream
 from .shares import ShareStore
+from .store.connect import connect
 from .store.keys import Keys
 from .store.log import EventId, EventLog
 from .store.state import StateStore
@@ -123,15 +124,13 @@ class Relay:
         await self.redis.aclose()
 
 
-def build_relay(settings: Settings, observer: Observer | None = None,
+def build_relay(settings: Settings, redis: Redis, observer: Observer | None = None,
                 transport: httpx.AsyncBaseTransport | None = None) -> Relay:
-    """Every part, connected but not started. `transport` stands in for opencode's network."""
+    """Every part, connected but not started. `redis` comes from store/connect.py;
+    `transport` stands in for opencode's network."""
     seen = observer or _Unobserved()
     workspace = Workspace.open(settings.workspace_root_list, settings.data_dir,
                                settings.default_directory)
-    redis = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
-                           socket_connect_timeout=3, health_check_interval=30,
-                           max_connections=500)
     password = settings.opencode_password.get_secret_value() if settings.opencode_password else None
     keys = Keys(settings.key_prefix)
     store = StateStore(redis, keys, SearchIndex(redis, keys) if settings.search else None)
@@ -175,7 +174,7 @@ def build_relay(settings: Settings, observer: Observer | None = None,
 async def open_relay(settings: Settings, observer: Observer | None = None,
                      transport: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[Relay]:
     """Builds and starts every part; stops and closes all of them on leaving."""
-    relay = build_relay(settings, observer, transport)
+    relay = build_relay(settings, await connect(settings), observer, transport)
     try:
         await relay.start()
         yield relay

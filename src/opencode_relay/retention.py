@@ -22,6 +22,7 @@ from . import audit
 from .config import Settings
 from .store.keys import Keys
 from .store.log import EventId
+from .store.staging import Staging
 from .store.state import JSON, StateStore
 
 logger = logging.getLogger("opencode_relay.retention")
@@ -103,31 +104,41 @@ class Retention:
             if any(_is_active(seen[sid], cutoff_ms) for sid in family):
                 report.kept_active.extend(family)
                 continue
-            if dry_run or await self._remove_family(family, seen, cutoff_ms):
-                report.removed.extend(family)
+            report.removed.extend(family if dry_run
+                                  else await self._remove_family(family, seen, cutoff_ms))
         if report.removed and not dry_run:
             self.on_removed(len(report.removed))
             logger.info("pruned %d idle sessions", len(report.removed))
 
     async def _remove_family(self, family: list[str], seen: dict[str, _Seen],
-                             cutoff_ms: int) -> bool:
-        watched = [key for sid in family for key in (
-            self.keys.session(sid), self.keys.status(sid), self.keys.requests(sid),
-            self.keys.session_messages(sid), self.keys.session_events(sid))]
+                             cutoff_ms: int) -> list[str]:
+        """Removes each session still idle, sub-agents first, each in one transaction of its
+        own slot; stops at the first that changed meanwhile (it and its ancestors stay).
+        Returns those removed."""
+        removed: list[str] = []
+        for sid in reversed(family):  # depth first from the root: children come after parents
+            if not await self._remove_one(sid, seen[sid], cutoff_ms):
+                break
+            removed.append(sid)
+        return removed
+
+    async def _remove_one(self, sid: str, seen: _Seen, cutoff_ms: int) -> bool:
+        watched = [self.keys.session(sid), self.keys.status(sid), self.keys.requests(sid),
+                   self.keys.session_messages(sid), self.keys.session_events(sid)]
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(*watched)
-                fresh = await self._read_all(family)
-                if any(sid not in fresh or _is_active(fresh[sid], cutoff_ms) for sid in family):
+                fresh = await self._read_all([sid])
+                if sid not in fresh or _is_active(fresh[sid], cutoff_ms):
                     return False
                 pipe.multi()
-                for sid in family:
-                    await self.store.stage_remove_session(pipe, sid, seen[sid].info.get("parentID"),
+                async with Staging(self.redis, watched=(sid, pipe)) as stage:
+                    await self.store.stage_remove_session(stage, sid, seen.info.get("parentID"),
                                                           keep_owner=True)
                     # Remembered so a reconnect's reconcile does not import it straight back.
-                    updated = (seen[sid].info.get("time") or {}).get("updated") or 0
-                    pipe.zadd(self.keys.pruned, {sid: int(updated)})
-                await pipe.execute()
+                    updated = (seen.info.get("time") or {}).get("updated") or 0
+                    stage.indexes.zadd(self.keys.pruned, {sid: int(updated)})
+                    await stage.commit()
                 return True
             except WatchError:
                 return False  # it changed meanwhile: not idle after all

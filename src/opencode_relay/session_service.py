@@ -19,6 +19,7 @@ from .ingest.leader import Lease
 from .ingest.snapshot import fetch_snapshot, stage_snapshot
 from .security.access import Access
 from .store.log import EventId
+from .store.staging import Staging
 from .store.state import JSON, MessageRecord, StateStore
 from .upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 
@@ -123,9 +124,9 @@ class SessionService:
             return stored
         upstream, info = await self._fetch_upstream_session(sid)
         snap = await fetch_snapshot(upstream.client, info)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            await stage_snapshot(self.store, pipe, snap, upstream.name)
-            await pipe.execute()
+        async with Staging(self.redis) as stage:
+            await stage_snapshot(self.store, stage, snap, upstream.name)
+            await stage.commit()
         return info
 
     async def _fetch_upstream_session(self, sid: str) -> tuple[Upstream, JSON]:

@@ -18,11 +18,12 @@ from ..ids import MESSAGE_ID, id_pattern
 from ..ingest.snapshot import fetch_snapshot, stage_snapshot
 from ..relay import Relay
 from ..session_service import SessionTarget
+from ..store.staging import Staging
 from .deps import get_relay
 from .ids import SessionId
 from .models import ModelRef
 from .schemas import GATED, SESSION_LINKS, Done, OneSession, Session, errors, ok
-from .sessions import stage_created
+from .sessions import commit_created
 
 router = APIRouter(prefix="/api", responses=GATED)
 T = TypeVar("T")
@@ -69,9 +70,9 @@ async def _unless_busy(action: Awaitable[T]) -> T:
 
 
 async def _store_session(relay: Relay, target: SessionTarget, info: dict[str, Any]) -> None:
-    async with relay.redis.pipeline(transaction=True) as pipe:
-        relay.store.put_session(pipe, info, target.upstream.name)  # read-your-writes
-        await pipe.execute()
+    async with Staging(relay.redis) as stage:
+        relay.store.put_session(stage, info, target.upstream.name)  # read-your-writes
+        await stage.commit()
 
 
 @router.post("/sessions/{sid}/revert", openapi_extra=audited("session.revert"),
@@ -118,10 +119,9 @@ async def fork(sid: SessionId, body: Fork | None = None,
     note(target=session["id"])  # the new session; `session` stays the one forked from
     # As the create route: owned, stored with its copied messages and announced at once.
     snap = await fetch_snapshot(target.client, session)
-    async with relay.redis.pipeline(transaction=True) as pipe:
-        await stage_snapshot(relay.store, pipe, snap, target.upstream.name)
-        await stage_created(relay, pipe, session, (session["id"],))
-        await pipe.execute()
+    async with Staging(relay.redis) as stage:
+        await stage_snapshot(relay.store, stage, snap, target.upstream.name)
+        await commit_created(relay, stage, session, (session["id"],), target.upstream.name)
     return session
 
 

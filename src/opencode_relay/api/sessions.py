@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from redis.asyncio.client import Pipeline
 
 from ..attachments import check_file_parts
 from ..audit import audited, note
 from ..relay import Relay
 from ..session_service import SessionTarget
 from ..store.log import LogEntry
+from ..store.staging import Staging
 from ..store.state import JSON, MessageRecord, dumps
 from .deps import get_relay
 from .ids import MessageId, PermissionId, QuestionId, SessionId
@@ -85,21 +85,21 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
     # session.created may reach the log before the owner record, when only admins may see it,
     # so the creator is told again once it owns the session.
     sessions = (session["id"], *([body.parentID] if body.parentID else []))
-    async with relay.redis.pipeline(transaction=True) as pipe:
-        relay.store.put_session(pipe, session, upstream.name)
-        await stage_created(relay, pipe, session, sessions)
-        await pipe.execute()
+    async with Staging(relay.redis) as stage:
+        relay.store.put_session(stage, session, upstream.name)
+        await commit_created(relay, stage, session, sessions, upstream.name)
     return session
 
 
-async def stage_created(relay: Relay, pipe: Pipeline, session: JSON,
-                        streams: tuple[str, ...]) -> None:
-    """Stages the caller as the owner of a session it just made, and `relay.session.created`
-    on `streams` (opencode's own session.created may have gone out before the owner record)."""
+async def commit_created(relay: Relay, stage: Staging, session: JSON,
+                         streams: tuple[str, ...], upstream: str) -> None:
+    """Commits `stage` with the caller as the owner of a session it just made, and
+    `relay.session.created` on `streams` (opencode's own session.created may have gone out
+    before the owner record)."""
     created = {"type": "relay.session.created", "properties": {"sessionID": session["id"],
                                                                "info": session}}
-    relay.access.claim(pipe, session["id"])
-    await relay.log.stage_append(pipe, [LogEntry(None, dumps(created), streams)])
+    relay.access.claim(stage.on(session["id"]), session["id"])
+    await relay.log.commit(stage, [LogEntry(None, dumps(created), streams)], upstream)
 
 
 @router.get("/sessions/{sid}", responses={**ok(OneSession), **errors(400, 404)})
@@ -114,9 +114,9 @@ async def rename_session(sid: SessionId, body: RenameSession,
                          relay: Relay = Depends(get_relay)) -> Any:
     target = await relay.sessions.target(sid)
     updated = await target.client.update_session(sid, body.model_dump(), target.directory)
-    async with relay.redis.pipeline(transaction=True) as pipe:
-        relay.store.put_session(pipe, updated, target.upstream.name)  # read-your-writes
-        await pipe.execute()
+    async with Staging(relay.redis) as stage:
+        relay.store.put_session(stage, updated, target.upstream.name)  # read-your-writes
+        await stage.commit()
     return {"session": updated}
 
 
@@ -126,9 +126,9 @@ async def delete_session(sid: SessionId, relay: Relay = Depends(get_relay)) -> A
     target = await relay.sessions.target(sid)
     await target.client.delete_session(sid, target.directory)
     # Gone for readers at once; the session.deleted event that follows finds nothing left.
-    async with relay.redis.pipeline(transaction=True) as pipe:
-        await relay.store.stage_remove_session(pipe, sid, target.info.get("parentID"))
-        await pipe.execute()
+    async with Staging(relay.redis) as stage:
+        await relay.store.stage_remove_session(stage, sid, target.info.get("parentID"))
+        await stage.commit()
     return {"deleted": True}
 
 

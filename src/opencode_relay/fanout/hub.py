@@ -1,8 +1,12 @@
 """One reader of the Redis event log per relay process, fanning out to bounded client queues.
 
-Clients never touch Redis for live events: the hub reads each entry once and hands the same
-pre-encoded bytes to every subscriber whose filter matches. A subscriber whose queue is full is
-dropped (it resumes with Last-Event-ID) so a slow client never delays the others.
+Clients never touch Redis for live events: the hub reads each entry of the global log once and
+hands the same pre-encoded bytes to every subscriber whose filter matches. A subscriber of
+every event gets it under the global log's id; a subscriber of one session gets it under that
+session's own log id, with the id before it there (`prev`), both carried by the global entry
+(store/log.py), so its replay (the session's log) and the live events join without gap or
+double. A subscriber whose queue is full is dropped (it resumes with Last-Event-ID) so a slow
+client never delays the others.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..store.keys import Keys
-from ..store.log import EventId, EventLog
+from ..store.log import EventId, EventLog, Ref, parse_entry
 from ..store.replies import Entry, xread_entries
 from .sse import frame
 
@@ -28,6 +32,7 @@ logger = logging.getLogger("opencode_relay.fanout")
 class LiveEvent:
     id: EventId
     frame: bytes  # the SSE frame, ready to send
+    prev: EventId | None = None  # on a session's stream: its log's entry before this one
 
 
 CLOSE = LiveEvent(EventId(0, 0), b"")  # queued to end a stream
@@ -122,14 +127,21 @@ class Hub:
             sub.overflowed.set()
             self.on_drop()
 
-    def dispatch(self, event_id: EventId, data: bytes, sessions: list[str]) -> None:
-        event = LiveEvent(event_id, frame(data, event_id=event_id))
-        for sub in self._all:
-            if sub.accept is None or sub.accept(sessions):
-                self._deliver(sub, event)
-        for sid in sessions:
-            for sub in self._by_session.get(sid, ()):
-                self._deliver(sub, event)
+    def dispatch(self, event_id: EventId, data: bytes, sessions: Sequence[str],
+                 refs: Sequence[Ref] = (), hidden: bool = False) -> None:
+        """Hands a global log entry to its subscribers: every-event ones (unless `hidden`)
+        under `event_id`, each session's under its `refs` id there."""
+        if not hidden and self._all:
+            event = LiveEvent(event_id, frame(data, event_id=event_id))
+            for sub in self._all:
+                if sub.accept is None or sub.accept(sessions):
+                    self._deliver(sub, event)
+        for ref in refs:
+            group = self._by_session.get(ref.session)
+            if group:
+                own = LiveEvent(ref.id, frame(data, event_id=ref.id), ref.prev)
+                for sub in group:
+                    self._deliver(sub, own)
 
     async def _prepare_filters(self, sessions: set[str]) -> None:
         filters = {id(sub.accept): sub.accept for sub in self._all if sub.accept is not None}
@@ -154,14 +166,14 @@ class Hub:
                         self.position = EventId.parse(entries[-1][0])
                         self.on_dispatch(self.position)
                         continue
-                    batch = [(EventId.parse(raw_id), fields[b"e"],
-                              fields.get(b"s", b"").decode().split())
-                             for raw_id, fields in entries]
-                    await self._prepare_filters({s for _i, _d, ss in batch for s in ss})
-                    for event_id, data, sessions in batch:
-                        self.dispatch(event_id, data, sessions)
-                        self.position = event_id
-                        self.on_dispatch(event_id)
+                    batch = [parse_entry(raw_id, fields) for raw_id, fields in entries]
+                    await self._prepare_filters({s for e in batch for s in e.sessions})
+                    for entry in batch:
+                        assert entry.id is not None  # read back from the log
+                        self.dispatch(entry.id, entry.data, entry.sessions, entry.refs,
+                                      entry.hidden)
+                        self.position = entry.id
+                        self.on_dispatch(entry.id)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:

@@ -1,4 +1,9 @@
-"""One client's SSE stream: replay from the Redis log after Last-Event-ID, then live events."""
+"""One client's SSE stream: replay from the Redis log after Last-Event-ID, then live events.
+
+On a session's stream every live event says which entry of the session's log precedes it; one
+that follows an entry this stream has not sent (the global log lagged the session's log, or
+the hub skipped entries) is preceded by those entries, read from the session's log. So the
+stream proves it sent every entry of the session's log in order, each once."""
 
 from __future__ import annotations
 
@@ -65,6 +70,11 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
                     yield b"".join(frames)
                     return
                 if last is None or event.id > last:
+                    if session_id is not None and last is not None and event.prev is not None \
+                            and event.prev > last:
+                        async for entry in log.read_entries_after(stream_key, last, event.prev):
+                            assert entry.id is not None
+                            frames.append(frame(entry.data, event_id=entry.id))
                     last = event.id
                     frames.append(event.frame)
             if frames:

@@ -1,4 +1,5 @@
-"""What one ingest transaction stages before it commits: one batch of events, one MULTI/EXEC.
+"""What one ingest commit stages: one batch of events, one transaction per session's slot
+(store/staging.py), then the global log's publish step (store/log.py).
 
 Writes go on the pipeline in event order, with one exception: a streamed part changes with every
 delta, so only the latest version of each changed part is written, when the batch commits.
@@ -12,16 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
 from ..store.log import LogEntry
+from ..store.staging import Staging
 
 JSON = dict[str, Any]
 
 
 @dataclass
 class Batch:
-    pipe: Pipeline  # a MULTI pipeline: nothing is sent until the commit
+    stage: Staging  # the writes, by slot: nothing is sent until the commit
     parts: dict[str, JSON] = field(default_factory=dict)  # changed parts by id, written last
     log: list[LogEntry] = field(default_factory=list)     # appended to the event log last
     hints: dict[str, set[str]] = field(default_factory=dict)  # search: term -> sessions

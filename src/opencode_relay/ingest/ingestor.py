@@ -1,7 +1,8 @@
 """Consumes opencode's global event stream into Redis: state first, then the event log.
 
-One batch of events is one Redis transaction, so a reader never sees half an event, and the
-log position handed out with a read matches the state it came with.
+One batch of events is one transaction per session it touches (its state and its log, in its
+hash slot), so a reader never sees half an event, and the session-log position handed out with
+a read matches the state it came with. The global log follows in a publish step (store/log.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from redis.exceptions import RedisError
 
 from .. import events as event_types
 from ..store.log import EventLog, LogEntry
+from ..store.staging import Staging
 from ..store.state import JSON, StateStore, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .batch import Batch
@@ -61,7 +63,7 @@ class Ingestor:
                  *, name: str = "default", owns_unrecorded: bool = True,
                  reconnect_initial: float = 0.25, reconnect_max: float = 15.0,
                  batch_size: int = 500, part_cache_size: int = 5000,
-                 backlog_limit: int = 100_000,
+                 backlog_limit: int = 100_000, split: bool | None = None,
                  on_event: Callable[[str], None] | None = None,
                  observers: Sequence[Callable[[JSON], None]] = ()) -> None:
         self.redis = redis
@@ -75,6 +77,8 @@ class Ingestor:
         self.backoff = Backoff(reconnect_initial, reconnect_max)
         self.batch_size = batch_size
         self.backlog_limit = backlog_limit
+        self.split = split  # one transaction per slot (default: on a cluster only)
+        self._marked: set[str] = set()  # sessions in our `unpublished` set (store/log.py)
         self.on_event = on_event or (lambda _type: None)
         # Hear every ingested `{directory, payload}` event once it is in Redis (retry_guard).
         self.observers = tuple(observers)
@@ -177,6 +181,10 @@ class Ingestor:
         reader = asyncio.create_task(read())
         self._inbox, self._reader = queue, reader
         try:
+            # What a previous ingester of this server committed but did not publish (it died
+            # between the two steps) goes to the global log before anything new.
+            self._marked.clear()
+            await self.log.repair(self.name)
             fresh_parts = await self.reconcile()
             self.backoff.reset()
             self.synced.set()
@@ -281,7 +289,7 @@ class Ingestor:
             self._remember_parent(snap.info["id"], snap.info.get("parentID"))
         for snap in snapshots:
             async with self._transaction() as batch:
-                await stage_snapshot(self.store, batch.pipe, snap, self.name)
+                await stage_snapshot(self.store, batch.stage, snap, self.name)
                 await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
                                               "properties": {"sessionID": snap.info["id"]}})
             fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[snap.info["id"]]))
@@ -289,11 +297,11 @@ class Ingestor:
         synced_ids = {info["id"] for info in to_sync}
         for info in upstream_sessions:
             if info["id"] not in synced_ids:
-                pipe = self.redis.pipeline(transaction=True)
-                pipe.delete(self.store.keys.requests(info["id"]))
-                for request in requests.get(info["id"], []):
-                    self.store.put_request(pipe, info["id"], request)
-                await pipe.execute()
+                async with self.redis.pipeline(transaction=True) as pipe:  # the session's slot
+                    pipe.delete(self.store.keys.requests(info["id"]))
+                    for request in requests.get(info["id"], []):
+                        self.store.put_request(pipe, info["id"], request)
+                    await pipe.execute()
         missing = sorted(set(stored_ids) - upstream_ids)
         recorded = await self.store.upstream_names(missing)
         for sid in missing:
@@ -321,7 +329,7 @@ class Ingestor:
             if exc.status != 404:
                 return
         async with self._transaction() as batch:
-            await self.store.stage_remove_session(batch.pipe, sid, (info or {}).get("parentID"))
+            await self.store.stage_remove_session(batch.stage, sid, (info or {}).get("parentID"))
             await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
                                           "properties": {"sessionID": sid, "removed": True}},
                                   expire_session_log=True)
@@ -351,22 +359,22 @@ class Ingestor:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Batch]:
-        """A batch to stage writes on, committed as one transaction on leaving.
+        """A batch to stage writes on, committed on leaving: one transaction per session's
+        slot, then the global indexes, then the publish to the global log (store/log.py).
 
-        Changed parts and the log entries go last; a failure commits nothing."""
-        batch = self._batch = Batch(self.redis.pipeline(transaction=True))
+        Changed parts and the log entries go last; a failure before the commit commits nothing.
+        Sessions are marked as possibly unpublished before their first commit (`repair`)."""
+        batch = self._batch = Batch(Staging(self.redis, self.split))
         try:
             yield batch
             for part in batch.parts.values():
-                self.store.put_part(batch.pipe, part)
+                self.store.put_part(batch.stage.on(part["sessionID"]), part)
             if batch.hints and self.store.search is not None:
-                await self.store.search.stage_hints(batch.pipe, batch.hints)
-            if batch.log:
-                await self.log.stage_append(batch.pipe, batch.log)
-            await batch.pipe.execute()
+                await self.store.search.stage_hints(batch.stage.indexes, batch.hints)
+            await self.log.commit(batch.stage, batch.log, self.name, self._marked)
         finally:
             self._batch = None
-            await batch.pipe.reset()
+            await batch.stage.reset()
 
     async def _stage_event(self, batch: Batch, payload: JSON) -> None:
         kind = payload.get("type")
@@ -419,42 +427,44 @@ class Ingestor:
     async def _on_session(self, batch: Batch, props: JSON) -> None:
         info = props["info"]
         self._remember_parent(info["id"], info.get("parentID"))
-        self.store.put_session(batch.pipe, info, self.name)
+        self.store.put_session(batch.stage, info, self.name)
 
     async def _on_session_deleted(self, batch: Batch, props: JSON) -> None:
         sid = props["info"]["id"]
         self._forget_parts(batch, lambda part: part["sessionID"] == sid)
         batch.mark_removed(sid)
-        await self.store.stage_remove_session(batch.pipe, sid, props["info"].get("parentID"))
+        await self.store.stage_remove_session(batch.stage, sid, props["info"].get("parentID"))
 
     async def _on_status(self, batch: Batch, props: JSON) -> None:
-        self.store.put_json(batch.pipe, self.store.keys.status(props["sessionID"]),
-                            props["status"])
+        sid = props["sessionID"]
+        self.store.put_json(batch.stage.on(sid), self.store.keys.status(sid), props["status"])
 
     async def _on_idle(self, batch: Batch, props: JSON) -> None:
-        self.store.put_json(batch.pipe, self.store.keys.status(props["sessionID"]), IDLE)
+        sid = props["sessionID"]
+        self.store.put_json(batch.stage.on(sid), self.store.keys.status(sid), IDLE)
 
     async def _on_diff(self, batch: Batch, props: JSON) -> None:
-        self.store.put_json(batch.pipe, self.store.keys.diff(props["sessionID"]), props["diff"])
+        sid = props["sessionID"]
+        self.store.put_json(batch.stage.on(sid), self.store.keys.diff(sid), props["diff"])
 
     async def _on_todos(self, batch: Batch, props: JSON) -> None:
-        self.store.put_json(batch.pipe, self.store.keys.todos(props["sessionID"]),
-                            props["todos"])
+        sid = props["sessionID"]
+        self.store.put_json(batch.stage.on(sid), self.store.keys.todos(sid), props["todos"])
 
     async def _on_message(self, batch: Batch, props: JSON) -> None:
-        self.store.put_message(batch.pipe, props["info"])
-        await self.store.stage_usage(batch.pipe, props["info"])
+        self.store.put_message(batch.stage, props["info"])
+        await self.store.stage_usage(batch.stage.on(props["info"]["sessionID"]), props["info"])
 
     async def _on_message_removed(self, batch: Batch, props: JSON) -> None:
         sid, mid = props["sessionID"], props["messageID"]
         self._forget_parts(batch, lambda part: part["messageID"] == mid)
         batch.mark_removed(sid, mid)
-        await self.store.stage_remove_message(batch.pipe, sid, mid)
+        await self.store.stage_remove_message(batch.stage, sid, mid)
 
     async def _on_part(self, batch: Batch, props: JSON) -> None:
         self._remember_part(batch, props["part"])
         if self.store.search is not None:  # an update, not a delta: the part's text as sent
-            self.store.search.stage_part(batch.pipe, props["part"], hints=batch.hints)
+            self.store.search.stage_part(batch.stage, props["part"], hints=batch.hints)
 
     async def _on_delta(self, batch: Batch, props: JSON) -> None:
         sid, mid, pid, field = (props["sessionID"], props["messageID"], props["partID"],
@@ -474,13 +484,14 @@ class Ingestor:
         sid, mid, pid = props["sessionID"], props["messageID"], props["partID"]
         self._forget_parts(batch, lambda part: part["id"] == pid)
         batch.mark_removed(sid, mid, pid)
-        self.store.remove_part(batch.pipe, sid, mid, pid)
+        self.store.remove_part(batch.stage.on(sid), sid, mid, pid)
 
     async def _on_request_asked(self, batch: Batch, props: JSON) -> None:
-        self.store.put_request(batch.pipe, props["sessionID"], props)
+        self.store.put_request(batch.stage.on(props["sessionID"]), props["sessionID"], props)
 
     async def _on_request_done(self, batch: Batch, props: JSON) -> None:
-        self.store.remove_request(batch.pipe, props["sessionID"], props["requestID"])
+        sid = props["sessionID"]
+        self.store.remove_request(batch.stage.on(sid), sid, props["requestID"])
 
     def _remember_part(self, batch: Batch, part: JSON) -> None:
         if not all(isinstance(part.get(k), str) for k in ("id", "sessionID", "messageID")):

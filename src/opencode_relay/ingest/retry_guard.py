@@ -22,6 +22,7 @@ from cachetools import LRUCache
 
 from .. import events as event_types
 from ..store.log import EventLog, LogEntry
+from ..store.staging import Staging
 from ..store.state import JSON, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 
@@ -111,9 +112,9 @@ class RetryGuard:
         logger.info("session %s: provider %s unreachable after %d attempt(s); aborted",
                     sid, provider, attempt)
         try:
-            pipe = self.log.redis.pipeline(transaction=True)
-            await self.log.stage_append(pipe, [LogEntry(None, dumps(notice), (sid,))])
-            await pipe.execute()
+            async with Staging(self.log.redis) as stage:
+                await self.log.commit(stage, [LogEntry(None, dumps(notice), (sid,))],
+                                      self.upstream.name)
         except Exception as exc:  # the abort happened; only the notice is lost
             logger.warning("could not log the provider failure of %s: %s", sid, exc)
 

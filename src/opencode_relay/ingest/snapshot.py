@@ -11,8 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
+from ..store.staging import Staging
 from ..store.state import JSON, StateStore
 from ..upstream.client import OpencodeClient
 
@@ -59,31 +58,32 @@ async def pending_requests_by_session(upstream: OpencodeClient,
     return found
 
 
-async def stage_snapshot(store: StateStore, pipe: Pipeline, snap: SessionSnapshot,
+async def stage_snapshot(store: StateStore, stage: Staging, snap: SessionSnapshot,
                          upstream: str) -> None:
     """Stages writes that make Redis hold exactly `snap` for its session."""
     keys, sid = store.keys, snap.info["id"]
+    pipe = stage.on(sid)
     upstream_messages = {m["info"]["id"]: m for m in snap.messages}
     for mid, stored_pids in (await store.part_ids_by_message(sid)).items():
         if mid not in upstream_messages:
-            await store.stage_remove_message(pipe, sid, mid)
+            await store.stage_remove_message(stage, sid, mid)
             continue
         keep = {p["id"] for p in upstream_messages[mid].get("parts", [])}
         for pid in stored_pids:
             if pid not in keep:
                 store.remove_part(pipe, sid, mid, pid)
-    store.put_session(pipe, snap.info, upstream)
+    store.put_session(stage, snap.info, upstream)
     if store.search is not None:
-        store.search.stage_title(pipe, snap.info, cached=False)
-    pipe.zrem(keys.pruned, sid)
+        store.search.stage_title(stage, snap.info, cached=False)
+    stage.indexes.zrem(keys.pruned, sid)
     pipe.delete(keys.usage(sid))
     for message in snap.messages:
-        store.put_message(pipe, message["info"])
+        store.put_message(stage, message["info"])
         await store.stage_usage(pipe, message["info"])
         for part in message.get("parts", []):
             store.put_part(pipe, part)
             if store.search is not None:
-                store.search.stage_part(pipe, part, cached=False)
+                store.search.stage_part(stage, part, cached=False)
     store.put_json(pipe, keys.todos(sid), snap.todos)
     store.put_json(pipe, keys.diff(sid), snap.diff)
     store.put_json(pipe, keys.status(sid), snap.status)

@@ -113,7 +113,9 @@ class Subscriptions:
                            expiration_ms / 1000 if expiration_ms else None)
         found = await self.redis.hget(self.keys.push_endpoints, sid)
         previous = text(found) if found is not None else None
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # Each principal's hash and the endpoint index lie in their own hash slots: one round
+        # trip, not one transaction (a sender reads a subscription from its principal's hash).
+        async with self.redis.pipeline(transaction=False) as pipe:
             if previous is not None and previous != principal_id:
                 pipe.hdel(self.keys.push_subscriptions(previous), sid)
             pipe.hset(self.keys.push_subscriptions(principal_id), sid, json.dumps(asdict(sub)))
@@ -146,7 +148,7 @@ class Subscriptions:
         """Drops every subscription of every principal (a key rotation); returns how many."""
         owners = await self.redis.hgetall(self.keys.push_endpoints)
         principals = {text(owner) for owner in owners.values()}
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:  # several hash slots
             for principal_id in principals:
                 pipe.delete(self.keys.push_subscriptions(principal_id))
             pipe.delete(self.keys.push_endpoints)

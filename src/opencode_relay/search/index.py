@@ -28,6 +28,8 @@ from redis.asyncio.client import Pipeline
 
 from ..store.keys import Keys
 from ..store.replies import text
+from ..store.scripts import Script
+from ..store.staging import Staging
 from .tokens import Query, terms
 
 JSON = dict[str, Any]
@@ -112,8 +114,8 @@ class SearchIndex:
     def __init__(self, redis: Redis, keys: Keys, hint_cache_size: int = 200_000) -> None:
         self.redis = redis
         self.keys = keys
-        self._match = redis.register_script(_MATCH)
-        self._add_hints = redis.register_script(_ADD_HINTS)
+        self._match = Script(redis, _MATCH)
+        self._add_hints = Script(redis, _ADD_HINTS)
         # Hints and vocabulary entries this process wrote: a streamed answer's part is updated
         # a few times and a session repeats its words, so most writes would be repeats. A hint is
         # dropped only for a session that is gone, whose id never comes back (a pruned session
@@ -124,7 +126,7 @@ class SearchIndex:
         self._known: set[str] = set()
 
     # ----- staged writes (on the ingest transaction) --------------------------------------
-    def stage_part(self, pipe: Pipeline, part: JSON, cached: bool = True,
+    def stage_part(self, stage: Staging, part: JSON, cached: bool = True,
                    hints: Hints | None = None) -> None:
         """Stages a text part's postings and hints (other parts: nothing).
 
@@ -136,25 +138,26 @@ class SearchIndex:
         words = terms(part["text"])
         key = self.keys.search_postings(sid)
         if not words:
-            pipe.hdel(key, part["id"])
+            stage.on(sid).hdel(key, part["id"])
             return
-        pipe.hset(key, part["id"], _posting(part["messageID"], _part_time(part), words))
+        stage.on(sid).hset(key, part["id"],
+                           _posting(part["messageID"], _part_time(part), words))
         if hints is None:
-            self._stage_hints(pipe, sid, words, cached)
+            self._stage_hints(stage.indexes, sid, words, cached)
         else:
             for word in words:
                 hints.setdefault(word, set()).add(sid)
 
-    def stage_title(self, pipe: Pipeline, info: JSON, cached: bool = True) -> None:
+    def stage_title(self, stage: Staging, info: JSON, cached: bool = True) -> None:
         sid = info["id"]
         words = terms(str(info.get("title") or ""))
         key = self.keys.search_postings(sid)
         if not words:
-            pipe.hdel(key, TITLE)
+            stage.on(sid).hdel(key, TITLE)
             return
         updated = (info.get("time") or {}).get("updated") or 0
-        pipe.hset(key, TITLE, _posting("", int(updated), words))
-        self._stage_hints(pipe, sid, words, cached)
+        stage.on(sid).hset(key, TITLE, _posting("", int(updated), words))
+        self._stage_hints(stage.indexes, sid, words, cached)
 
     def stage_remove_part(self, pipe: Pipeline, sid: str, pid: str) -> None:
         pipe.hdel(self.keys.search_postings(sid), pid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import orjson
 
+from ..store.staging import Staging
 from ..store.state import StateStore
 from .index import SearchIndex
 
@@ -21,16 +22,16 @@ async def reindex(store: StateStore, index: SearchIndex) -> tuple[int, int]:
         if not raw:
             continue  # removed meanwhile
         _cursor, records = await store.read_transcript(sid)
-        async with store.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(store.keys.search_postings(sid))
-            index.stage_title(pipe, orjson.loads(raw[0]), cached=False)
+        async with Staging(store.redis) as stage:
+            stage.on(sid).delete(store.keys.search_postings(sid))
+            index.stage_title(stage, orjson.loads(raw[0]), cached=False)
             for record in records:
                 for part_raw in record.parts:
                     part = orjson.loads(part_raw)
                     if isinstance(part, dict) and all(
                             isinstance(part.get(k), str) for k in ("id", "sessionID", "messageID")):
-                        index.stage_part(pipe, part, cached=False)
+                        index.stage_part(stage, part, cached=False)
                         parts += 1 if part.get("type") == "text" else 0
-            await pipe.execute()
+            await stage.commit()
         sessions += 1
     return sessions, parts

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..store.keys import Keys
+from ..store.scripts import Script
 
 logger = logging.getLogger("opencode_relay.limits")
 
@@ -48,14 +49,15 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 """
 
+# KEYS: one principal's slots (one key: one hash slot). ARGV: the TTL, then the slot ids.
 _RENEW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV do
-  redis.call('ZADD', KEYS[i - 1], 'XX', now + ttl, ARGV[i])
-  redis.call('PEXPIRE', KEYS[i - 1], ttl)
+  redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
 end
+redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 """
 
@@ -67,7 +69,7 @@ class PromptLimiter:
         self.redis = redis
         self.keys = keys
         self.per_minute = per_minute
-        self._window = redis.register_script(_WINDOW)
+        self._window = Script(redis, _WINDOW)
 
     async def hit(self, principal_id: str) -> int | None:
         """Counts one prompt; None when allowed, else seconds to wait."""
@@ -88,8 +90,8 @@ class StreamSlots:
         self.ttl_ms = int(ttl_seconds * 1000)
         self._held: dict[str, str] = {}  # slot id -> key, for renewal
         self._task: asyncio.Task[None] | None = None
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._renew = redis.register_script(_RENEW)
+        self._acquire = Script(redis, _ACQUIRE)
+        self._renew = Script(redis, _RENEW)
 
     async def acquire(self, principal_id: str) -> str | None:
         """A slot id, or None when the principal has `limit` streams open already."""
@@ -111,11 +113,15 @@ class StreamSlots:
                 logger.warning("could not release a stream slot: %s", exc)
 
     async def renew_all(self) -> None:
-        held = list(self._held.items())
-        for start in range(0, len(held), 500):
-            chunk = held[start:start + 500]
-            await self._renew(keys=[k for _, k in chunk],
-                              args=[self.ttl_ms, *[s for s, _ in chunk]])
+        by_key: dict[str, list[str]] = {}
+        for slot, key in list(self._held.items()):
+            by_key.setdefault(key, []).append(slot)
+        keys = list(by_key)
+        for start in range(0, len(keys), 500):  # one script call per principal, pipelined
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys[start:start + 500]:
+                    await self._renew(keys=[key], args=[self.ttl_ms, *by_key[key]], client=pipe)
+                await pipe.execute()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._renew_forever())

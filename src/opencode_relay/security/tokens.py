@@ -52,7 +52,10 @@ class TokenStore:
         info = TokenInfo(f"tok_{secrets.token_hex(6)}", name, admin, time.time(),
                          terminal=terminal)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # The two hashes lie in different hash slots (a cluster): in order, not atomic. A
+        # secret's hash is written after its token (until then it resolves to nothing), and
+        # revoking marks the token before the hashes go (`_active` refuses a revoked one).
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.keys.auth_tokens, info.id, json.dumps(asdict(info)))
             pipe.hset(self.keys.auth_token_hashes, digest(secret), info.id)
             await pipe.execute()
@@ -72,7 +75,7 @@ class TokenStore:
             return False
         revoked = TokenInfo(**{**asdict(info), "revoked": info.revoked or time.time()})
         hashes = await self.redis.hgetall(self.keys.auth_token_hashes)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.keys.auth_tokens, token_id, json.dumps(asdict(revoked)))
             for hashed, owner in hashes.items():
                 if text(owner) == token_id:

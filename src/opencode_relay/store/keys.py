@@ -23,6 +23,18 @@ class Keys:
     def events(self) -> str:
         return f"{self.prefix}events"
 
+    # The global log's companions share its slot (the tag is the log's own name, which has no
+    # braces and so hashes whole): the publish script writes all three (store/log.py).
+    @property
+    def published(self) -> str:
+        """HASH: session id -> the newest entry of its log that is in the global log."""
+        return f"{self.prefix}log:{{{self.events}}}:published"
+
+    def unpublished(self, owner: str) -> str:
+        """SET: sessions `owner` (an ingester) appended to, whose entries may not all be in
+        the global log yet; repaired by the next owner (store/log.py, `EventLog.repair`)."""
+        return f"{self.prefix}log:{{{self.events}}}:unpublished:{owner}"
+
     @property
     def pruned(self) -> str:
         """ZSET: sessions pruned from Redis (not from opencode), scored by their last change."""

@@ -1,14 +1,34 @@
-"""The event log: Redis Streams, one for every event and one per session.
+"""The event log: Redis Streams, one per session (the truth) and one global, in total order.
 
-Both streams use the same entry id for the same event (the ingestor assigns it), so one id is
-a valid resume position on `/api/events` and on a session's stream alike.
+A session's events are appended to its own log, and to each ancestor's (a sub-agent's events
+show in its parents' streams), with the session's state writes: one transaction per log, in
+that log's hash slot (store/staging.py). Each log assigns its own ids (XADD *), so an id is a
+position in one log only: `/api/sessions/{id}/events` resumes on the session's ids,
+`/api/events` on the global log's.
+
+The global log is filled by a second step, `publish`: one script in the global log's slot
+appends an entry per event carrying its references, `<session>,<prev>,<id>` for every log that
+holds it (`prev`: the entry before it in that log), and advances the `published` pointer of each
+of those logs. A reference is accepted only when its `prev` is the pointer (each log's entries
+join the global log in that log's order, with none left out) and skipped when the pointer is
+already past it (publishing is idempotent). A refused reference means some entry of that log
+was committed but not published yet (a writer crashed, or is still on its way): `publish` reads
+the missing entries from that log, publishes them, and goes on. An event is shown to global
+readers once, with the copy in its own session's log; copies published apart from it (a
+repair) only reach that log's session readers.
+
+Which entries may be unpublished after a crash is recorded before each commit: every session
+an ingester appends to is first added to its `unpublished` set, and the next ingester of that
+opencode server publishes what those logs hold past their pointers (`repair`) before it ingests.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -16,30 +36,64 @@ from redis.asyncio.client import Pipeline
 from ..errors import InvalidEventId
 from .keys import Keys
 from .replies import entries, text
+from .scripts import Script
+from .staging import Staging
 
 # "<ms>-<seq>", or a bare "<ms>" meaning "<ms>-0" (so "0" is the log's very beginning).
 _ENTRY_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$", re.ASCII)
 
-
-# Appends a batch of events. KEYS: the global log, then every session log the batch touches.
-# ARGV: global cap, session cap, then two per event: its data, and "<flag>|<session ids>|<i,j…>"
-# where flag 1 lets its own log expire (its session is gone) and i,j… are the KEYS indexes of
-# its session logs, own first. Two arguments per event keep the command cheap to pack.
-_APPEND = """
-for i = 3, #ARGV, 2 do
-  local data, meta = ARGV[i], ARGV[i + 1]
-  local flag, sessions, indexes = string.match(meta, '^(%d)|([^|]*)|(.*)$')
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', sessions)
-  local own = nil
-  for index in string.gmatch(indexes, '%d+') do
-    local key = KEYS[tonumber(index)]
-    own = own or key
-    redis.call('XADD', key, 'MAXLEN', '~', ARGV[2], id, 'e', data)
-  end
-  if flag == '1' and own then
-    redis.call('EXPIRE', own, 3600)
-  end
+_LESS = """
+local function less(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, bm = tonumber(am), tonumber(bm)
+  if am ~= bm then return am < bm end
+  return tonumber(as) < tonumber(bs)
 end
+"""
+
+# Publishes events to the global log. KEYS: the global log, the `published` hash.
+# ARGV: the cap, then four per event: its own session ('' for none) with '!' after it when the
+# session is gone (its pointer goes too), data, sessions (own first, space separated),
+# references (`<session>,<prev>,<id>` space separated; none for an event of no session, which
+# has no log of its own and is published as it comes).
+# Reply: {events handled, false} or, stopped at a reference whose log has unpublished entries
+# before it, {events handled before it, that session, its pointer, the reference's prev}.
+_PUBLISH = _LESS + """
+for i = 2, #ARGV, 4 do
+  local own, data, sessions, refs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local gone = string.sub(own, -1) == '!'
+  if gone then own = string.sub(own, 1, -2) end
+  local todo, visible = {}, refs == ''
+  for log, prev, id in string.gmatch(refs, '([^%s,]+),([^%s,]+),([^%s,]+)') do
+    local at = redis.call('HGET', KEYS[2], log)
+    if not at or less(at, id) then
+      if at and at ~= prev and less(at, prev) then
+        return {(i - 2) / 4, log, at, prev}
+      end
+      todo[#todo + 1] = log .. ',' .. prev .. ',' .. id
+      if log == own then visible = true end
+    end
+  end
+  if #todo > 0 or refs == '' then
+    local fields = {'e', data, 's', sessions, 'r', table.concat(todo, ' ')}
+    if not visible then fields[#fields + 1] = 'h'; fields[#fields + 1] = '1' end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    for _, ref in ipairs(todo) do
+      local log, _, id = string.match(ref, '^([^,]+),([^,]+),([^,]+)$')
+      redis.call('HSET', KEYS[2], log, id)
+    end
+  end
+  if gone then redis.call('HDEL', KEYS[2], own) end
+end
+return {(#ARGV - 1) / 4, false}
+"""
+
+# Moves a log's pointer forward to ARGV[2] (never back). KEYS: the `published` hash.
+# ARGV: the session, the id. Used when entries a reference needs were trimmed away.
+_ADVANCE = _LESS + """
+local at = redis.call('HGET', KEYS[1], ARGV[1])
+if not at or less(at, ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 1
 """
 
@@ -67,11 +121,48 @@ ZERO = EventId(0, 0)
 
 
 @dataclass(frozen=True)
+class Ref:
+    """An event's place in one session's log: its id there and the entry before it."""
+
+    session: str
+    prev: EventId
+    id: EventId
+
+    def __str__(self) -> str:
+        return f"{self.session},{self.prev},{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Ref:
+        session, prev, id_ = text.split(",")
+        return cls(session, EventId.parse(prev), EventId.parse(id_))
+
+
+@dataclass(frozen=True)
 class LogEntry:
     id: EventId | None  # None until the log assigned it
     data: bytes          # the event JSON, as opencode sent it
     sessions: tuple[str, ...]  # the sessions whose streams it belongs to (own + ancestors)
     expire_own_log: bool = False  # its session is gone: that session's log stays only briefly
+    refs: tuple[Ref, ...] = ()  # global log: where it is in each session log that holds it
+    hidden: bool = False  # global log: a copy for session readers only (see the module)
+
+
+@dataclass
+class Appended:
+    """Events staged for their session logs; after the commit, where each one landed."""
+
+    entries: list[LogEntry]
+    refs: list[list[Ref]] = field(default_factory=list)
+    _last: dict[str, EventId] = field(default_factory=dict)
+
+    def prev(self, session: str, reply: Any, _follow_up: Pipeline) -> None:
+        found = entries(reply)
+        self._last[session] = EventId.parse(found[0][0]) if found else ZERO
+
+    def added(self, index: int, session: str, reply: Any, _follow_up: Pipeline) -> None:
+        added = EventId.parse(reply)
+        self.refs[index].append(Ref(session, self._last[session], added))
+        self._last[session] = added
 
 
 class EventLog:
@@ -80,28 +171,107 @@ class EventLog:
         self.keys = keys
         self.max_events = max_events
         self.session_max_events = session_max_events
-        self._append = redis.register_script(_APPEND)
+        self._publish = Script(redis, _PUBLISH)
+        self._advance = Script(redis, _ADVANCE)
 
-    async def stage_append(self, pipe: Pipeline, entries: list[LogEntry]) -> None:
-        """Stages events for the global log and their sessions' logs, each under one id.
+    # ----- writing ---------------------------------------------------------------------
+    def stage_append(self, staging: Staging, log: list[LogEntry]) -> Appended:
+        """Stages each event on its sessions' logs, each in that session's transaction.
 
-        Redis assigns the ids (XADD *) inside one script, so an entry lands in every log at once
-        and several ingesting relays (one per opencode server) can share the global log.
-        """
-        keys = [self.keys.events]
-        index: dict[str, int] = {}
-        args: list[bytes | str | int] = [self.max_events, self.session_max_events]
-        for entry in entries:
-            positions = []
-            for sid in entry.sessions:
-                if sid not in index:
-                    keys.append(self.keys.session_events(sid))
-                    index[sid] = len(keys)  # Lua's KEYS are 1-based
-                positions.append(str(index[sid]))
-            flag = "1" if entry.expire_own_log else "0"
-            args += [entry.data, f"{flag}|{' '.join(entry.sessions)}|{','.join(positions)}"]
-        await self._append(keys=keys, args=args, client=pipe)  # queued, not sent yet
+        Call `publish` with the result once the staging committed."""
+        appended = Appended(log, [[] for _ in log])
+        for index, entry in enumerate(log):
+            for session in entry.sessions:
+                pipe = staging.on(session)
+                stream = self.keys.session_events(session)
+                if session not in appended._last:
+                    appended._last[session] = ZERO
+                    pipe.xrevrange(stream, count=1)
+                    staging.then(pipe, partial(appended.prev, session))
+                pipe.xadd(stream, {"e": entry.data, "s": " ".join(entry.sessions)},
+                          maxlen=self.session_max_events, approximate=True)
+                staging.then(pipe, partial(appended.added, index, session))
+            if entry.expire_own_log and entry.sessions:
+                staging.on(entry.sessions[0]).expire(
+                    self.keys.session_events(entry.sessions[0]), 3600)
+        return appended
 
+    async def commit(self, stage: Staging, log: list[LogEntry], owner: str,
+                     marked: set[str] | None = None) -> None:
+        """Commits `stage` with `log` appended to its sessions' logs, then publishes `log`.
+
+        `owner` (the opencode server whose ingester repairs after a crash) first records the
+        sessions as possibly unpublished, except those in `marked` (recorded already; the
+        newly recorded are added to it)."""
+        appended = self.stage_append(stage, log)
+        unmarked = {s for entry in log for s in entry.sessions} - (marked or set())
+        if unmarked:
+            await self.redis.sadd(self.keys.unpublished(owner), *sorted(unmarked))
+            if marked is not None:
+                marked |= unmarked
+        await stage.commit()
+        if log:
+            await self.publish(appended)
+
+    async def publish(self, appended: Appended) -> None:
+        """Publishes committed events to the global log (see the module's docstring)."""
+        await self._publish_events([
+            (_own(entry), entry.data, entry.sessions, refs)
+            for entry, refs in zip(appended.entries, appended.refs, strict=True)])
+
+    async def _publish_events(
+            self, events: Sequence[tuple[str, bytes, Sequence[str], Sequence[Ref]]]) -> None:
+        healed: set[tuple[str, str]] = set()
+        while events:
+            args: list[Any] = [self.max_events]
+            for own, data, sessions, refs in events:
+                args += [own, data, " ".join(sessions), " ".join(map(str, refs))]
+            reply = await self._publish(keys=[self.keys.events, self.keys.published], args=args)
+            done = int(reply[0])
+            if reply[1] is None or reply[1] is False or done >= len(events):
+                return
+            session, at, prev = text(reply[1]), text(reply[2]), text(reply[3])
+            if (session, prev) in healed:  # what it needs is gone from the log (trimmed)
+                await self._advance(keys=[self.keys.published], args=[session, prev])
+            else:
+                healed.add((session, prev))
+                await self._heal(session, EventId.parse(at), EventId.parse(prev))
+            events = events[done:]
+
+    async def _heal(self, session: str, after: EventId, until: EventId | None) -> None:
+        """Publishes the entries of `session`'s log after `after` (up to `until`), each with
+        its reference to that log only."""
+        stream = self.keys.session_events(session)
+        found = entries(await self.redis.xrange(stream, min=f"({after}",
+                                                max=str(until) if until else "+"))
+        events: list[tuple[str, bytes, Sequence[str], Sequence[Ref]]] = []
+        prev = after
+        for raw_id, fields in found:
+            at = EventId.parse(raw_id)
+            sessions = text(fields.get(b"s", b"")).split() or [session]
+            events.append((sessions[0], fields[b"e"], sessions, [Ref(session, prev, at)]))
+            prev = at
+        if events:
+            await self._publish_events(events)
+        if until is not None and prev != until:
+            await self._advance(keys=[self.keys.published], args=[session, str(until)])
+
+    async def repair(self, owner: str) -> int:
+        """Publishes whatever the logs `owner` appended to hold past their pointers (a crash
+        between commit and publish), then forgets them. Returns how many logs it looked at."""
+        sessions = sorted(text(s) for s in await self.redis.smembers(self.keys.unpublished(owner)))
+        if sessions:
+            pointers = await self.redis.hmget(self.keys.published, sessions)
+            for session, at in zip(sessions, pointers, strict=True):
+                await self._heal(session, EventId.parse(at) if at else ZERO, None)
+            await self.redis.srem(self.keys.unpublished(owner), *sessions)
+        return len(sessions)
+
+    def stage_forget(self, pipe: Pipeline, session: str) -> None:
+        """Stages dropping a removed session's pointer."""
+        pipe.hdel(self.keys.published, session)
+
+    # ----- reading ---------------------------------------------------------------------
     async def last_id(self, stream: str | None = None) -> EventId:
         found = entries(await self.redis.xrevrange(stream or self.keys.events, count=1))
         return EventId.parse(found[0][0]) if found else ZERO
@@ -126,16 +296,33 @@ class EventLog:
         # Redis < 7 does not say what was trimmed: assume the worst once the cap was reached.
         return int(info.get("length", 0)) >= min(self.max_events, self.session_max_events) // 2
 
-    async def read_entries_after(self, stream: str, after: EventId,
+    async def read_entries_after(self, stream: str, after: EventId, until: EventId | None = None,
                                  batch: int = 1000) -> AsyncIterator[LogEntry]:
-        """The entries after `after`, oldest first, each with its sessions (known on the global
-        stream only)."""
+        """The entries after `after` (up to `until`), oldest first, each with its sessions.
+        On the global log, copies meant for session readers only are left out."""
         cursor = f"({after}"
+        high = str(until) if until is not None else "+"
+        is_global = stream == self.keys.events
         while True:
-            found = entries(await self.redis.xrange(stream, min=cursor, max="+", count=batch))
+            found = entries(await self.redis.xrange(stream, min=cursor, max=high, count=batch))
             for raw_id, fields in found:
-                yield LogEntry(EventId.parse(raw_id), fields[b"e"],
-                               tuple(fields.get(b"s", b"").decode().split()))
+                entry = parse_entry(raw_id, fields)
+                if not (is_global and entry.hidden):
+                    yield entry
             if len(found) < batch:
                 return
             cursor = f"({text(found[-1][0])}"
+
+
+def _own(entry: LogEntry) -> str:
+    """The publish script's own-session argument (see `_PUBLISH`)."""
+    own = entry.sessions[0] if entry.sessions else ""
+    return own + "!" if own and entry.expire_own_log else own
+
+
+def parse_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> LogEntry:
+    refs = fields.get(b"r")
+    return LogEntry(EventId.parse(raw_id), fields[b"e"],
+                    tuple(fields.get(b"s", b"").decode().split()),
+                    refs=tuple(Ref.parse(r) for r in refs.decode().split()) if refs else (),
+                    hidden=b"h" in fields)

@@ -19,6 +19,8 @@ from redis.asyncio.client import Pipeline
 from ..search.index import SearchIndex
 from .keys import Keys
 from .replies import data, text, zset_members
+from .scripts import Script
+from .staging import Staging
 
 JSON = dict[str, Any]
 
@@ -56,37 +58,38 @@ return out
 # Removals read the indexes inside Redis, at EXEC time, so they can be staged in a transaction
 # after writes to the same session (and see them). A message's part index is its key + ':parts'.
 _REMOVE_MESSAGE_FUNCTION = """
-local function remove_message(index, message, parts, mid, part_prefix, postings)
+local function remove_message(message, parts, part_prefix, postings)
   for _, pid in ipairs(redis.call('ZRANGE', parts, 0, -1)) do
     redis.call('DEL', part_prefix .. pid)
     if postings then redis.call('HDEL', postings, pid) end
   end
   redis.call('DEL', message, parts)
-  redis.call('HDEL', index, mid)
 end
 """
 
-# KEYS: the session's message index, the global message index, the message, its part index,
-# the session's search postings. ARGV: message id, part key prefix.
+# Every key is the session's (one slot); the global message index is cleaned after the commit
+# (store/staging.py), from the message ids the session removal returns.
+# KEYS: the session's message index, the message, its part index, the session's search
+# postings. ARGV: message id, part key prefix.
 _REMOVE_MESSAGE = _REMOVE_MESSAGE_FUNCTION + """
-remove_message(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], KEYS[5])
+remove_message(KEYS[2], KEYS[3], ARGV[2], KEYS[4])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS: the session's message index, the global message index, the session list, then the
-# session's other keys to delete. ARGV: session id, message key prefix, part key prefix.
+# KEYS: the session's message index, then the session's other keys to delete.
+# ARGV: message key prefix, part key prefix. Reply: the ids of the messages it removed.
 _REMOVE_SESSION = _REMOVE_MESSAGE_FUNCTION + """
-for _, mid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local message = ARGV[2] .. mid
-  remove_message(KEYS[2], message, message .. ':parts', mid, ARGV[3], false)
+local mids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, mid in ipairs(mids) do
+  local message = ARGV[1] .. mid
+  remove_message(message, message .. ':parts', ARGV[2], false)
 end
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-for i = 4, #KEYS do
+for i = 2, #KEYS do
   redis.call('DEL', KEYS[i])
 end
-return 1
+return mids
 """
 
 
@@ -185,11 +188,11 @@ class StateStore:
         self.redis = redis
         self.keys = keys
         self.search = search  # indexes titles and text parts as they are staged (RELAY_SEARCH)
-        self._transcript = redis.register_script(_TRANSCRIPT)
-        self._remove_message = redis.register_script(_REMOVE_MESSAGE)
-        self._remove_session = redis.register_script(_REMOVE_SESSION)
-        self._put_usage = redis.register_script(_PUT_USAGE)
-        self._read_usage = redis.register_script(_READ_USAGE)
+        self._transcript = Script(redis, _TRANSCRIPT)
+        self._remove_message = Script(redis, _REMOVE_MESSAGE)
+        self._remove_session = Script(redis, _REMOVE_SESSION)
+        self._put_usage = Script(redis, _PUT_USAGE)
+        self._read_usage = Script(redis, _READ_USAGE)
 
     # ----- reads -------------------------------------------------------------------------
     async def list_session_ids(self, limit: int | None = None) -> list[str]:
@@ -350,24 +353,26 @@ class StateStore:
         return sorted(requests, key=lambda r: r.get("id", ""))
 
     # ----- staged writes -----------------------------------------------------------------
-    def put_session(self, pipe: Pipeline, info: JSON, upstream: str | None = None) -> None:
+    def put_session(self, stage: Staging, info: JSON, upstream: str | None = None) -> None:
         """Stages a session; `upstream` names the opencode server that holds it."""
         sid = info["id"]
+        pipe = stage.on(sid)
         pipe.set(self.keys.session(sid), dumps(info))
         if upstream is not None:
             pipe.set(self.keys.session_upstream(sid), upstream)
         created = (info.get("time") or {}).get("created") or 0
-        pipe.zadd(self.keys.session_list, {sid: created})
-        if info.get("parentID"):
-            pipe.sadd(self.keys.children(info["parentID"]), sid)
+        stage.indexes.zadd(self.keys.session_list, {sid: created})
+        if info.get("parentID"):  # the parent's keys: its own slot
+            stage.on(info["parentID"]).sadd(self.keys.children(info["parentID"]), sid)
         if self.search is not None:
-            self.search.stage_title(pipe, info)
+            self.search.stage_title(stage, info)
 
-    def put_message(self, pipe: Pipeline, info: JSON) -> None:
+    def put_message(self, stage: Staging, info: JSON) -> None:
         sid, mid = info["sessionID"], info["id"]
+        pipe = stage.on(sid)
         pipe.set(self.keys.message(sid, mid), dumps(info))
         pipe.zadd(self.keys.session_messages(sid), {mid: 0})
-        pipe.hset(self.keys.message_index, mid, sid)
+        stage.indexes.hset(self.keys.message_index, mid, sid)
 
     async def stage_usage(self, pipe: Pipeline, info: JSON) -> None:
         """Stages an assistant message's usage into its session's totals (others: nothing)."""
@@ -396,15 +401,16 @@ class StateStore:
         if self.search is not None:
             self.search.stage_remove_part(pipe, sid, pid)
 
-    async def stage_remove_message(self, pipe: Pipeline, sid: str, mid: str) -> None:
+    async def stage_remove_message(self, stage: Staging, sid: str, mid: str) -> None:
         """Stages the removal of a message with its parts (read at EXEC time)."""
-        keys = [self.keys.session_messages(sid), self.keys.message_index,
-                self.keys.message(sid, mid), self.keys.message_parts(sid, mid),
-                self.keys.search_postings(sid)]
+        pipe = stage.on(sid)
+        keys = [self.keys.session_messages(sid), self.keys.message(sid, mid),
+                self.keys.message_parts(sid, mid), self.keys.search_postings(sid)]
         await self._remove_message(keys=keys, args=[mid, self.keys.part(sid, "")], client=pipe)
         await self._put_usage(keys=[self.keys.usage(sid)], args=[mid, ""], client=pipe)
+        stage.indexes.hdel(self.keys.message_index, mid)
 
-    async def stage_remove_session(self, pipe: Pipeline, sid: str, parent_id: str | None,
+    async def stage_remove_session(self, stage: Staging, sid: str, parent_id: str | None,
                                    keep_owner: bool = False) -> None:
         """Stages the removal of a session and everything it holds (read at EXEC time).
 
@@ -416,12 +422,21 @@ class StateStore:
                 self.keys.share_digests(sid)} if keep_owner else set()
         own = [k for k in self.keys.fixed_session_keys(sid)
                if k != self.keys.session_messages(sid) and k not in kept]
-        keys = [self.keys.session_messages(sid), self.keys.message_index,
-                self.keys.session_list, *own]
-        args = [sid, self.keys.message(sid, ""), self.keys.part(sid, "")]
-        await self._remove_session(keys=keys, args=args, client=pipe)
+        pipe = stage.on(sid)
+        args = [self.keys.message(sid, ""), self.keys.part(sid, "")]
+        await self._remove_session(keys=[self.keys.session_messages(sid), *own], args=args,
+                                   client=pipe)
+        # The global indexes follow: the message index from the ids removed (known at EXEC).
+        stage.then(pipe, lambda mids, follow_up: _forget_messages(follow_up, self.keys, mids))
+        stage.indexes.zrem(self.keys.session_list, sid)
+        stage.indexes.hdel(self.keys.published, sid)
         if self.search is not None:  # its postings go with its keys; its hints: read now
             words = (await self.search.hints_of([sid]))[sid]
-            self.search.stage_drop_hints(pipe, sid, words)
-        if parent_id:  # the parent's keys live in another hash slot: a command of its own
-            pipe.srem(self.keys.children(parent_id), sid)
+            self.search.stage_drop_hints(stage.indexes, sid, words)
+        if parent_id:  # the parent's keys live in another hash slot
+            stage.on(parent_id).srem(self.keys.children(parent_id), sid)
+
+
+def _forget_messages(pipe: Pipeline, keys: Keys, mids: list[bytes]) -> None:
+    if mids:
+        pipe.hdel(keys.message_index, *mids)

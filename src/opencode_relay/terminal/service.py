@@ -109,15 +109,17 @@ class Terminals:
         await pty.remove(self.client_of(record), record.id, record.directory)
         await self.forget(record)
 
+    # The record (by PTY id) and the session's pointer to it lie in different hash slots: one
+    # round trip, not one transaction. A pointer whose record is gone finds no terminal.
     async def forget(self, record: TerminalRecord) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.delete(self.keys.terminal(record.id))
             pipe.delete(self.keys.session_terminal(record.session, record.owner))
             await pipe.execute()
 
     async def _remember(self, record: TerminalRecord) -> None:
         ttl = RECORD_TTL_SECONDS
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(self.keys.terminal(record.id), json.dumps(asdict(record)), ex=ttl)
             pipe.set(self.keys.session_terminal(record.session, record.owner), record.id, ex=ttl)
             await pipe.execute()
