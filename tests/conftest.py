@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.redis_under_test import RedisServer, redis_client, start_redis
 from tests.support.stack import RelayProcess, start_opencode
 
 
@@ -37,8 +38,9 @@ def workspace_roots(tmp_path_factory: pytest.TempPathFactory, stack_dir: Path) -
 
 
 @pytest.fixture(scope="session")
-def redis_server(stack_dir: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(stack_dir / "redis").start()
+def redis_server(stack_dir: Path) -> Iterator[RedisServer]:
+    """One redis-server, or a 3-primary Redis Cluster with RELAY_TEST_REDIS=cluster."""
+    server = start_redis(stack_dir / "redis")
     yield server
     server.stop()
 
@@ -93,9 +95,10 @@ def oc(opencode: EmbeddedOpencode) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture()
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    """A client of the test Redis (tests keep to their own `keys`)."""
-    client = Redis.from_url(redis_server.url)
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    """A client of the test Redis, the cluster client on a cluster (tests keep to their own
+    `keys`)."""
+    client = redis_client(redis_server.url)
     yield client
     await client.aclose()
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.redis_under_test import sync_redis_client
 from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import RelayProcess, wait_for
 
@@ -180,7 +180,7 @@ def test_every_action_is_audited_and_no_secret_is_kept(
 
     # No secret anywhere in the stream: tokens, the login cookie, the provider key, the
     # prompt's words (in a prompt, a permission reply's message, a question's answer).
-    client = redis.Redis.from_url(redis_server.url)
+    client = sync_redis_client(redis_server.url)
     try:
         raw = str(client.xrange(Keys(relay.prefix).audit))
     finally:

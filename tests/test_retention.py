@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis as sync_redis
 from redis.asyncio import Redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
@@ -20,6 +19,7 @@ from opencode_relay.store.keys import Keys
 from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.redis_under_test import sync_redis_client
 from tests.support.stack import RelayProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -188,7 +188,7 @@ def test_the_periodic_task_prunes_a_finished_session_of_a_running_relay(
         sid = api.post("/api/sessions", json={"title": "short-lived"}).json()["id"]
         marker = scripted.script(f"p{uuid.uuid4().hex[:8]}", [[{"text": "done"}]])
         assert api.post(f"/api/sessions/{sid}/messages", json={"text": marker}).status_code == 200
-        client = sync_redis.Redis.from_url(redis_server.url)
+        client = sync_redis_client(redis_server.url)
         keys = Keys(relay.prefix)
         owner = keys.session_owner(sid).encode()
         wait_for(lambda: [k for k in client.scan_iter(f"{relay.prefix}*{sid}*") if k != owner]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis, free_port
 from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.redis_under_test import sync_redis_client
 from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import EventCollector, RelayProcess, wait_for
 
@@ -310,7 +310,7 @@ def test_tokens_are_stored_as_hashes_and_listed_without_secrets(
         secured: RelayProcess, tokens: dict[str, str], redis_server: EmbeddedRedis) -> None:
     listed = relay_cli(secured, "token", "list").stdout
     assert "alice" in listed and "revoked" in listed
-    client = redis.Redis.from_url(redis_server.url)
+    client = sync_redis_client(redis_server.url)
     stored = b"".join(
         b"".join([key, *((client.hgetall(key) or {}).values() if client.type(key) == b"hash"
                          else [client.dump(key) or b""])])
@@ -412,7 +412,7 @@ def test_a_pruned_session_reopens_for_its_owner_only(
     time.sleep(2.5)  # idle for longer than the second below, events included
     pruned = relay_cli(secured, "prune", "--idle-seconds", "1")
     assert pruned.returncode == 0, pruned.stderr
-    client = redis.Redis.from_url(redis_server.url)
+    client = sync_redis_client(redis_server.url)
     assert client.get(Keys(secured.prefix).session(sid)) is None  # gone from Redis
     assert httpx.get(f"{secured.url}/api/sessions/{sid}", headers=bob).status_code == 404
     back = httpx.get(f"{secured.url}/api/sessions/{sid}", headers=alice)

@@ -12,6 +12,7 @@ import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.redis_under_test import sync_redis_client
 from tests.support.secured import bearer, make_token
 from tests.support.stack import EventCollector, RelayProcess, wait_for, write_opencode_config
 
@@ -191,7 +192,6 @@ def test_a_revoked_link_ends_its_open_stream(
 def test_an_expired_link_is_gone(
         secured: RelayProcess, tokens: dict[str, str], scripted: ScriptedProvider,
         redis_server: EmbeddedRedis) -> None:
-    import redis as redis_client
 
     alice = _client(secured, tokens["alice"])
     sid = _session(alice, scripted, "expiring")
@@ -199,7 +199,7 @@ def test_an_expired_link_is_gone(
     assert share["expiresAt"] is not None
     assert _client(secured).get(f"{share['path']}/session").status_code == 200
     # Move the expiry into the past, as 60 seconds of waiting would.
-    with redis_client.Redis.from_url(redis_server.url) as r:
+    with sync_redis_client(redis_server.url) as r:
         key = f"{secured.prefix}session:{{{sid}}}:shares"
         record = json.loads(r.hget(key, share["id"]))
         record["expires"] = time.time() - 1

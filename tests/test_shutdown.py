@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.compare import assert_same_as_opencode
+from tests.support.redis_under_test import sync_redis_client
 from tests.support.stack import EventCollector, RelayProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ def test_sigterm_mid_stream_then_restart_and_resume(
     second = RelayProcess(redis_server.url, opencode.url, log, prefix=prefix).start()
     try:
         after = EventCollector(second.url + url, headers={"Last-Event-ID": seen[-1].id}).start()
-        client = redis.Redis.from_url(redis_server.url)
+        client = sync_redis_client(redis_server.url)
 
         def logged(until: str = "+") -> list[str]:
             return [i.decode() for i, _ in client.xrange(Keys(prefix).session_events(sid),

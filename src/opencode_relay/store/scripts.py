@@ -23,5 +23,7 @@ class Script:
     async def __call__(self, keys: Sequence[str] = (), args: Sequence[Any] = (),
                        client: Any = None) -> Any:
         if in_cluster_pipeline(client):
-            return await client.eval(self.source, len(keys), *keys, *args)
+            # Queued, not awaited: awaiting a cluster pipeline (re)initialises it.
+            client.eval(self.source, len(keys), *keys, *args)
+            return client
         return await self._script(keys=list(keys), args=list(args), client=client)
