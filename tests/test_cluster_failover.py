@@ -1,0 +1,88 @@
+"""Redis Cluster failover mid-stream: 3 primaries + 3 replicas, the primary that holds the
+streaming session's slot killed (SIGKILL) while opencode streams an answer. The relay reconnects
+by itself; a client that stayed connected receives what the session's log holds, in order,
+each event once, up to the final idle; the stored transcript equals opencode's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from opencode_relay.launch.embedded import EmbeddedOpencode
+from opencode_relay.testing.cluster import RedisClusterServer
+from opencode_relay.testing.scripted_provider import ScriptedProvider
+from tests.support.compare import assert_same_as_opencode
+from tests.support.stack import EventCollector, RelayProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def slow_answer(steps: int, pause: float) -> list[dict]:
+    turn: list[dict] = [{"reasoning": "Thinking it through."}]
+    for i in range(steps):
+        turn += [{"sleep": pause}, {"text": f"chunk {i} "}]
+    return [turn]
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path) -> Iterator[RedisClusterServer]:
+    server = RedisClusterServer(tmp_path / "cluster", primaries=3, replicas=1).start()
+    yield server
+    server.stop()
+
+
+def test_a_primary_killed_mid_stream_fails_over_without_loss_or_double(
+        tmp_path: Path, cluster: RedisClusterServer, opencode: EmbeddedOpencode,
+        scripted: ScriptedProvider, script_key: str) -> None:
+    relay = RelayProcess(cluster.url, opencode.url, tmp_path / "relay.log").start()
+    try:
+        with httpx.Client(base_url=relay.url, timeout=60) as api, \
+                httpx.Client(base_url=opencode.url, timeout=60,
+                             params={"directory": str(opencode.directory)}) as oc:
+            marker = scripted.script(script_key, slow_answer(80, 0.1))
+            sid = api.post("/api/sessions", json={"title": "failover"}).json()["id"]
+            url = f"{relay.url}/api/sessions/{sid}/events"
+            live = EventCollector(url).start()
+            try:
+                assert api.post(f"/api/sessions/{sid}/prompt",
+                                json={"text": marker}).status_code == 202
+                wait_for(lambda: "chunk 5" in "".join(e.data for e in live.events), 30,
+                         "the answer to stream")
+                victim = cluster.owner_of(f"{relay.prefix}sessions:{{{sid}}}")
+                victim.kill()
+                cluster.wait_failover(victim)
+                live.wait_for_type("session.idle", timeout=90)
+                # Everything the session's log holds, replayed from its start.
+                replay = EventCollector(f"{url}?after=0").start()
+                try:
+                    def logged() -> list[tuple[str | None, str]]:
+                        return [(e.id, e.data) for e in replay.events if e.id]
+
+                    def received() -> list[tuple[str | None, str]]:
+                        return [(e.id, e.data) for e in live.events if e.id]
+
+                    def since_connected() -> list[tuple[str | None, str]]:
+                        # The live client came after the session was created.
+                        ids = [i for i, _ in logged()]
+                        first = received()[0][0] if received() else None
+                        return logged()[ids.index(first):] if first in ids else logged()
+
+                    try:
+                        wait_for(lambda: received() and since_connected() == received(), 20,
+                                 "the live client to hold exactly what the log holds")
+                    except AssertionError:
+                        assert since_connected() == received()
+                    ids = [i for i, _ in received()]
+                    assert len(ids) == len(set(ids))  # nothing twice
+                    assert len(received()) > 80  # the whole answer, not a stub of it
+                finally:
+                    replay.close()
+            finally:
+                live.close()
+            assert_same_as_opencode(api, oc, sid, timeout=60)
+            assert api.get("/readyz").status_code == 200
+    finally:
+        relay.stop()
