@@ -181,10 +181,9 @@ async def test_deltas_build_the_stored_text_and_removals_take_data_away(parts) -
     assert await store.get_session(SID) is None
     assert await store.list_session_ids() == []
     leftovers = [k async for k in store.redis.scan_iter(f"{store.keys.prefix}*")]
-    # Only the logs remain: the global one (with its publish bookkeeping) and the deleted
-    # session's, expiring.
+    # Only the logs remain: the global one and the deleted session's, expiring.
     assert sorted(k.decode() for k in leftovers) == sorted(
-        [store.keys.events, store.keys.session_events(SID), store.keys.unpublished("default")])
+        [store.keys.events, store.keys.session_events(SID)])
     assert 0 < await store.redis.ttl(store.keys.session_events(SID)) <= 3600
 
 

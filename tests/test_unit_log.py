@@ -30,7 +30,7 @@ def entry(n: int, *sessions: str) -> LogEntry:
 async def committed_unpublished(log: EventLog, owner: str, entries: list[LogEntry]) -> None:
     """A writer that died between its commit and its publish."""
     async with Staging(log.redis, split=True) as stage:
-        log.stage_append(stage, entries)
+        await log.stage_append(stage, entries)
         await log.redis.sadd(log.keys.unpublished(owner),
                              *{s for e in entries for s in e.sessions})
         await stage.commit()
@@ -83,7 +83,7 @@ async def test_a_crash_between_commit_and_publish_is_repaired_once(redis: Redis,
     assert await log.repair("default") == 0  # forgotten once repaired
     # Publishing what is published already adds nothing (a writer that was only late).
     async with Staging(redis, split=True) as stage:
-        appended = log.stage_append(stage, [entry(4, PARENT)])
+        appended = await log.stage_append(stage, [entry(4, PARENT)])
         await stage.commit()
     await log.publish(appended)
     await log.publish(appended)
@@ -103,7 +103,7 @@ async def test_a_writer_that_finds_an_unpublished_entry_before_its_own_publishes
         await log.commit(stage, [entry(1, OTHER)], "default")
     # Another writer committed 2 and has not published it (yet, or ever).
     async with Staging(redis, split=True) as slow_stage:
-        slow = log.stage_append(slow_stage, [entry(2, OTHER)])
+        slow = await log.stage_append(slow_stage, [entry(2, OTHER)])
         await slow_stage.commit()
     async with Staging(redis, split=True) as stage:
         await log.commit(stage, [entry(3, OTHER)], "default")
@@ -127,7 +127,7 @@ async def test_a_session_stream_fills_in_entries_the_live_feed_skipped(redis: Re
     replayed = [await stream.__anext__() for _ in range(2)]
     assert [json.loads(f.split(b"data: ")[1])["n"] for f in replayed] == [1, 2]
     async with Staging(redis, split=True) as stage:  # 3 and 4 logged; the hub hears of 4 only
-        appended = log.stage_append(stage, [entry(3, OTHER), entry(4, OTHER)])
+        appended = await log.stage_append(stage, [entry(3, OTHER), entry(4, OTHER)])
         await stage.commit()
     four = appended.refs[1][0]
     hub.dispatch(EventId(9, 9), b'{"n": 4}', [OTHER], [four])

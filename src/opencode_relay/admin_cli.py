@@ -21,6 +21,7 @@ from .config import Settings
 from .errors import RelayError
 from .launch.embedded import EmbeddedRedis
 from .security.tokens import TOKEN_ID, TokenStore
+from .store.connect import connect
 from .store.keys import Keys
 
 REDIS_URL_FILE = "redis.url"  # written by `serve` while it runs an embedded Redis
@@ -37,7 +38,7 @@ async def _redis(settings: Settings) -> AsyncIterator[Redis]:
         else:  # no relay running: open its embedded Redis ourselves
             started = EmbeddedRedis(settings.data_dir / "redis").start()
             url = started.url
-    redis = Redis.from_url(url, socket_connect_timeout=3)
+    redis = await connect(settings.model_copy(update={"redis_url": url}))
     try:
         yield redis
     finally:

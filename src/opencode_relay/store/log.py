@@ -89,6 +89,58 @@ end
 return {(#ARGV - 1) / 4, false}
 """
 
+# Appends a batch's events to one session's log (one command however many: cheap to pack).
+# KEYS: the log. ARGV: its cap, '1' to let it expire (its session is gone) or '0', then two per
+# event: its data and its sessions. Reply: the log's newest id before, then each new id.
+_APPEND = """
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local out = {newest[1] and newest[1][1] or '0-0'}
+for i = 3, #ARGV, 2 do
+  out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+                             'e', ARGV[i], 's', ARGV[i + 1])
+end
+if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[1], 3600) end
+return out
+"""
+
+# One Redis (no slots to respect): the append and the publish in one step, inside the batch's
+# MULTI, so nothing is ever committed unpublished. The same entries and pointers as the two
+# steps write. KEYS: the global log, the `published` hash, then every session log the events
+# touch. ARGV: the global cap, the session cap, then two per event: its data and
+# "<flag>|<sessions>|<i,j…>" (flag 1: its own session is gone; i,j…: the KEYS indexes of its
+# sessions' logs, own first).
+_APPEND_AND_PUBLISH = """
+local last = {}
+for i = 3, #ARGV, 2 do
+  local data, meta = ARGV[i], ARGV[i + 1]
+  local flag, sessions, indexes = string.match(meta, '^(%d)|([^|]*)|(.*)$')
+  local refs, own = {}, nil
+  local names = {}
+  for name in string.gmatch(sessions, '%S+') do names[#names + 1] = name end
+  local n = 0
+  for index in string.gmatch(indexes, '%d+') do
+    n = n + 1
+    local key = KEYS[tonumber(index)]
+    own = own or key
+    if not last[key] then
+      local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+      last[key] = newest[1] and newest[1][1] or '0-0'
+    end
+    local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[2], '*', 'e', data, 's', sessions)
+    refs[#refs + 1] = names[n] .. ',' .. last[key] .. ',' .. id
+    last[key] = id
+    redis.call('HSET', KEYS[2], names[n], id)
+  end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', sessions,
+             'r', table.concat(refs, ' '))
+  if flag == '1' and own then
+    redis.call('EXPIRE', own, 3600)
+    redis.call('HDEL', KEYS[2], names[1])
+  end
+end
+return 1
+"""
+
 # Moves a log's pointer forward to ARGV[2] (never back). KEYS: the `published` hash.
 # ARGV: the session, the id. Used when entries a reference needs were trimmed away.
 _ADVANCE = _LESS + """
@@ -153,16 +205,15 @@ class Appended:
 
     entries: list[LogEntry]
     refs: list[list[Ref]] = field(default_factory=list)
-    _last: dict[str, EventId] = field(default_factory=dict)
+    published: bool = False  # published with the commit (one Redis)
 
-    def prev(self, session: str, reply: Any, _follow_up: Pipeline) -> None:
-        found = entries(reply)
-        self._last[session] = EventId.parse(found[0][0]) if found else ZERO
-
-    def added(self, index: int, session: str, reply: Any, _follow_up: Pipeline) -> None:
-        added = EventId.parse(reply)
-        self.refs[index].append(Ref(session, self._last[session], added))
-        self._last[session] = added
+    def landed(self, session: str, indexes: list[int], reply: Any, _follow_up: Pipeline) -> None:
+        """The append script's reply for `session`: its newest id before, then each new id."""
+        prev = EventId.parse(reply[0])
+        for index, raw in zip(indexes, reply[1:], strict=True):
+            added = EventId.parse(raw)
+            self.refs[index].append(Ref(session, prev, added))
+            prev = added
 
 
 class EventLog:
@@ -171,30 +222,52 @@ class EventLog:
         self.keys = keys
         self.max_events = max_events
         self.session_max_events = session_max_events
+        self._append = Script(redis, _APPEND)
+        self._append_and_publish = Script(redis, _APPEND_AND_PUBLISH)
         self._publish = Script(redis, _PUBLISH)
         self._advance = Script(redis, _ADVANCE)
 
     # ----- writing ---------------------------------------------------------------------
-    def stage_append(self, staging: Staging, log: list[LogEntry]) -> Appended:
-        """Stages each event on its sessions' logs, each in that session's transaction.
-
-        Call `publish` with the result once the staging committed."""
+    async def stage_append(self, staging: Staging, log: list[LogEntry]) -> Appended:
+        """Stages each event on its sessions' logs, each in that session's transaction (one
+        script call per log). Call `publish` with the result once the staging committed."""
+        if not staging.split:
+            await self._stage_append_and_publish(staging, log)
+            return Appended(log, published=True)
         appended = Appended(log, [[] for _ in log])
+        by_log: dict[str, tuple[list[int], list[Any], list[bool]]] = {}
         for index, entry in enumerate(log):
+            sessions = " ".join(entry.sessions)
             for session in entry.sessions:
-                pipe = staging.on(session)
-                stream = self.keys.session_events(session)
-                if session not in appended._last:
-                    appended._last[session] = ZERO
-                    pipe.xrevrange(stream, count=1)
-                    staging.then(pipe, partial(appended.prev, session))
-                pipe.xadd(stream, {"e": entry.data, "s": " ".join(entry.sessions)},
-                          maxlen=self.session_max_events, approximate=True)
-                staging.then(pipe, partial(appended.added, index, session))
+                indexes, args, expire = by_log.setdefault(session, ([], [], [False]))
+                indexes.append(index)
+                args += [entry.data, sessions]
             if entry.expire_own_log and entry.sessions:
-                staging.on(entry.sessions[0]).expire(
-                    self.keys.session_events(entry.sessions[0]), 3600)
+                by_log[entry.sessions[0]][2][0] = True
+        for session, (indexes, args, expire) in by_log.items():
+            pipe = staging.on(session)
+            await self._append(keys=[self.keys.session_events(session)],
+                               args=[self.session_max_events, "1" if expire[0] else "0",
+                                     *args], client=pipe)
+            staging.then(pipe, partial(appended.landed, session, indexes))
         return appended
+
+    async def _stage_append_and_publish(self, staging: Staging, log: list[LogEntry]) -> None:
+        if not log:
+            return
+        keys = [self.keys.events, self.keys.published]
+        index: dict[str, int] = {}
+        args: list[Any] = [self.max_events, self.session_max_events]
+        for entry in log:
+            positions = []
+            for sid in entry.sessions:
+                if sid not in index:
+                    keys.append(self.keys.session_events(sid))
+                    index[sid] = len(keys)  # Lua's KEYS are 1-based
+                positions.append(str(index[sid]))
+            flag = "1" if entry.expire_own_log else "0"
+            args += [entry.data, f"{flag}|{' '.join(entry.sessions)}|{','.join(positions)}"]
+        await self._append_and_publish(keys=keys, args=args, client=staging.on(""))
 
     async def commit(self, stage: Staging, log: list[LogEntry], owner: str,
                      marked: set[str] | None = None) -> None:
@@ -203,9 +276,9 @@ class EventLog:
         `owner` (the opencode server whose ingester repairs after a crash) first records the
         sessions as possibly unpublished, except those in `marked` (recorded already; the
         newly recorded are added to it)."""
-        appended = self.stage_append(stage, log)
+        appended = await self.stage_append(stage, log)
         unmarked = {s for entry in log for s in entry.sessions} - (marked or set())
-        if unmarked:
+        if unmarked and not appended.published:
             await self.redis.sadd(self.keys.unpublished(owner), *sorted(unmarked))
             if marked is not None:
                 marked |= unmarked
@@ -215,8 +288,10 @@ class EventLog:
 
     async def publish(self, appended: Appended) -> None:
         """Publishes committed events to the global log (see the module's docstring)."""
+        if appended.published:
+            return
         await self._publish_events([
-            (_own(entry), entry.data, entry.sessions, refs)
+            (_own(entry), entry.data, entry.sessions, _own_first(entry, refs))
             for entry, refs in zip(appended.entries, appended.refs, strict=True)])
 
     async def _publish_events(
@@ -318,6 +393,12 @@ def _own(entry: LogEntry) -> str:
     """The publish script's own-session argument (see `_PUBLISH`)."""
     own = entry.sessions[0] if entry.sessions else ""
     return own + "!" if own and entry.expire_own_log else own
+
+
+def _own_first(entry: LogEntry, refs: list[Ref]) -> list[Ref]:
+    """`refs` in the order of the entry's sessions: its own, then its ancestors'."""
+    order = {sid: place for place, sid in enumerate(entry.sessions)}
+    return sorted(refs, key=lambda ref: order[ref.session])
 
 
 def parse_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> LogEntry:
