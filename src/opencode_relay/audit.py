@@ -26,6 +26,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from .errors import InvalidInput
+from .store.connect import transaction
 from .store.keys import Keys
 from .store.replies import entries, text
 
@@ -168,7 +169,7 @@ class AuditLog:
 
     async def _anonymous_allowed(self, minute: int) -> bool:
         key = self.keys.audit_anonymous(minute)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with transaction(self.redis, key) as pipe:
             pipe.incr(key)
             pipe.expire(key, 120)
             count, _ = await pipe.execute()

@@ -32,6 +32,7 @@ from .security.limits import PromptLimiter, StreamSlots
 from .security.tokens import TokenStore
 from .session_service import SessionService, Upstream
 from .shares import ShareStore
+from .store.connect import close as close_redis
 from .store.connect import connect
 from .store.keys import Keys
 from .store.log import EventId, EventLog
@@ -121,7 +122,7 @@ class Relay:
         await self.hub.stop()
         for upstream in self.upstreams.values():
             await upstream.client.aclose()
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 def build_relay(settings: Settings, redis: Redis, observer: Observer | None = None,

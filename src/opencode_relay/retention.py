@@ -20,6 +20,7 @@ from redis.exceptions import RedisError, WatchError
 
 from . import audit
 from .config import Settings
+from .store.connect import transaction
 from .store.keys import Keys
 from .store.log import EventId
 from .store.staging import Staging
@@ -125,7 +126,7 @@ class Retention:
     async def _remove_one(self, sid: str, seen: _Seen, cutoff_ms: int) -> bool:
         watched = [self.keys.session(sid), self.keys.status(sid), self.keys.requests(sid),
                    self.keys.session_messages(sid), self.keys.session_events(sid)]
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with transaction(self.redis, self.keys.session(sid)) as pipe:  # its slot
             try:
                 await pipe.watch(*watched)
                 fresh = await self._read_all([sid])

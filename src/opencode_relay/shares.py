@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from .errors import ShareNotFound
 from .ids import id_pattern
 from .security.tokens import digest
+from .store.connect import transaction
 from .store.keys import Keys
 from .store.replies import text
 
@@ -65,7 +66,7 @@ class ShareStore:
         share = Share(f"shr_{secrets.token_hex(8)}", sid, now,
                       now + expires_in if expires_in is not None else None, created_by)
         token = f"{sid}.{secrets.token_urlsafe(32)}"
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with transaction(self.redis, self.keys.shares(sid)) as pipe:
             pipe.hset(self.keys.shares(sid), share.id, json.dumps(asdict(share)))
             pipe.hset(self.keys.share_digests(sid), digest(token), share.id)
             await pipe.execute()
@@ -84,7 +85,7 @@ class ShareStore:
     async def revoke(self, sid: str, share_id: str) -> bool:
         """Deletes a share; False when the session has no share of that id."""
         digests = await self.redis.hgetall(self.keys.share_digests(sid))
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with transaction(self.redis, self.keys.shares(sid)) as pipe:
             pipe.hdel(self.keys.shares(sid), share_id)
             for hashed, owner in digests.items():
                 if text(owner) == share_id:

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .. import events as event_types
+from ..store.connect import transaction
 from ..store.log import EventLog, LogEntry
 from ..store.staging import Staging
 from ..store.state import JSON, StateStore, dumps
@@ -297,7 +298,7 @@ class Ingestor:
         synced_ids = {info["id"] for info in to_sync}
         for info in upstream_sessions:
             if info["id"] not in synced_ids:
-                async with self.redis.pipeline(transaction=True) as pipe:  # the session's slot
+                async with transaction(self.redis, self.store.keys.requests(info["id"])) as pipe:
                     pipe.delete(self.store.keys.requests(info["id"]))
                     for request in requests.get(info["id"], []):
                         self.store.put_request(pipe, info["id"], request)

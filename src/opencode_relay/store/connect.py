@@ -11,9 +11,11 @@ unchanged on either (store/staging.py groups an ingest batch's writes by slot).
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import RedisError
 
@@ -24,6 +26,56 @@ logger = logging.getLogger("opencode_relay.redis")
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _OPTIONS: dict[str, Any] = {"socket_connect_timeout": 3, "health_check_interval": 30,
                             "max_connections": 500}
+
+
+# Per cluster client: a plain client of each primary, for transactions (see `transaction`).
+_NODE_CLIENTS: weakref.WeakKeyDictionary[RedisCluster, dict[str, Redis]] = (
+    weakref.WeakKeyDictionary())
+
+
+def transaction(redis: Redis, key: str) -> Pipeline:
+    """A MULTI/EXEC pipeline for keys in `key`'s hash slot.
+
+    On a cluster it is a plain pipeline of the primary that serves the slot: redis-py's own
+    cluster transactions run every queued command in a thread of its own (with its own event
+    loop), far too slow for ingest. A slot that moved (a failover) fails the transaction with
+    a connection or MOVED error; `refresh` then relearns the slots."""
+    if not isinstance(redis, RedisCluster):
+        return redis.pipeline(transaction=True)
+    node = redis.get_node_from_key(key)
+    clients = _NODE_CLIENTS.setdefault(redis, {})
+    client = clients.get(node.name)
+    if client is None:
+        client = clients[node.name] = Redis(host=node.host, port=node.port, **_node_options(redis))
+    return client.pipeline(transaction=True)
+
+
+def _node_options(cluster: RedisCluster) -> dict[str, Any]:
+    """The cluster client's connection options (password, TLS, timeouts) for one node."""
+    kwargs = dict(cluster.nodes_manager.connection_kwargs)
+    for name in ("host", "port", "connection_class", "connection_pool", "redis_connect_func",
+                 "retry", "cache", "event_dispatcher"):
+        kwargs.pop(name, None)
+    return {k: v for k, v in kwargs.items()
+            if k in {"username", "password", "socket_timeout", "socket_connect_timeout",
+                     "ssl", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs",
+                     "health_check_interval", "decode_responses"}}
+
+
+async def refresh(redis: Redis) -> None:
+    """After a transaction failed on a cluster: relearn which node serves which slot."""
+    if isinstance(redis, RedisCluster):
+        for client in _NODE_CLIENTS.pop(redis, {}).values():
+            await client.aclose()
+        await redis.nodes_manager.initialize()
+
+
+async def close(redis: Redis) -> None:
+    """Closes the client and, on a cluster, the clients of its nodes."""
+    if isinstance(redis, RedisCluster):
+        for client in _NODE_CLIENTS.pop(redis, {}).values():
+            await client.aclose()
+    await redis.aclose()
 
 
 def is_cluster(redis: Redis) -> bool:
@@ -69,4 +121,7 @@ async def connect(settings: Settings) -> Redis:
             logger.warning("could not ask Redis whether it is a cluster (%s); "
                            "assuming one node", exc)
             cluster = False
-    return build_client(url, cluster)
+    client = build_client(url, cluster)
+    if cluster:
+        await client.initialize()  # learns the slots (`transaction` needs them)
+    return client

@@ -13,13 +13,15 @@ order are the same, so both modes run one code path.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError, WatchError
 
-from .connect import is_cluster
+from .connect import is_cluster, refresh, transaction
 
 Then = Callable[[Any, Pipeline], None]  # a reply of a session's transaction, the follow-up pipe
 
@@ -35,8 +37,9 @@ class Staging:
         self.split = split
         self._one: Pipeline | None = None
         self._slots: dict[str, Pipeline] = {}
+        self._watched = watched[1] if watched else None
         if not split:
-            self._one = watched[1] if watched else redis.pipeline(transaction=True)
+            self._one = watched[1] if watched else transaction(redis, "")
         elif watched:
             self._slots[watched[0]] = watched[1]
         self._indexes: Pipeline | None = None
@@ -48,7 +51,7 @@ class Staging:
             return self._one
         pipe = self._slots.get(sid)
         if pipe is None:
-            pipe = self._slots[sid] = self.redis.pipeline(transaction=True)
+            pipe = self._slots[sid] = transaction(self.redis, f"{{{sid}}}")
         return pipe
 
     @property
@@ -75,12 +78,22 @@ class Staging:
         return list(self._slots)
 
     async def commit(self) -> None:
-        # One slot after the other, in the order they were first staged on.
-        pipes = [self._one] if self._one is not None else list(self._slots.values())
-        by_pipe = {}
-        for pipe in pipes:
-            if len(pipe):
-                by_pipe[id(pipe)] = await pipe.execute()
+        """The sessions' transactions (a watched one first: its WatchError commits nothing;
+        the others at once, each in its own slot), then the indexes and follow-ups."""
+        pipes = [p for p in ([self._one] if self._one is not None else self._slots.values())
+                 if len(p)]
+        by_pipe: dict[int, Any] = {}
+        try:
+            if self._watched is not None and self._watched in pipes:
+                by_pipe[id(self._watched)] = await self._watched.execute()
+                pipes.remove(self._watched)
+            for pipe, replies in zip(pipes, await asyncio.gather(*(p.execute() for p in pipes)),
+                                     strict=True):
+                by_pipe[id(pipe)] = replies
+        except (ConnectionError, TimeoutError, ResponseError) as exc:
+            if self.split and not isinstance(exc, WatchError):
+                await refresh(self.redis)  # a slot moved (a failover): relearn them
+            raise
         for pipe, index, callback in self._then:
             callback(by_pipe[id(pipe)][index], self.follow_up())
         if self._indexes is not None and len(self._indexes):
