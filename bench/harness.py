@@ -25,6 +25,8 @@ import httpx
 from redis.asyncio import Redis
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
+from opencode_relay.store.connect import build_client
+from opencode_relay.testing.cluster import RedisClusterServer
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.stack import RelayProcess, start_opencode, wait_for, workspace_env
 
@@ -42,12 +44,16 @@ class Size:
     history_messages: int       # messages x 10 parts, in opencode and in the relay
     resume_events: int
     browser_messages: int
+    cluster: bool = False       # ingest also into a 3-primary Redis Cluster, side by side
 
 
 SIZES = {
     "tiny": Size("tiny", 5_000, 1_000, (1, 100, 1000), 30, 50.0, 100, 2_000, 100),
     "small": Size("small", 30_000, 5_000, (1, 100, 1000), 100, 50.0, 300, 10_000, 500),
     "full": Size("full", 100_000, 20_000, (1, 100, 1000), 500, 50.0, 1000, 10_000, 2000),
+    # `small`, plus the ingest figures on a Redis Cluster against the same on one Redis.
+    "cluster": Size("cluster", 30_000, 5_000, (1, 100, 1000), 100, 50.0, 300, 10_000, 500,
+                    cluster=True),
 }
 
 
@@ -88,6 +94,7 @@ class Bench:
     extra: dict[str, Any] = field(default_factory=dict)
     stack: ExitStack = field(default_factory=ExitStack)
     _redis: EmbeddedRedis | None = None
+    _cluster: RedisClusterServer | None = None
     _upstream: SyntheticUpstream | None = None
     _opencode: tuple[ScriptedProvider, EmbeddedOpencode] | None = None
 
@@ -123,6 +130,17 @@ class Bench:
         return Redis.from_url(self.redis.url)
 
     @property
+    def cluster(self) -> RedisClusterServer:
+        """A 3-primary Redis Cluster on loopback ports (`--size cluster`)."""
+        if self._cluster is None:
+            self._cluster = RedisClusterServer(self.workdir / "cluster").start()
+            self.stack.callback(self._cluster.stop)
+        return self._cluster
+
+    def cluster_client(self) -> Redis:
+        return build_client(self.cluster.url, cluster=True)
+
+    @property
     def upstream(self) -> SyntheticUpstream:
         if self._upstream is None:
             self._upstream = SyntheticUpstream().start()
@@ -148,9 +166,11 @@ class Bench:
         self._opencode = (provider, fresh)
         return fresh
 
-    def relay(self, upstream_url: str, name: str, **env: str) -> RelayProcess:
+    def relay(self, upstream_url: str, name: str, redis_url: str | None = None,
+              **env: str) -> RelayProcess:
         """A relay process with its own key prefix, synced with its upstream."""
-        process = RelayProcess(self.redis.url, upstream_url, self.workdir / f"relay-{name}.log",
+        process = RelayProcess(redis_url or self.redis.url, upstream_url,
+                               self.workdir / f"relay-{name}.log",
                                prefix=f"bench-{name}-{uuid.uuid4().hex[:6]}:",
                                extra_env={"RELAY_DATA_DIR": str(self.workdir / "var"),
                                           **workspace_env(self.workdir / "opencode" / "project"),

@@ -9,6 +9,7 @@ import uuid
 import httpx
 
 from opencode_relay.ingest.ingestor import Ingestor
+from opencode_relay.store.connect import transaction
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventLog
 from opencode_relay.store.state import StateStore
@@ -54,9 +55,14 @@ async def parse_only(url: str, count: int, bench: Bench) -> float:
         await client.aclose()
 
 
-async def relay_ingest(url: str, count: int, bench: Bench) -> tuple[float, int]:
-    relay = bench.relay(url, "ingest")
-    redis = bench.redis_client()
+async def relay_ingest(url: str, count: int, bench: Bench,
+                       cluster: bool = False) -> tuple[float, int]:
+    if cluster:
+        relay = bench.relay(url, "ingest-cluster", redis_url=bench.cluster.url)
+        redis = bench.cluster_client()
+    else:
+        relay = bench.relay(url, "ingest")
+        redis = bench.redis_client()
     key = f"{relay.prefix}events"
     before = await redis.xlen(key)
     await asyncio.to_thread(bench.upstream.wait_subscribers, 1)
@@ -68,16 +74,17 @@ async def relay_ingest(url: str, count: int, bench: Bench) -> tuple[float, int]:
     await poll(logged, 600, "the relay to log the burst")
     done = time.time()
     start = (await burst)["start"]
-    bench.extra["ingest_prefix"] = relay.prefix
-    bench.extra["ingest_relay"] = relay  # reused by the resume and memory benchmarks
-    bench.extra["ingest_relay_pid"] = relay.process.pid if relay.process else None
+    if not cluster:
+        bench.extra["ingest_prefix"] = relay.prefix
+        bench.extra["ingest_relay"] = relay  # reused by the resume and memory benchmarks
+        bench.extra["ingest_relay_pid"] = relay.process.pid if relay.process else None
     await redis.aclose()
     return done - start, count
 
 
-async def apply_in_process(count: int, bench: Bench) -> tuple[float, float]:
+async def apply_in_process(count: int, bench: Bench, cluster: bool = False) -> tuple[float, float]:
     """`Ingestor.apply` fed batches of 500 as `_consume` does; baseline: the log writes alone."""
-    redis = bench.redis_client()
+    redis = bench.cluster_client() if cluster else bench.redis_client()
     keys = Keys(f"bench-apply-{uuid.uuid4().hex[:6]}:")
     log = EventLog(redis, keys, 200_000, 50_000)
     ingestor = Ingestor(redis, None, StateStore(redis, keys), log)  # type: ignore[arg-type]
@@ -91,7 +98,7 @@ async def apply_in_process(count: int, bench: Bench) -> tuple[float, float]:
     encoded = [synth.frame(e)[6:-2] for e in events]
     started = time.perf_counter()
     for i in range(0, len(encoded), 500):
-        pipe = redis.pipeline(transaction=True)
+        pipe = transaction(redis, raw_keys.events)
         for data in encoded[i:i + 500]:
             pipe.xadd(raw_keys.events, {"e": data}, maxlen=200_000, approximate=True)
         await pipe.execute()
@@ -176,6 +183,16 @@ async def run(bench: Bench) -> None:
     m = min(n, 50_000)
     bench.add("ingest.apply_eps", "Ingestor.apply in-process, batches of 500 (state + log)",
               m / applied, "events/s", m / raw, "XADD of the same events only (no state)")
+    if bench.size.cluster:
+        print("ingest: the same into a 3-primary Redis Cluster", flush=True)
+        cluster_s, _ = await relay_ingest(url, n, bench, cluster=True)
+        bench.add("ingest.cluster_synthetic_eps", "relay process: synthetic burst into a "
+                  "3-primary Redis Cluster", n / cluster_s, "events/s", n / relay_s,
+                  "the same relay process into one Redis (ingest.synthetic_eps)")
+        cluster_applied, _raw = await apply_in_process(m, bench, cluster=True)
+        bench.add("ingest.cluster_apply_eps", "Ingestor.apply in-process into a 3-primary "
+                  "Redis Cluster, batches of 500", m / cluster_applied, "events/s",
+                  m / applied, "the same into one Redis (ingest.apply_eps)")
     print("ingest: real opencode streaming a long answer", flush=True)
     real = await real_opencode(bench)
     opencode_s = real["idle"] - real["first"]

@@ -11,8 +11,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
@@ -90,13 +90,13 @@ def close_of(exc: Exception) -> tuple[int, str]:
         code = POLICY_VIOLATION
     elif isinstance(exc, UpstreamUnavailable | UpstreamError):
         code = BAD_GATEWAY
-    elif isinstance(exc, RedisError | OSError | Starting):
+    elif isinstance(exc, RedisError | RedisClusterException | OSError | Starting):
         code = TRY_AGAIN_LATER
     else:
         code = INTERNAL_ERROR
     if isinstance(exc, RelayError):
         reason = exc.message
-    elif isinstance(exc, RedisError | OSError):
+    elif isinstance(exc, RedisError | RedisClusterException | OSError):
         reason = "Redis is unreachable"
     else:
         reason = "the relay hit an unexpected error"
@@ -107,8 +107,10 @@ def close_of(exc: Exception) -> tuple[int, str]:
 
 
 def redis_failure(exc: Exception) -> JSONResponse:
-    """Redis down (503) or refusing a command (502); for routes and middleware alike."""
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+    """Redis down (503) or refusing a command (502); for routes and middleware alike. A cluster
+    that serves no node for a slot (a failover under way) or is down counts as unreachable."""
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError,
+                        RedisClusterException)):
         return error_response(503, "redis_unavailable", "Redis is unreachable")
     logger.error("redis command failed: %s", exc)
     return error_response(502, "redis_error", "Redis refused a command")
@@ -158,6 +160,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RedisError)
     async def _redis(_: Request, exc: RedisError) -> JSONResponse:
+        return redis_failure(exc)
+
+    @app.exception_handler(RedisClusterException)  # not a RedisError, in redis-py
+    async def _cluster(_: Request, exc: RedisClusterException) -> JSONResponse:
         return redis_failure(exc)
 
     @app.exception_handler(Exception)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ..store.keys import Keys
 from ..store.log import EventId, EventLog, Ref, parse_entry
@@ -176,7 +176,7 @@ class Hub:
                         self.on_dispatch(entry.id)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 if self._stopping:
                     return
                 logger.warning("event log reader: %s; retrying in %.1fs", exc, delay)

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -129,7 +129,7 @@ class Gate:
                                               state.get("guard"))
             except RelayError as exc:
                 await render(exc)(scope, receive, send_with_id)
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 # Credentials and limits live in Redis: down means 503 here too, not a 500.
                 if responded[0]:
                     raise
@@ -156,7 +156,7 @@ class Gate:
                                                (scope.get("state") or {}).get("guard"))
         except RelayError as exc:
             refusal = render(exc)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             refusal = redis_failure(exc)
         if refusal is not None:
             logger.info("WS %s -> %d", scope["path"], refusal.status_code,
