@@ -16,13 +16,15 @@ run: setup
 	$(VENV)/bin/opencode-relay serve --host $(HOST) --port $(PORT)
 
 # Then the integration layer once more on a 3-primary Redis Cluster the tests start
-# (RELAY_TEST_REDIS=cluster; tests/support/redis_under_test.py). The unit layer (in-process,
-# one private redis-server), the browser layer (the UI sees only the API, the same on both) and
-# bench run once.
+# (RELAY_TEST_REDIS=cluster; tests/support/redis_under_test.py), and the log protocol's unit
+# tests. The rest of the unit layer (in-process, one private redis-server; some count round
+# trips of a single-node client), the browser layer (the UI sees only the API, the same on
+# both) and bench run once.
 test: setup browser lint webcheck
 	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 	RELAY_TEST_REDIS=cluster $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile \
 		--no-loadscope-reorder -m integration
+	RELAY_TEST_REDIS=cluster $(PY) -m pytest -q -p no:cacheprovider tests/test_unit_log.py
 
 check: setup lint webcheck
 	$(PY) -m pytest -q -p no:cacheprovider -m unit

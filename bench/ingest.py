@@ -59,7 +59,7 @@ async def relay_ingest(url: str, count: int, bench: Bench,
                        cluster: bool = False) -> tuple[float, int]:
     if cluster:
         relay = bench.relay(url, "ingest-cluster", redis_url=bench.cluster.url)
-        redis = bench.cluster_client()
+        redis = await bench.cluster_client().initialize()
     else:
         relay = bench.relay(url, "ingest")
         redis = bench.redis_client()
@@ -84,7 +84,7 @@ async def relay_ingest(url: str, count: int, bench: Bench,
 
 async def apply_in_process(count: int, bench: Bench, cluster: bool = False) -> tuple[float, float]:
     """`Ingestor.apply` fed batches of 500 as `_consume` does; baseline: the log writes alone."""
-    redis = bench.cluster_client() if cluster else bench.redis_client()
+    redis = await (bench.cluster_client() if cluster else bench.redis_client()).initialize()
     keys = Keys(f"bench-apply-{uuid.uuid4().hex[:6]}:")
     log = EventLog(redis, keys, 200_000, 50_000)
     ingestor = Ingestor(redis, None, StateStore(redis, keys), log)  # type: ignore[arg-type]

@@ -99,6 +99,7 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     """A client of the test Redis, the cluster client on a cluster (tests keep to their own
     `keys`)."""
     client = redis_client(redis_server.url)
+    await client.initialize()  # a cluster client learns the slots (store/connect.transaction)
     yield client
     await client.aclose()
 
