@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .workspace import parse_roots
@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     cookie_secure: bool = True
     login_ttl_seconds: float = 12 * 3600
+    # Single sign-on with OpenID Connect (security/oidc.py, security/sso.py): on when the issuer
+    # and the client id are set (and RELAY_AUTH is on). The redirect URI registered at the
+    # provider is <public URL>/sso/callback; the public URL is RELAY_PUBLIC_URL, or else the one
+    # the browser used.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None  # unset: a public client (PKCE only)
+    oidc_scopes: str = "openid profile email"
+    oidc_groups_claim: str = "groups"  # the ID token's (or userinfo's) claim naming groups
+    oidc_admin_group: str | None = None  # members of this group are admins (unset: none are)
+    oidc_login_seconds: float = Field(default=600.0, gt=0)  # a sign-in must finish within this
+    public_url: str | None = None  # the relay's address as browsers see it (https://relay.example)
     # Limits (per principal, shared by replicas through Redis; 0 = no limit).
     prompts_per_minute: int = 30
     streams_per_principal: int = 20
@@ -121,6 +133,32 @@ class Settings(BaseSettings):
         if not value.startswith(("mailto:", "https://")):
             raise ValueError("RELAY_PUSH_SUBJECT must be a mailto: or https: URL (RFC 8292)")
         return value
+
+    @field_validator("oidc_issuer", "public_url")
+    @classmethod
+    def _is_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _scopes_ask_for_openid(cls, value: str) -> str:
+        if "openid" not in value.split():
+            raise ValueError("RELAY_OIDC_SCOPES must include 'openid'")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_is_whole(self) -> Settings:
+        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
+            raise ValueError("RELAY_OIDC_ISSUER and RELAY_OIDC_CLIENT_ID are set together "
+                             "(single sign-on needs both)")
+        return self
+
+    @property
+    def sso_configured(self) -> bool:
+        """OpenID Connect is set up (it signs people in only with RELAY_AUTH on)."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def auth_enabled(self) -> bool:

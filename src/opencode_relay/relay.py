@@ -29,6 +29,7 @@ from .search.index import SearchIndex
 from .security.access import Access
 from .security.gate import Guard
 from .security.limits import PromptLimiter, StreamSlots
+from .security.sso import SingleSignOn, build_sso
 from .security.tokens import TokenStore
 from .session_service import SessionService, Upstream
 from .shares import ShareStore
@@ -87,6 +88,7 @@ class Relay:
     shares: ShareStore
     retry_guards: list[RetryGuard] = field(default_factory=list)
     push: Push | None = None  # Web Push (RELAY_PUSH); None when turned off
+    sso: SingleSignOn | None = None  # single sign-on (RELAY_OIDC_*); None when not configured
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -120,6 +122,8 @@ class Relay:
         await self.hub.stop()
         for upstream in self.upstreams.values():
             await upstream.client.aclose()
+        if self.sso is not None:
+            await self.sso.aclose()
         await self.redis.aclose()
 
 
@@ -156,7 +160,8 @@ def build_relay(settings: Settings, observer: Observer | None = None,
         retry_guards.append(guard_retries)
         upstreams[name] = Upstream(name, client, ingestor, Lease(redis, keys.ingest_leader(name)))
     sessions = SessionService(redis, store, access, upstreams, workspace.default)
-    guard = Guard(settings, TokenStore(redis, keys), access,
+    tokens = TokenStore(redis, keys)
+    guard = Guard(settings, tokens, access,
                   PromptLimiter(redis, keys, settings.prompts_per_minute),
                   StreamSlots(redis, keys, settings.streams_per_principal,
                               settings.stream_slot_ttl_seconds))
@@ -168,7 +173,7 @@ def build_relay(settings: Settings, observer: Observer | None = None,
                  retention, workspace, terminals,
                  AuditLog(redis, keys, settings.audit_max_entries,
                           settings.audit_anonymous_per_minute), ShareStore(redis, keys),
-                 retry_guards, push)
+                 retry_guards, push, build_sso(settings, redis, keys, tokens))
 
 
 @asynccontextmanager

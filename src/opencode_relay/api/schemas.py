@@ -349,6 +349,14 @@ class Identity(_Closed):
     auth: bool = Field(description="Whether the relay runs with RELAY_AUTH on")
 
 
+class LoginOptions(_Closed):
+    """How a browser may sign in: an API token always (with auth on), single sign-on when set."""
+
+    auth: bool = Field(description="Whether the relay runs with RELAY_AUTH on")
+    sso: bool = Field(description="Single sign-on (OpenID Connect) is offered: the browser "
+                                  "navigates to /sso/login")
+
+
 # ----- terminals ---------------------------------------------------------------------------
 class TerminalInfo(_Open):
     """opencode's PTY: connect to it at `/api/terminals/{id}/connect` (WebSocket)."""

@@ -60,6 +60,11 @@ class Keys:
     def auth_login(self, digest: str) -> str:
         return f"{self.prefix}auth:login:{digest}"
 
+    def sso_state(self, digest: str) -> str:
+        """STRING (expires, read with GETDEL): a single sign-on in progress, under the SHA-256
+        of its `state`: the nonce, PKCE verifier, redirect URI and the browser's binding."""
+        return f"{self.prefix}auth:sso-state:{digest}"
+
     def rate_prompts(self, principal_id: str) -> str:
         return f"{self.prefix}ratelimit:prompts:{principal_id}"
 
