@@ -129,6 +129,7 @@ export const api = {
     request('DELETE', `/api/sessions/${enc(id)}/shares/${enc(shareId)}`),
   health: () => request('GET', '/api/health'),
   me: () => request('GET', '/api/me'),
+  loginOptions: () => request('GET', '/api/login'),
   login: (/** @type {string} */ token) => request('POST', '/api/login', { token }),
   logout: () => request('POST', '/api/logout'),
   agents: () => request('GET', '/api/agents'),

@@ -66,8 +66,8 @@ async def callback(request: Request) -> Response:
         note(principal=None, method="sso")
         return error_page(exc)
     note(principal=principal.id, method="sso")
-    # A relay page, not this redirect, makes the first request with the login: the browser
-    # holds back a SameSite=Strict cookie on a navigation that came from another site.
+    # The app's page loads without a credential; its own (same-site) requests then carry the
+    # SameSite=Strict cookie, which this cross-site-initiated redirect itself would not.
     response = RedirectResponse("/", status_code=303)
     set_login_cookie(response, cookie, relay.settings)
     response.delete_cookie(BINDING_COOKIE, path="/sso", secure=relay.settings.cookie_secure,
