@@ -23,6 +23,7 @@ from tests.support.oidc import (
     cancel_at_provider,
     query_of,
     relay_env,
+    relay_with_provider,
     sign_in,
 )
 from tests.support.stack import REFUSED_PORT, RelayProcess
@@ -36,14 +37,8 @@ COOKIE = "ocr_session"
 def idp_relay(stack_dir: Path, redis_server: EmbeddedRedis,
               opencode: EmbeddedOpencode) -> Iterator[tuple[OidcProvider, RelayProcess]]:
     """A relay with RELAY_AUTH on and single sign-on at a provider of its own."""
-    relay = RelayProcess(redis_server.url, opencode.url, stack_dir / "sso-relay.log")
-    provider = OidcProvider([f"{relay.url}/sso/callback"], stack_dir / "sso-provider.log").start()
-    relay.env.update(relay_env(provider))
-    try:
-        yield provider, relay.start()
-    finally:
-        relay.stop()
-        provider.stop()
+    with relay_with_provider(stack_dir, redis_server.url, opencode.url, "sso") as both:
+        yield both
 
 
 @pytest.fixture()
@@ -181,6 +176,14 @@ def test_a_sign_in_declined_at_the_provider_is_refused(relay: RelayProcess,
     _refusal(answer, 401, "sign_in_refused")
     assert "access_denied" in answer.text
     assert COOKIE not in browser.cookies
+    # The refusal is audited, with why, and without whom (nobody signed in).
+    with httpx.Client(timeout=30) as admin:
+        sign_in(admin, relay.url, "alice")
+        refused = [e for e in _audit(relay, admin.cookies[COOKIE])
+                   if e["action"] == "auth.login" and e["outcome"] == "refused"]
+    assert {"principal": None, "status": 401,
+            "detail": {"method": "sso", "reason": "provider_refused"}}.items() <= refused[0].items()
+    assert query_of(url)["state"] not in json.dumps(refused)
 
 
 def test_an_expired_id_token_is_refused(stack_dir: Path, redis_server: EmbeddedRedis,
@@ -188,19 +191,12 @@ def test_an_expired_id_token_is_refused(stack_dir: Path, redis_server: EmbeddedR
                                         ) -> None:
     """A provider whose clock is ten minutes behind, with one-minute ID tokens: every token
     it issues has expired on arrival (past the relay's minute of leeway)."""
-    relay = RelayProcess(redis_server.url, opencode.url, stack_dir / "sso-expired.log")
-    provider = OidcProvider([f"{relay.url}/sso/callback"], stack_dir / "sso-expired-idp.log",
-                            id_token_seconds=60, clock_offset_seconds=-600).start()
-    relay.env.update(relay_env(provider))
-    try:
-        relay.start()
+    with relay_with_provider(stack_dir, redis_server.url, opencode.url, "sso-expired",
+                             id_token_seconds=60, clock_offset_seconds=-600) as (_, relay):
         answer = sign_in(browser, relay.url, "alice")
         _refusal(answer, 401, "sign_in_refused")
         assert "expired" in answer.text
         assert COOKIE not in browser.cookies
-    finally:
-        relay.stop()
-        provider.stop()
 
 
 def test_an_issuer_that_is_not_the_configured_one_is_refused(

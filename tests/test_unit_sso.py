@@ -8,6 +8,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -16,9 +17,11 @@ from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from starlette.requests import Request
 
 from opencode_relay.config import Settings
 from opencode_relay.errors import ProviderFailed, ProviderUnavailable, SignInRefused
+from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.security.oidc import ClientConfig, OpenIdProvider
 from opencode_relay.security.principal import Principal
 from opencode_relay.security.sso import (
@@ -28,10 +31,14 @@ from opencode_relay.security.sso import (
     principal_id,
     principal_of,
 )
+from opencode_relay.security.sso_routes import redirect_uri
 from opencode_relay.security.tokens import TokenStore, digest
 from opencode_relay.store.keys import Keys
+from tests.support.fake_opencode import FakeOpencode
+from tests.test_api_inprocess import fake, relay_client, relay_settings, workspace
 
 pytestmark = pytest.mark.unit
+__all__ = ["fake", "workspace"]  # fixtures, used by name
 
 ISSUER = "https://idp.example.test"
 CLIENT = "relay"
@@ -242,3 +249,28 @@ def test_settings_take_issuer_and_client_together_and_scopes_with_openid() -> No
         Settings(public_url="relay.example.test")
     assert Settings(oidc_issuer=ISSUER, oidc_client_id=CLIENT).sso_configured
     assert not Settings().sso_configured
+
+
+async def test_without_sso_its_pages_say_so_and_the_sign_in_page_is_told(
+        redis_server: EmbeddedRedis, fake: FakeOpencode) -> None:
+    oidc = {"oidc_issuer": ISSUER, "oidc_client_id": CLIENT}
+    for auth, extra in ((True, {}), (False, oidc)):  # not configured; configured, auth off
+        async with relay_client(relay_settings(redis_server.url, auth=auth, **extra),
+                                fake) as api:
+            assert (await api.get("/api/login")).json() == {"auth": auth, "sso": False}
+            for path in ("/sso/login", "/sso/callback?code=c&state=s"):
+                page = await api.get(path)
+                assert page.status_code == 404, page.text
+                assert page.headers["content-type"].startswith("text/html")
+                assert 'data-code="sign_in_off"' in page.text and "RELAY_OIDC_ISSUER" in page.text
+
+
+def test_the_redirect_uri_is_under_the_public_url_or_the_address_used() -> None:
+    scope = {"type": "http", "scheme": "http", "server": ("10.0.0.5", 8000), "path": "/sso/login",
+             "root_path": "", "query_string": b"",
+             "headers": [(b"host", b"relay.internal:8000")]}
+    request = Request(scope)
+    relay = SimpleNamespace(settings=Settings(public_url="https://relay.example.test/"))
+    assert redirect_uri(request, relay) == "https://relay.example.test/sso/callback"  # type: ignore[arg-type]
+    relay = SimpleNamespace(settings=Settings())
+    assert redirect_uri(request, relay) == "http://relay.internal:8000/sso/callback"  # type: ignore[arg-type]

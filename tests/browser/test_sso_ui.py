@@ -12,7 +12,7 @@ import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from tests.browser.helpers import shot
-from tests.support.oidc import OidcProvider, relay_env
+from tests.support.oidc import OidcProvider, relay_with_provider
 from tests.support.stack import RelayProcess
 
 pytestmark = pytest.mark.browser
@@ -21,14 +21,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def sso_ui(web_built: Path, stack_dir: Path, redis_server: EmbeddedRedis,
            opencode: EmbeddedOpencode) -> Iterator[tuple[OidcProvider, RelayProcess]]:
-    relay = RelayProcess(redis_server.url, opencode.url, stack_dir / "sso-ui.log")
-    provider = OidcProvider([f"{relay.url}/sso/callback"], stack_dir / "sso-ui-idp.log").start()
-    relay.env.update(relay_env(provider))
-    try:
-        yield provider, relay.start()
-    finally:
-        relay.stop()
-        provider.stop()
+    with relay_with_provider(stack_dir, redis_server.url, opencode.url, "sso-ui") as both:
+        yield both
 
 
 def _at_provider_sign_in(page, provider: OidcProvider, login: str) -> None:

@@ -8,12 +8,16 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
+
+from tests.support.stack import RelayProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "support" / "oidc_provider.mjs"
@@ -82,6 +86,22 @@ def relay_env(provider: OidcProvider, **extra: str) -> dict[str, str]:
             "RELAY_OIDC_ISSUER": provider.issuer, "RELAY_OIDC_CLIENT_ID": CLIENT_ID,
             "RELAY_OIDC_CLIENT_SECRET": CLIENT_SECRET, "RELAY_OIDC_SCOPES": SCOPES,
             "RELAY_OIDC_ADMIN_GROUP": ADMIN_GROUP, **extra}
+
+
+@contextmanager
+def relay_with_provider(stack_dir: Path, redis_url: str, opencode_url: str, name: str,
+                        **provider_options: Any) -> Iterator[tuple[OidcProvider, RelayProcess]]:
+    """A provider of its own (its client redirecting to this relay), and a relay with RELAY_AUTH
+    on signing in there; both stopped on leaving."""
+    relay = RelayProcess(redis_url, opencode_url, stack_dir / f"{name}.log")
+    provider = OidcProvider([f"{relay.url}/sso/callback"], stack_dir / f"{name}-idp.log",
+                            **provider_options).start()
+    relay.env.update(relay_env(provider))
+    try:
+        yield provider, relay.start()
+    finally:
+        relay.stop()
+        provider.stop()
 
 
 _FORM_ACTION = re.compile(r'<form[^>]*action="([^"]+)"')
