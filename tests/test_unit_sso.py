@@ -27,6 +27,7 @@ from opencode_relay.security.principal import Principal
 from opencode_relay.security.sso import (
     MAX_GROUPS,
     SingleSignOn,
+    build_sso,
     groups_of,
     principal_id,
     principal_of,
@@ -247,8 +248,7 @@ def test_settings_take_issuer_and_client_together_and_scopes_with_openid() -> No
         Settings(oidc_issuer=ISSUER, oidc_client_id=CLIENT, oidc_scopes="profile email")
     with pytest.raises(ValidationError, match="http"):
         Settings(public_url="relay.example.test")
-    assert Settings(oidc_issuer=ISSUER, oidc_client_id=CLIENT).sso_configured
-    assert not Settings().sso_configured
+    assert build_sso(Settings(), None, Keys(), None) is None  # type: ignore[arg-type]
 
 
 async def test_without_sso_its_pages_say_so_and_the_sign_in_page_is_told(

@@ -156,11 +156,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def sso_configured(self) -> bool:
-        """OpenID Connect is set up (it signs people in only with RELAY_AUTH on)."""
-        return bool(self.oidc_issuer and self.oidc_client_id)
-
-    @property
     def auth_enabled(self) -> bool:
         return self.auth is True
 

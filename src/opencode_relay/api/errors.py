@@ -129,6 +129,7 @@ _PAGE_TITLES = {400: "This sign-in cannot be finished", 401: "Sign-in refused",
                 503: "Cannot sign in right now"}
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<meta name="referrer" content="no-referrer">
 <title>{title} - opencode relay</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:12vh auto;padding:0 1rem}}
 code{{color:#666}}</style></head>

@@ -152,9 +152,10 @@ class SingleSignOn:
 def build_sso(settings: Settings, redis: Redis, keys: Keys,
               tokens: TokenStore) -> SingleSignOn | None:
     """The single sign-on part, when RELAY_OIDC_ISSUER and RELAY_OIDC_CLIENT_ID are set."""
-    if not (settings.oidc_issuer and settings.oidc_client_id):
+    issuer, client_id, secret = (settings.oidc_issuer, settings.oidc_client_id,
+                                 settings.oidc_client_secret)
+    if not (issuer and client_id):  # the settings have both or neither
         return None
-    secret = settings.oidc_client_secret
-    config = ClientConfig(settings.oidc_issuer, settings.oidc_client_id,
-                          secret.get_secret_value() if secret else None, settings.oidc_scopes)
+    config = ClientConfig(issuer, client_id, secret.get_secret_value() if secret else None,
+                          settings.oidc_scopes)
     return SingleSignOn(OpenIdProvider(config), redis, keys, tokens, settings)

@@ -23,6 +23,7 @@ router = APIRouter(prefix="/sso", include_in_schema=False)
 
 BINDING_COOKIE = "ocr_sso"  # ties a sign-in to the browser that started it
 CALLBACK = "/sso/callback"
+_NO_STORE = {"Cache-Control": "no-store"}  # answers that set cookies are nobody's to keep
 
 
 def _sso(relay: Relay) -> SingleSignOn:
@@ -45,7 +46,7 @@ async def sign_in(request: Request) -> Response:
         started = await _sso(relay).begin(redirect_uri(request, relay))
     except (RelayError, RedisError, OSError) as exc:
         return error_page(exc)
-    response = RedirectResponse(started.url, status_code=303)
+    response = RedirectResponse(started.url, status_code=303, headers=_NO_STORE)
     # Lax, not Strict: the provider's redirect back is a cross-site navigation.
     response.set_cookie(BINDING_COOKIE, started.binding,
                         max_age=int(relay.settings.oidc_login_seconds), path="/sso",
@@ -68,7 +69,7 @@ async def callback(request: Request) -> Response:
     note(principal=principal.id, method="sso")
     # The app's page loads without a credential; its own (same-site) requests then carry the
     # SameSite=Strict cookie, which this cross-site-initiated redirect itself would not.
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse("/", status_code=303, headers=_NO_STORE)
     set_login_cookie(response, cookie, relay.settings)
     response.delete_cookie(BINDING_COOKIE, path="/sso", secure=relay.settings.cookie_secure,
                            httponly=True, samesite="lax")
