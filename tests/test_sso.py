@@ -12,12 +12,16 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from opencode_relay.errors import SignInRefused
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
+from opencode_relay.security.oidc import ClientConfig, OpenIdProvider
 from opencode_relay.security.sso import principal_id
 from opencode_relay.security.tokens import digest
 from opencode_relay.store.keys import Keys
 from tests.support.oidc import (
+    CLIENT_ID,
     CLIENT_SECRET,
+    SCOPES,
     OidcProvider,
     callback_url,
     cancel_at_provider,
@@ -25,6 +29,7 @@ from tests.support.oidc import (
     relay_env,
     relay_with_provider,
     sign_in,
+    tokens_for_another_client,
 )
 from tests.support.stack import REFUSED_PORT, RelayProcess
 
@@ -251,3 +256,28 @@ async def test_states_expire_and_are_kept_by_digest_only(
         assert record["redirect_uri"] == f"{relay.url}/sso/callback"
     finally:
         await client.aclose()
+
+
+async def test_a_genuine_id_token_for_another_client_is_refused(stack_dir: Path) -> None:
+    """The real provider's ID token, issued to another of its clients, checked by the relay's
+    OpenID side (real discovery, real keys): not for this relay. The same token passes for the
+    client it was issued to, so nothing else is wrong with it."""
+    other = {"client_id": "another-app", "client_secret": "another-secret-0123456789",
+             "redirect_uris": [f"http://127.0.0.1:{REFUSED_PORT}/callback"]}
+    provider = OidcProvider([f"http://127.0.0.1:{REFUSED_PORT}/sso/callback"],
+                            stack_dir / "sso-audience-idp.log", extra_clients=[other]).start()
+    try:
+        tokens = tokens_for_another_client(provider, other, "alice", "nonce-1")
+        relays = OpenIdProvider(ClientConfig(provider.issuer, CLIENT_ID, CLIENT_SECRET, SCOPES))
+        with pytest.raises(SignInRefused) as refused:
+            await relays.id_token_claims(tokens["id_token"], "nonce-1", tokens["access_token"])
+        assert refused.value.reason == "wrong_audience"
+        assert "'another-app'" in refused.value.message
+        theirs = OpenIdProvider(ClientConfig(provider.issuer, "another-app", None, "openid"))
+        claims = await theirs.id_token_claims(tokens["id_token"], "nonce-1",
+                                              tokens["access_token"])
+        assert claims["sub"] == "alice" and claims["aud"] == "another-app"
+        await relays.aclose()
+        await theirs.aclose()
+    finally:
+        provider.stop()

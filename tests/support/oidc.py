@@ -3,8 +3,11 @@ and a walk through its own login and consent forms with httpx, as a browser woul
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import threading
@@ -128,11 +131,10 @@ def to_provider(client: httpx.Client, relay_url: str) -> httpx.Response:
     return page
 
 
-def through_forms(client: httpx.Client, relay_url: str, page: httpx.Response,
+def through_forms(client: httpx.Client, callback: str, page: httpx.Response,
                   login: str) -> str:
     """Fills the provider's login (and consent) forms as far as it shows them; returns the
-    callback URL it sends the browser to (not visited)."""
-    callback = f"{relay_url}/sso/callback"
+    URL under `callback` it sends the browser to (not visited)."""
     while True:
         if page.is_redirect:
             return urljoin(str(page.url), page.headers["location"])
@@ -155,7 +157,8 @@ def cancel_at_provider(client: httpx.Client, relay_url: str) -> str:
 
 
 def callback_url(client: httpx.Client, relay_url: str, login: str) -> str:
-    return through_forms(client, relay_url, to_provider(client, relay_url), login)
+    return through_forms(client, f"{relay_url}/sso/callback", to_provider(client, relay_url),
+                         login)
 
 
 def sign_in(client: httpx.Client, relay_url: str, login: str) -> httpx.Response:
@@ -165,3 +168,26 @@ def sign_in(client: httpx.Client, relay_url: str, login: str) -> httpx.Response:
 
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def tokens_for_another_client(provider: OidcProvider, client: dict[str, Any], login: str,
+                              nonce: str) -> dict[str, Any]:
+    """The token response (ID token included) the provider gives another of its clients, for
+    `login`: that client's own authorization-code flow with PKCE, through the same forms."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    redirect_uri = client["redirect_uris"][0]
+    with httpx.Client(timeout=30) as browser:
+        page = browser.get(f"{provider.issuer}/auth", params={
+            "client_id": client["client_id"], "response_type": "code", "scope": "openid",
+            "redirect_uri": redirect_uri, "state": "s", "nonce": nonce,
+            "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256"})
+        page = _follow(browser, page, redirect_uri)
+        code = query_of(through_forms(browser, redirect_uri, page, login))["code"]
+    answer = httpx.post(f"{provider.issuer}/token", auth=(client["client_id"],
+                                                          client["client_secret"]),
+                        data={"grant_type": "authorization_code", "code": code,
+                              "redirect_uri": redirect_uri, "code_verifier": verifier})
+    assert answer.status_code == 200, answer.text
+    tokens: dict[str, Any] = answer.json()
+    return tokens
