@@ -3,7 +3,9 @@ missed (ingest/durable.py, and the ingestor's reconcile that uses it), against a
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from opencode_relay.ingest.ingestor import Ingestor
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import ZERO, EventLog
 from opencode_relay.store.state import StateStore
+from opencode_relay.upstream.client import UpstreamError, UpstreamUnavailable
 from tests.test_unit_core import SID, FakeOpencode, session_info, text_part, transcript
 
 pytestmark = pytest.mark.unit
@@ -186,6 +189,23 @@ async def test_reconcile_replays_what_the_stream_missed_once_then_says_the_statu
     assert (await ingestor.reconcile()).replayed == set()
     assert len(await session_log(redis, log, keys)) == before
 
+    # A session that does not look changed (same time, idle) but missed durable events gets
+    # them: opencode, not a guess, says which sessions moved. It needs no snapshot.
+    quiet = answer_history("ses_quiet")
+    fake.sessions["ses_quiet"] = quiet[0].data["info"]
+    fake.transcripts["ses_quiet"] = []
+    await ingestor.apply(live(quiet[:2]))
+    fake.history += quiet
+    fake.asked.clear()
+    assert (await ingestor.reconcile()).replayed == {e.id for e in quiet[2:]}
+    assert fake.asked[0]["ses_quiet"] == 1 and fake.asked[0][SID] == 5
+    quiet_log = await session_log(redis, log, keys, "ses_quiet")
+    assert [p["id"] for p in quiet_log if p["type"] in event_types.DURABLE] == \
+        [e.id for e in quiet]
+    assert event_types.RELAY_SESSION_SYNCED not in [p["type"] for p in quiet_log]
+    assert json.loads((await transcript(store, "ses_quiet"))[1].parts[0])["text"] == \
+        "the whole answer"
+
 
 async def test_reconcile_without_opencode_history_falls_back_to_snapshots(
         redis: Redis, keys: Keys) -> None:
@@ -197,10 +217,50 @@ async def test_reconcile_without_opencode_history_falls_back_to_snapshots(
     await ingestor.apply(live(history[:2]))
 
     async def missing(after: dict[str, int]) -> list[dict[str, Any]]:
-        from opencode_relay.upstream.client import UpstreamError
         raise UpstreamError(404, "no route POST /sync/history")
 
     fake.sync_history = missing  # type: ignore[attr-defined]
     fake.add(SID, 5000, "read from the snapshot")
     assert (await ingestor.reconcile()).replayed == set()
     assert json.loads((await transcript(store))[0].parts[0])["text"] == "read from the snapshot"
+
+
+async def test_live_events_read_while_replaying_are_not_logged_twice(
+        redis: Redis, keys: Keys) -> None:
+    """The live stream is open (and queued) before the history is read: an event in both is
+    logged once, from the replay; later ones follow live."""
+    fake = HistoryOpencode()
+    store = StateStore(redis, keys)
+    log = EventLog(redis, keys, 10_000, 10_000)
+    ingestor = Ingestor(redis, fake, store, log)  # type: ignore[arg-type]
+    history = answer_history()
+    await ingestor.apply(live(history[:3]))
+    fake.sessions[SID] = {**session_info(), "time": {"created": 1000, "updated": 3000}}
+    fake.transcripts[SID] = [
+        {"info": history[1].data["info"], "parts": [history[2].data["part"]]},
+        {"info": history[3].data["info"], "parts": [history[4].data["part"]]}]
+    fake.history = history[:5]  # what opencode had committed when the history was read
+    queued = asyncio.Event()
+    read_history = fake.sync_history
+
+    async def sync_history_after_the_stream_queued(after: dict[str, int]) -> list[Any]:
+        await queued.wait()
+        return await read_history(after)
+
+    fake.sync_history = sync_history_after_the_stream_queued  # type: ignore[method-assign]
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        for item in live(history[4:]):  # seq 4 is in the history too; seq 5 is new
+            yield item
+        queued.set()
+
+    with pytest.raises(UpstreamUnavailable):  # the stream ends after its events
+        await ingestor._consume(stream())
+    logged = await session_log(redis, log, keys)
+    assert [p["id"] for p in logged if p["type"] in event_types.DURABLE] == \
+        [e.id for e in history]
+    assert (await read_cursors(redis, keys, [SID])) == {SID: Cursor(5)}
+    every = [json.loads(entry.data)
+             async for entry in log.read_entries_after(keys.events, ZERO)]
+    records = [p["syncEvent"]["seq"] for p in every if p["type"] == event_types.SYNC]
+    assert records == [0, 1, 2, 3, 4, 5]

@@ -250,9 +250,11 @@ class Ingestor:
     async def reconcile(self) -> Reconciled:
         """Brings Redis up to date with opencode.
 
-        Each session that may have changed since the last commit first gets the durable events
-        it missed replayed from opencode's history (when its sequence is recorded), then its
-        snapshot, then its status if that changed, so its stream misses nothing durable."""
+        Every stored session whose sequence is recorded gets the durable events it missed
+        replayed from opencode's history (opencode says which sessions moved: it sends only
+        events after each one's sequence); each session that may have changed otherwise too
+        then gets its snapshot, and its status if that changed. So no stream misses anything
+        durable, and none sees it twice."""
         self.sequence.forget()
         upstream_sessions = await self.upstream.list_all_sessions()
         upstream_ids = {s["id"] for s in upstream_sessions}
@@ -304,16 +306,15 @@ class Ingestor:
 
         to_sync = [info for info in upstream_sessions if stale(info)]
         # History first: a snapshot fetched after it holds at least what it replays.
-        cursors, history = await self._missed_history(to_sync, upstream_ids)
+        cursors, history = await self._missed_history(list(stored_infos), upstream_ids)
         snapshots = [s for s in await asyncio.gather(*(fetch(i) for i in to_sync)) if s]
         done = Reconciled()
         for snap in snapshots:
             self._remember_parent(snap.info["id"], snap.info.get("parentID"))
         for snap in snapshots:
             sid, directory = snap.info["id"], snap.info.get("directory")
-            if sid in cursors:
-                done.replayed |= await self._replay(sid, directory, cursors[sid],
-                                                    history.get(sid, []))
+            if sid in history:
+                done.replayed |= await self._replay(sid, directory, cursors[sid], history[sid])
             async with self._transaction() as batch:
                 await stage_snapshot(self.store, batch.pipe, snap, self.name)
                 await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
@@ -322,6 +323,10 @@ class Ingestor:
             if stored_status.get(sid, IDLE) != snap.status:
                 # opencode does not keep statuses: say the one it has now on the stream.
                 await self.apply(status_events(sid, snap.status, directory))
+        # Sessions that moved without looking stale: the events they missed are all they need.
+        for sid in sorted(set(history) - {snap.info["id"] for snap in snapshots}):
+            done.replayed |= await self._replay(sid, stored_infos[sid].get("directory"),
+                                                cursors[sid], history[sid])
         # Requests of sessions that were not stale may have changed too.
         synced_ids = {info["id"] for info in to_sync}
         for info in upstream_sessions:
@@ -341,11 +346,11 @@ class Ingestor:
                     "replayed", len(upstream_sessions), len(snapshots), len(done.replayed))
         return done
 
-    async def _missed_history(self, sessions: list[JSON], upstream_ids: set[str],
+    async def _missed_history(self, sids: list[str], upstream_ids: set[str],
                               ) -> tuple[dict[str, Cursor], dict[str, list[DurableEvent]]]:
-        """The recorded cursor of each of `sessions` that has one, and opencode's durable
-        events of those sessions after it (one request for all)."""
-        cursors = await read_cursors(self.redis, self.store.keys, [s["id"] for s in sessions])
+        """The recorded cursor of each of `sids` that has one, and opencode's durable events
+        of those sessions after it, for those that have any (one request for all)."""
+        cursors = await read_cursors(self.redis, self.store.keys, sids)
         if not cursors:
             return {}, {}
         # Every session not named gets its whole history: name the others past their end.
