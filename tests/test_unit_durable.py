@@ -79,7 +79,7 @@ def test_history_rows_parse_and_keep_the_live_type() -> None:
 def test_replay_skips_what_the_cursor_covers_and_records_only_what_went_ahead() -> None:
     history = answer_history()
     # seq 0-2 committed with their records; seq 3 committed, its record not (the batch ended).
-    cursor = Cursor(2, frozenset({history[3].id}))
+    cursor = Cursor(2, history[3].id)
     out = replay(reversed(history), cursor, DIRECTORY)  # opencode's order is by seq
     assert all(item["directory"] == DIRECTORY for item in out)
     assert [(p["payload"]["type"], p["payload"]["id"]) for p in out] == [
@@ -109,9 +109,18 @@ async def test_each_batch_records_the_sequence_and_what_went_ahead_of_it(
     feed = live(history)
     await ingestor.apply(feed[:7])  # up to seq 3's event, without its record
     assert (await read_cursors(redis, keys, [SID, "ses_never"])) == {
-        SID: Cursor(2, frozenset({history[3].id}))}
+        SID: Cursor(2, history[3].id)}
     await ingestor.apply(feed[7:])
-    assert (await read_cursors(redis, keys, [SID])) == {SID: Cursor(5)}
+    # The record came: `seq` covers it (the stale `ahead` is at or below it).
+    assert (await read_cursors(redis, keys, [SID])) == {SID: Cursor(5, history[3].id)}
+    assert await redis.hlen(keys.session_sequence(SID)) == 2  # bounded, whatever the stream
+    # A stream without records (not opencode's) leaves one `ahead` field, not one per event.
+    for i in range(20):
+        await ingestor.apply([{"directory": DIRECTORY, "payload": {
+            "id": f"evt_norecord{i}", "type": event_types.PART_UPDATED,
+            "properties": {"sessionID": SID, "part": text_part("prt_b", "msg_b", "x")}}}])
+    assert await redis.hgetall(keys.session_sequence(SID)) == {b"seq": b"5",
+                                                               b"ahead": b"evt_norecord19"}
     # A late record never moves the sequence back.
     await ingestor.apply([{"directory": DIRECTORY, "payload": history[1].record()}])
     assert (await read_cursors(redis, keys, [SID]))[SID].seq == 5

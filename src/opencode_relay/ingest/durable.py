@@ -6,17 +6,17 @@ record `{"type": "sync", "syncEvent": {id, type, seq, aggregateID, data}}` under
 Deltas, statuses, diffs, todos and requests are not durable.
 
 With every ingest batch, in the batch's own transaction, `SequenceRecorder` stages per session
-(in the session's slot, `Keys.session_sequence`) the last sequence number committed and the ids
-of durable events committed ahead of their record (a batch may end between the two). After a
-takeover or a reconnect, `replay` turns the history opencode gives after that number back into
-live-shaped events for the ingest path: an event whose id was committed already gets only its
-record, one at or before the number nothing, so nothing is logged twice.
+(in the session's slot, `Keys.session_sequence`) the last sequence number committed and, when
+the batch ended between a durable event and its record, that event's id. After a takeover or a
+reconnect, `replay` turns the history opencode gives after that number back into live-shaped
+events for the ingest path: the event committed ahead of its record gets only its record, one
+at or before the number nothing, so nothing is logged twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache
@@ -30,7 +30,8 @@ from ..store.replies import text
 from .routing import session_id_of
 
 JSON = dict[str, Any]
-SEQ = "seq"  # the hash field holding the last committed sequence number
+SEQ = "seq"  # the hash fields: the last committed sequence number,
+AHEAD = "ahead"  # and the last durable event committed, if its record may not have been
 _DELETED = f"{event_types.SESSION_DELETED}."  # a deletion's record: its history is gone too
 
 
@@ -39,7 +40,7 @@ class Cursor:
     """How far a session's durable history is committed in Redis."""
 
     seq: int
-    ahead: frozenset[str] = field(default_factory=frozenset)  # ids committed before their record
+    ahead: str | None = None  # an event committed before its record (its seq may be > `seq`)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def replay(history: Iterable[DurableEvent], cursor: Cursor, directory: str | Non
     for event in sorted(history, key=lambda e: e.seq):
         if event.seq <= cursor.seq:
             continue
-        if event.id not in cursor.ahead:
+        if event.id != cursor.ahead:
             out.append({"directory": directory, "payload": event.live()})
         out.append({"directory": directory, "payload": event.record()})
     return out
@@ -132,40 +133,40 @@ class SequenceRecorder:
 
     def stage(self, pipe: Pipeline, keys: Keys, payloads: Sequence[JSON],
               removed: Callable[[str], bool] = lambda _sid: False) -> None:
-        """One HSET (and at most one HDEL) per session the batch's durable events touch,
-        sessions the batch `removed` left out (their keys are gone with them)."""
-        ahead: dict[str, dict[str, None]] = {}  # ordered sets of ids without their record yet
-        resolved: dict[str, set[str]] = {}
+        """At most one HSET per session the batch's durable events touch, sessions the batch
+        `removed` left out (their keys are gone with them).
+
+        opencode sends a record right after its event, so only a session's last durable event
+        of a batch can lack its record: one `ahead` field is enough, and a stale one is
+        harmless (its sequence number is at or below `seq` once its record is in)."""
+        ahead: dict[str, str | None] = {}
         last: dict[str, int] = {}
         for payload in payloads:
             kind = payload.get("type")
             if kind == event_types.SYNC:
                 found = _record_of(payload)
-                if found is None:
-                    continue
-                sid, eid, seq = found
-                if eid in ahead.get(sid, {}):
-                    del ahead[sid][eid]
-                else:
-                    resolved.setdefault(sid, set()).add(eid)
-                last[sid] = max(seq, last.get(sid, -1))
+                if found is not None:
+                    sid, eid, seq = found
+                    if ahead.get(sid) == eid:
+                        ahead[sid] = None
+                    last[sid] = max(seq, last.get(sid, -1))
             elif kind in event_types.DURABLE and kind != event_types.SESSION_DELETED:
                 owner, event_id = session_id_of(payload), payload.get("id")
                 if owner and isinstance(event_id, str):
-                    ahead.setdefault(owner, {})[event_id] = None
+                    ahead[owner] = event_id
         for sid in {*ahead, *last}:
             if removed(sid):
                 continue
-            key = keys.session_sequence(sid)
-            mapping: dict[FieldT, EncodableT] = dict.fromkeys(ahead.get(sid, {}), "1")
+            mapping: dict[FieldT, EncodableT] = {}
             newest = last.get(sid)
             if newest is not None and newest > self._written.get(sid, -1):
                 mapping[SEQ] = newest
                 self._written[sid] = newest
+            went_ahead = ahead.get(sid)
+            if went_ahead is not None:
+                mapping[AHEAD] = went_ahead
             if mapping:
-                pipe.hset(key, mapping=mapping)
-            if resolved.get(sid):
-                pipe.hdel(key, *sorted(resolved[sid]))
+                pipe.hset(keys.session_sequence(sid), mapping=mapping)
 
 
 async def read_cursors(redis: Redis, keys: Keys, sids: Sequence[str]) -> dict[str, Cursor]:
@@ -178,7 +179,7 @@ async def read_cursors(redis: Redis, keys: Keys, sids: Sequence[str]) -> dict[st
     cursors: dict[str, Cursor] = {}
     for sid, fields in zip(sids, found, strict=True):
         named = {text(k): text(v) for k, v in (fields or {}).items()}
-        seq = named.pop(SEQ, None)
+        seq = named.get(SEQ)
         if seq is not None and seq.isdigit():
-            cursors[sid] = Cursor(int(seq), frozenset(named))
+            cursors[sid] = Cursor(int(seq), named.get(AHEAD))
     return cursors

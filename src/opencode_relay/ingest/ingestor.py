@@ -377,10 +377,11 @@ class Ingestor:
         for start in range(0, len(events), self.batch_size):
             await self.apply(events[start:start + self.batch_size])
         missed = {e.id for e in history if e.seq > cursor.seq}
-        self.replayed += len(missed - cursor.ahead)
+        count = len(missed - {cursor.ahead})
+        self.replayed += count
         if missed:
             logger.info("replayed %d durable events of session %s after its sequence %d",
-                        len(missed - cursor.ahead), sid, cursor.seq)
+                        count, sid, cursor.seq)
         return missed
 
     async def _stored_statuses(self, sids: list[str]) -> dict[str, JSON]:

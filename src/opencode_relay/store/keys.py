@@ -160,8 +160,8 @@ class Keys:
 
     def session_sequence(self, sid: str) -> str:
         """HASH: how far opencode's durable history of the session is committed here:
-        `seq` -> the last sequence number, and one field per event id committed ahead of its
-        sequence number (ingest/durable.py)."""
+        `seq` -> the last sequence number, `ahead` -> the last durable event's id, committed
+        maybe before its sequence number was (ingest/durable.py)."""
         return f"{self.prefix}session:{{{sid}}}:sequence"
 
     def search_postings(self, sid: str) -> str:
