@@ -98,11 +98,17 @@ class _Live:
         connected = GaugeMetricFamily("relay_upstream_connected",
                                       "1 while this replica reads opencode's event stream",
                                       labels=["upstream"])
+        replayed = CounterMetricFamily("relay_events_replayed",
+                                       "Durable events replayed from opencode's history after "
+                                       "a takeover or reconnect (the stream had missed them)",
+                                       labels=["upstream"])
         for name, upstream in relay.upstreams.items():
             reconnects.add_metric([name], upstream.ingestor.reconnects)
             connected.add_metric([name], 1.0 if upstream.ingestor.connected.is_set() else 0.0)
+            replayed.add_metric([name], upstream.ingestor.replayed)
         yield reconnects
         yield connected
+        yield replayed
         yield GaugeMetricFamily("relay_sse_clients", "SSE clients connected to this replica",
                                 value=relay.hub.client_count)
         if relay.push is not None:

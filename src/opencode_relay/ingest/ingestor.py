@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import LRUCache
@@ -23,6 +24,14 @@ from ..store.log import EventLog, LogEntry
 from ..store.state import JSON, StateStore, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .batch import Batch
+from .durable import (
+    Cursor,
+    DurableEvent,
+    SequenceRecorder,
+    read_cursors,
+    replay,
+    replayed_already,
+)
 from .file_signal import FileSignal
 from .leader import Lease
 from .routing import NOT_LOGGED, session_id_of
@@ -32,6 +41,7 @@ from .snapshot import (
     fetch_snapshot,
     pending_requests_by_session,
     stage_snapshot,
+    status_events,
 )
 
 logger = logging.getLogger("opencode_relay.ingest")
@@ -39,6 +49,17 @@ logger = logging.getLogger("opencode_relay.ingest")
 Handler = Callable[[Batch, JSON], Awaitable[None]]
 _STREAM_END = object()
 _MAX_DEPTH = 16  # sub-agent nesting followed when routing an event to its ancestors' streams
+_BEYOND = 2**53 - 1  # a sequence number past any session's history (opencode counts in doubles)
+
+
+@dataclass
+class Reconciled:
+    """What a reconcile rewrote, for the events read from opencode meanwhile."""
+
+    # Parts rewritten from a snapshot, each with the number of events received (queued,
+    # unapplied) by the time it was fetched.
+    fresh_parts: dict[str, int] = field(default_factory=dict)
+    replayed: set[str] = field(default_factory=set)  # ids of durable events replayed
 
 
 class Backoff:
@@ -82,6 +103,8 @@ class Ingestor:
         self.leading = False  # holds the ingest lease (another replica ingests otherwise)
         self.synced = asyncio.Event()
         self.reconnects = 0
+        self.replayed = 0  # durable events replayed from opencode's history after a (re)connect
+        self.sequence = SequenceRecorder()
         self._inbox: asyncio.Queue[Any] | None = None  # read from opencode, not yet written
         self._reader: asyncio.Task[None] | None = None
         # The latest version of recently changed parts, so a delta needs no read; and the
@@ -177,15 +200,18 @@ class Ingestor:
         reader = asyncio.create_task(read())
         self._inbox, self._reader = queue, reader
         try:
-            fresh_parts = await self.reconcile()
+            reconciled = await self.reconcile()
             self.backoff.reset()
             self.synced.set()
             # Nothing was consumed during reconcile, so an event's place in the backlog is the
             # number of events received before it. A delta received before its part's snapshot
-            # was fetched is already in that snapshot.
+            # was fetched is already in that snapshot; a durable event (or its record) that was
+            # replayed is in the log already.
+            fresh_parts = reconciled.fresh_parts
             backlog = [queue.get_nowait() for _ in range(queue.qsize())]
             backlog = [e for place, e in enumerate(backlog)
-                       if place >= fresh_parts.get(_delta_part(e) or "", -1)]
+                       if place >= fresh_parts.get(_delta_part(e) or "", -1)
+                       and not replayed_already(e, reconciled.replayed)]
             if backlog:
                 await self._apply_or_raise(backlog)
             while True:
@@ -221,11 +247,15 @@ class Ingestor:
         await self.apply(events)
 
     # ----- reconcile ---------------------------------------------------------------------
-    async def reconcile(self) -> dict[str, int]:
+    async def reconcile(self) -> Reconciled:
         """Brings Redis up to date with opencode.
 
-        Returns the parts it rewrote, each with the number of upstream events received (and
-        queued, unapplied) by the time its snapshot had been fetched."""
+        Every stored session whose sequence is recorded gets the durable events it missed
+        replayed from opencode's history (opencode says which sessions moved: it sends only
+        events after each one's sequence); each session that may have changed otherwise too
+        then gets its snapshot, and its status if that changed. So no stream misses anything
+        durable, and none sees it twice."""
+        self.sequence.forget()
         upstream_sessions = await self.upstream.list_all_sessions()
         upstream_ids = {s["id"] for s in upstream_sessions}
         directories = {s.get("directory") for s in upstream_sessions}
@@ -275,16 +305,28 @@ class Ingestor:
                     raise
 
         to_sync = [info for info in upstream_sessions if stale(info)]
+        # History first: a snapshot fetched after it holds at least what it replays.
+        cursors, history = await self._missed_history(list(stored_infos), upstream_ids)
         snapshots = [s for s in await asyncio.gather(*(fetch(i) for i in to_sync)) if s]
-        fresh_parts: dict[str, int] = {}
+        done = Reconciled()
         for snap in snapshots:
             self._remember_parent(snap.info["id"], snap.info.get("parentID"))
         for snap in snapshots:
+            sid, directory = snap.info["id"], snap.info.get("directory")
+            if sid in history:
+                done.replayed |= await self._replay(sid, directory, cursors[sid], history[sid])
             async with self._transaction() as batch:
                 await stage_snapshot(self.store, batch.pipe, snap, self.name)
                 await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
-                                              "properties": {"sessionID": snap.info["id"]}})
-            fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[snap.info["id"]]))
+                                              "properties": {"sessionID": sid}})
+            done.fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[sid]))
+            if stored_status.get(sid, IDLE) != snap.status:
+                # opencode does not keep statuses: say the one it has now on the stream.
+                await self.apply(status_events(sid, snap.status, directory))
+        # Sessions that moved without looking stale: the events they missed are all they need.
+        for sid in sorted(set(history) - {snap.info["id"] for snap in snapshots}):
+            done.replayed |= await self._replay(sid, stored_infos[sid].get("directory"),
+                                                cursors[sid], history[sid])
         # Requests of sessions that were not stale may have changed too.
         synced_ids = {info["id"] for info in to_sync}
         for info in upstream_sessions:
@@ -300,9 +342,47 @@ class Ingestor:
             if recorded.get(sid, self.name if self.owns_unrecorded else None) == self.name:
                 await self._remove_if_gone(sid)
         self._parts.clear()
-        logger.info("reconciled with opencode: %d sessions, %d re-read",
-                    len(upstream_sessions), len(snapshots))
-        return fresh_parts
+        logger.info("reconciled with opencode: %d sessions, %d re-read, %d durable events "
+                    "replayed", len(upstream_sessions), len(snapshots), len(done.replayed))
+        return done
+
+    async def _missed_history(self, sids: list[str], upstream_ids: set[str],
+                              ) -> tuple[dict[str, Cursor], dict[str, list[DurableEvent]]]:
+        """The recorded cursor of each of `sids` that has one, and opencode's durable events
+        of those sessions after it, for those that have any (one request for all)."""
+        cursors = await read_cursors(self.redis, self.store.keys, sids)
+        if not cursors:
+            return {}, {}
+        # Every session not named gets its whole history: name the others past their end.
+        after = dict.fromkeys(upstream_ids, _BEYOND)
+        after.update({sid: cursor.seq for sid, cursor in cursors.items()})
+        try:
+            rows = await self.upstream.sync_history(after)
+        except UpstreamError as exc:  # an opencode without durable history: snapshots only
+            logger.warning("opencode's durable history is unavailable (%s); sessions are "
+                           "re-read without replaying what their streams missed", exc)
+            return {}, {}
+        history: dict[str, list[DurableEvent]] = {}
+        for row in rows:
+            event = DurableEvent.parse(row)
+            if event is not None and event.session in cursors:
+                history.setdefault(event.session, []).append(event)
+        return cursors, history
+
+    async def _replay(self, sid: str, directory: str | None, cursor: Cursor,
+                      history: list[DurableEvent]) -> set[str]:
+        """Puts the durable events of `sid` after `cursor` through the ingest path (state and
+        log), in batches; returns their ids."""
+        events = replay(history, cursor, directory)
+        for start in range(0, len(events), self.batch_size):
+            await self.apply(events[start:start + self.batch_size])
+        missed = {e.id for e in history if e.seq > cursor.seq}
+        count = len(missed - {cursor.ahead})
+        self.replayed += count
+        if missed:
+            logger.info("replayed %d durable events of session %s after its sequence %d",
+                        count, sid, cursor.seq)
+        return missed
 
     async def _stored_statuses(self, sids: list[str]) -> dict[str, JSON]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -341,6 +421,7 @@ class Ingestor:
                 await self._stage_event(batch, payload)
             for notice in notices:
                 await self._stage_log(batch, notice)
+            self.sequence.stage(batch.pipe, self.store.keys, payloads, batch.session_removed)
         for observe in self.observers:
             for event in events:
                 if isinstance(event, dict) and isinstance(event.get("payload"), dict):

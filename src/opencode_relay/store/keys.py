@@ -163,6 +163,12 @@ class Keys:
         """HASH: token and cost totals of the session's assistant messages, kept at ingest."""
         return f"{self.prefix}session:{{{sid}}}:usage"
 
+    def session_sequence(self, sid: str) -> str:
+        """HASH: how far opencode's durable history of the session is committed here:
+        `seq` -> the last sequence number, `ahead` -> the last durable event's id, committed
+        maybe before its sequence number was (ingest/durable.py)."""
+        return f"{self.prefix}session:{{{sid}}}:sequence"
+
     def search_postings(self, sid: str) -> str:
         """HASH: part id (or 'title') -> its message id, time and terms (search/index.py)."""
         return f"{self.prefix}search:{{{sid}}}:postings"
@@ -173,4 +179,4 @@ class Keys:
                 self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid),
                 self.session_owner(sid), self.session_upstream(sid), self.usage(sid),
                 self.shares(sid), self.share_digests(sid),
-                self.search_postings(sid)]
+                self.search_postings(sid), self.session_sequence(sid)]

@@ -136,6 +136,12 @@ class OpencodeClient:
     async def statuses(self, directory: str | None = None) -> dict[str, JSON]:
         return await self.request("GET", "/session/status", directory=directory) or {}
 
+    async def sync_history(self, after: dict[str, int]) -> list[JSON]:
+        """opencode's durable events, `{id, aggregate_id, seq, type, data}`, oldest first per
+        session: those after `after[sid]` for each session named, every one of any session not
+        named (`POST /sync/history`; one store for the whole server, whatever the directory)."""
+        return await self.request("POST", "/sync/history", body=after) or []
+
     async def pending_permissions(self, directory: str | None = None) -> list[JSON]:
         return await self.request("GET", "/permission", directory=directory) or []
 
