@@ -60,7 +60,8 @@ async def _session(redis: Redis, keys: Keys, name: str, updated_ms: int,
 
 
 async def _keys_of(redis: Redis, keys: Keys, sid: str) -> list[bytes]:
-    return [k async for k in redis.scan_iter(f"{keys.prefix}*{sid}*")]
+    # Sorted: SCAN's order changes when Redis rehashes (other tests write meanwhile).
+    return sorted([k async for k in redis.scan_iter(f"{keys.prefix}*{sid}*")])
 
 
 async def _build(redis: Redis, keys: Keys) -> tuple[set[str], set[str]]:
