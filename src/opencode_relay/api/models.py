@@ -45,6 +45,11 @@ class CreateSession(BaseModel):
                                         description="Project directory (relay extension)")
     upstream: str | None = Field(default=None, min_length=1, max_length=64,
                                  description="opencode server to create it on (relay extension)")
+    team: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="The team (its name) the session is made for; the caller must be one of "
+                    "its members or admins. Left out: the caller's only such team, if it has "
+                    "exactly one; null: no team (relay extension)")
 
 
 class RenameSession(BaseModel):

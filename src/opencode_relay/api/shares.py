@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from ..audit import audited, note
 from ..errors import InvalidInput, NotFound
 from ..relay import Relay
+from ..security.access import Right
 from ..security.principal import LOCAL, current_principal
 from ..shares import MAX_SHARES_PER_SESSION
 from .deps import get_relay
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api", responses=GATED)
                         **errors(400, 404, 422)})
 async def create_share(sid: SessionId, request: Request, body: CreateShare | None = None,
                        relay: Relay = Depends(get_relay)) -> Any:
-    await relay.sessions.get(sid)  # 404 unless the caller owns the session (or is an admin)
+    await relay.sessions.get(sid, Right.MANAGE)  # 404 unless the caller may see it
     if await relay.shares.count(sid) >= MAX_SHARES_PER_SESSION:
         raise InvalidInput(f"a session has at most {MAX_SHARES_PER_SESSION} share links; "
                            "revoke one first")
@@ -43,7 +44,7 @@ async def create_share(sid: SessionId, request: Request, body: CreateShare | Non
 
 @router.get("/sessions/{sid}/shares", responses={**ok(ShareList), **errors(400, 404)})
 async def list_shares(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
-    await relay.sessions.get(sid)
+    await relay.sessions.get(sid, Right.MANAGE)
     return {"shares": [share.public() for share in await relay.shares.list(sid)]}
 
 
@@ -51,7 +52,7 @@ async def list_shares(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
                responses={**ok(Revoked), **errors(400, 404)})
 async def revoke_share(sid: SessionId, share_id: ShareId,
                        relay: Relay = Depends(get_relay)) -> Any:
-    await relay.sessions.get(sid)
+    await relay.sessions.get(sid, Right.MANAGE)
     note(target=share_id, session=sid)
     if not await relay.shares.revoke(sid, share_id):
         raise NotFound("share link", share_id)
