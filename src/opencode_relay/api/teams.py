@@ -68,29 +68,29 @@ async def _detail(relay: Relay, team: Team) -> dict[str, Any]:
             "members": [{"principal": p, "role": r} for p, r in sorted(members.items())]}
 
 
-@router.get("/teams/{name}", responses={**ok(TeamDetail), **errors(400, 404)})
-async def get_team(name: TeamName, relay: Relay = Depends(get_relay)) -> Any:
+@router.get("/teams/{team}", responses={**ok(TeamDetail), **errors(400, 404)})
+async def get_team(team: TeamName, relay: Relay = Depends(get_relay)) -> Any:
     """The team and its members (for anyone in it)."""
-    return await _detail(relay, await _team(relay, name, "viewer"))
+    return await _detail(relay, await _team(relay, team, "viewer"))
 
 
-@router.put("/teams/{name}/members", openapi_extra=audited("team.member.set"),
+@router.put("/teams/{team}/members", openapi_extra=audited("team.member.set"),
             responses={**ok(TeamDetail), **errors(400, 403, 404, 422)})
-async def set_member(name: TeamName, body: SetMember, relay: Relay = Depends(get_relay)) -> Any:
+async def set_member(team: TeamName, body: SetMember, relay: Relay = Depends(get_relay)) -> Any:
     """Adds a member, or changes its role (the team's admins)."""
-    team = await _team(relay, name, "admin")
+    found = await _team(relay, team, "admin")
     note(target=body.principal, role=body.role)
-    await relay.access.teams.set_member(team, body.principal, body.role)
-    return await _detail(relay, team)
+    await relay.access.teams.set_member(found, body.principal, body.role)
+    return await _detail(relay, found)
 
 
-@router.delete("/teams/{name}/members", openapi_extra=audited("team.member.remove"),
+@router.delete("/teams/{team}/members", openapi_extra=audited("team.member.remove"),
                responses={**ok(Done), **errors(400, 403, 404, 422)})
-async def remove_member(name: TeamName, principal: PrincipalId,
+async def remove_member(team: TeamName, principal: PrincipalId,
                         relay: Relay = Depends(get_relay)) -> Any:
     """Removes a member (the team's admins); its sessions stay its own."""
-    team = await _team(relay, name, "admin")
+    found = await _team(relay, team, "admin")
     note(target=principal)
-    if not await relay.access.teams.remove_member(team, principal):
+    if not await relay.access.teams.remove_member(found, principal):
         raise NotFound("member", principal)
     return {"ok": True}

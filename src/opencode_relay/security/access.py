@@ -229,7 +229,10 @@ class Access:
             return sids[:limit] if limit is not None else sids
         if principal is None:
             return []
-        holders, roles = await self.holders(sids), await self.roles(principal)
+        holders = await self.holders(sids)
+        # Roles only matter for team sessions of others (a round trip saved otherwise).
+        others = any(h.team and h.owner != principal.id for h in holders.values())
+        roles = await self.roles(principal) if others else {}
         return [sid for sid in sids if _sees(holders[sid], principal.id, roles)][:limit]
 
     async def require_team(self, team: Team, role: Role) -> None:
