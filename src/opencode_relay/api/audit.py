@@ -76,7 +76,8 @@ async def _record(scope: Scope, note: audit.Note, status: int) -> None:
     session = note.session or (str(params["sid"]) if params.get("sid") else None)
     caller = current_principal()
     try:
-        team = note.team or (await _team_name(relay, session) if session else None)
+        team = note.team or (str(params["team"]) if params.get("team") else None) or (
+            await _team_name(relay, session) if session else None)
         await relay.audit.record(
             action, principal=audit.noted_principal(note, caller.id if caller else None),
             outcome=audit.outcome_of(status), target=target, session=session,
