@@ -66,6 +66,9 @@ def test_a_session_started_for_a_team_shows_up_for_teammates_by_role(
     bob.get_by_test_id("session-team").wait_for()
     assert not bob.get_by_test_id("prompt-input").is_disabled()
     assert not bob.get_by_test_id("composer-readonly").is_visible()
+    for action in ("share-button", "session-rename", "session-delete"):  # the admins' or hers
+        assert not bob.get_by_test_id(action).is_visible(), action
+        assert alice.get_by_test_id(action).is_visible(), action
     marker = scripted.script(f"tui{uuid.uuid4().hex[:8]}", [[{"text": "bob-drove-this"}]])
     bob.get_by_test_id("prompt-input").fill(marker)
     bob.get_by_test_id("send-button").click()

@@ -184,7 +184,10 @@ export class SessionController {
     this.unsubscribe = store.on((change) => this.onStoreChange(change));
     if (this.revealing) this.reveal(this.revealing.messageID, this.revealing.words);
     this.showStatus();
-    // A team's viewer reads along; the relay refuses its prompts anyway (403 role_refused).
+    // Sharing, renaming and deleting a teammate's session is for the team's admins; a team's
+    // viewer reads along. The relay refuses the others anyway (403 role_refused).
+    const manages = access === null || access.right === 'manage';
+    for (const button of [layout.header.share, layout.header.rename, layout.header.delete]) button.hidden = !manages;
     const readOnly = access !== null && access.right === 'read';
     composer.setEnabled(!readOnly, readOnly
       ? `You are a viewer of team ${access.team}: you can read this session and follow it live, but not prompt it.`
