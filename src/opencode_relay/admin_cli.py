@@ -48,12 +48,17 @@ async def _redis(settings: Settings) -> AsyncIterator[Redis]:
             started.stop()
 
 
-async def _token(args: argparse.Namespace) -> int:
-    settings = Settings()
+@asynccontextmanager
+async def _audited(settings: Settings) -> AsyncIterator[tuple[Redis, Keys, audit.AuditLog]]:
+    """Redis, its key names and the audit log, for a command that records what it changes."""
     async with _redis(settings) as redis:
         keys = Keys(settings.key_prefix)
+        yield redis, keys, audit.AuditLog(redis, keys, settings.audit_max_entries)
+
+
+async def _token(args: argparse.Namespace) -> int:
+    async with _audited(Settings()) as (redis, keys, log):
         tokens = TokenStore(redis, keys)
-        log = audit.AuditLog(redis, keys, settings.audit_max_entries)
         if args.action == "create":
             info, secret = await tokens.create(args.name, args.admin, args.terminal)
             await log.record("token.create", principal=audit.CLI, target=info.id,
@@ -90,10 +95,8 @@ _NONE = "-"  # `team set-upstream|set-root NAME -`: unbind
 
 async def _team(args: argparse.Namespace) -> int:
     settings = Settings()
-    async with _redis(settings) as redis:
-        keys = Keys(settings.key_prefix)
+    async with _audited(settings) as (redis, keys, log):
         teams = Teams(redis, keys)
-        log = audit.AuditLog(redis, keys, settings.audit_max_entries)
         try:
             if args.action == "list":
                 chosen = [await teams.named(args.name)] if args.name else await teams.all()
