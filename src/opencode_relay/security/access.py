@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from cachetools import TLRUCache
+from cachetools import TLRUCache, TTLCache
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -98,6 +98,10 @@ class Access:
         # evicted; "no owner" may change (a claim, a sub-agent's parent getting one): it expires.
         self._holders: TLRUCache[str, Holder] = TLRUCache(
             maxsize=cache_size, ttu=_holder_expiry, timer=time.monotonic)
+        # (principal, groups) -> roles, for event filters only: all of one principal's open
+        # streams share one read every _ROLES_SECONDS.
+        self._recent_roles: TTLCache[tuple[str, tuple[str, ...]], dict[str, Role]] = TTLCache(
+            maxsize=10_000, ttl=_ROLES_SECONDS, timer=lambda: time.monotonic())
 
     # ----- owner records -----------------------------------------------------------------
     def claim(self, pipe: Pipeline, sid: str, team: str | None = None) -> None:
@@ -186,6 +190,14 @@ class Access:
         principal = principal or current_principal()
         return await self.teams.roles_of(principal) if principal is not None else {}
 
+    async def recent_roles(self, principal: Principal) -> dict[str, Role]:
+        """`roles`, read at most every _ROLES_SECONDS per principal (for event filters)."""
+        key = (principal.id, principal.groups)
+        roles = self._recent_roles.get(key)
+        if roles is None:
+            roles = self._recent_roles[key] = await self.roles(principal)
+        return roles
+
     async def standing(self, principal: Principal | None, sid: str) -> Standing:
         """What `principal` may do with the session (see the module's table)."""
         if principal is None:
@@ -266,7 +278,7 @@ class SessionFilter:
     is in (any role).
 
     Called for every event from the hub's dispatch loop, so it must not wait: `prepare` fills
-    the holder cache for a batch first, and re-reads the principal's roles when they are older
+    the holder cache for a batch first, and takes the principal's roles, read afresh when older
     than a couple of seconds (so leaving a team takes effect on open streams too); the call
     itself only reads what is cached. Events that belong to no session (server-wide chatter,
     file watcher paths) never pass.
@@ -276,12 +288,10 @@ class SessionFilter:
         self.access = access
         self.principal = principal
         self.roles: dict[str, Role] = {}
-        self._read_at = -math.inf
 
     async def prepare(self, sessions: Iterable[str]) -> None:
-        if self.principal is not None and time.monotonic() - self._read_at > _ROLES_SECONDS:
-            self.roles = await self.access.roles(self.principal)
-            self._read_at = time.monotonic()
+        if self.principal is not None:
+            self.roles = await self.access.recent_roles(self.principal)
         await self.access.warm(sessions)
 
     def __call__(self, sessions: Sequence[str]) -> bool:
