@@ -241,3 +241,33 @@ def test_leaving_the_team_closes_its_sessions_to_the_former_member(
                      timeout=30).status_code == 200
     _cli(secured, "delete", "leavers")
 
+
+
+def test_a_team_bound_to_a_root_starts_its_sessions_there(
+        secured: RelayProcess, tokens: dict[str, str], ids: dict[str, str],
+        opencode: EmbeddedOpencode) -> None:
+    root = opencode.directory.parent / f"bound-{uuid.uuid4().hex[:6]}"
+    (root / "app").mkdir(parents=True)
+    _cli(secured, "create", "bound")
+    _cli(secured, "add", "bound", ids["member"], "member")
+    _cli(secured, "set-upstream", "bound", "default")
+    _cli(secured, "set-root", "bound", str(root))
+    member = bearer(tokens["member"])
+    try:
+        made = httpx.post(f"{secured.url}/api/sessions", headers=member, timeout=60,
+                          json={"team": "bound"})
+        assert made.status_code == 200, made.text
+        assert made.json()["directory"] == str(root)  # opencode itself says where it works
+        below = httpx.post(f"{secured.url}/api/sessions", headers=member, timeout=60,
+                           json={"team": "bound", "directory": str(root / "app")})
+        assert below.status_code == 200 and below.json()["directory"] == str(root / "app")
+        outside = httpx.post(f"{secured.url}/api/sessions", headers=member, timeout=60,
+                             json={"team": "bound", "directory": str(opencode.directory)})
+        assert outside.status_code == 400
+        assert f"outside the workspace root of team 'bound' ({root})" in \
+            outside.json()["error"]["message"]
+        projects = httpx.get(f"{secured.url}/api/projects", headers=member, timeout=60).json()
+        offered = {p["directory"]: p for p in projects["projects"]}
+        assert offered[str(root)]["teams"] == ["bound"]
+    finally:
+        _cli(secured, "delete", "bound")

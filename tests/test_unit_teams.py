@@ -288,7 +288,8 @@ async def test_a_team_bound_to_a_server_and_root_keeps_its_sessions_there(
             outside = await w.call("member", "POST", "/api/sessions",
                                    json={"directory": str(directory)})
             assert outside.status_code == 400, outside.text
-            assert "outside team 'alpha'" in outside.json()["error"]["message"]
+            message = outside.json()["error"]["message"]
+            assert "outside the workspace root of team 'alpha'" in message
         other = await w.call("member", "POST", "/api/sessions", json={"upstream": "main"})
         assert other.status_code == 400 and "alpha-box" in other.json()["error"]["message"]
         # Without a team, the member may start anywhere under the roots, on any server.

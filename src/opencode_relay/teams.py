@@ -78,8 +78,8 @@ class Team:
     def check_directory(self, directory: str) -> str:
         """`directory` (resolved) if the team has no root or it lies under it."""
         if self.root is not None and not contains(self.root, directory):
-            raise InvalidInput(f"directory {directory!r} is outside team {self.name!r}'s "
-                               f"workspace root ({self.root})")
+            raise InvalidInput(f"directory {directory!r} is outside the workspace root of "
+                               f"team {self.name!r} ({self.root})")
         return directory
 
 
