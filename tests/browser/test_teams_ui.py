@@ -74,6 +74,30 @@ def test_a_session_started_for_a_team_shows_up_for_teammates_by_role(
     bob.get_by_test_id("send-button").click()
     alice.wait_for_selector("[data-testid=transcript]:has-text('bob-drove-this')")
 
+    # The agent asks to run a command: bob, a member, sees it but answering is alice's (or a
+    # team admin's); the relay refuses his answer as well.
+    ask = scripted.script(f"tui{uuid.uuid4().hex[:8]}", [
+        [{"tool": "bash", "args": {"command": "echo team-$((40+2))",
+                                   "description": "Team command"}}],
+        [{"text": "the team command ran"}]])
+    alice.get_by_test_id("prompt-input").fill(ask)
+    alice.get_by_test_id("send-button").click()
+    asked = bob.get_by_test_id("permission-prompt")
+    asked.wait_for()
+    assert bob.get_by_test_id("permission-allow-once").is_disabled()
+    assert bob.get_by_test_id("request-readonly").inner_text() == \
+        "Only the session's creator or an admin of team alpha can answer."
+    shot(bob, "teams-member-permission")
+    request_id = asked.get_attribute("data-request-id")
+    answer = httpx.post(f"{secured.url}/api/sessions/{sid}/permissions/{request_id}",
+                        json={"reply": "once"}, headers=bearer(tokens["bob"]), timeout=30)
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "role_refused"
+    alice.get_by_test_id("permission-prompt").wait_for()
+    assert alice.get_by_test_id("request-readonly").count() == 0
+    alice.get_by_test_id("permission-allow-once").click()
+    asked.wait_for(state="detached")
+    bob.wait_for_selector("[data-testid=transcript]:has-text('the team command ran')")
+
     # Vera, a viewer, reads along; the prompt box is off and says why; her team is not pickable.
     vera = _signed_in(new_page, secured, tokens["vera"], f"/?session={sid}")
     vera.wait_for_selector("[data-testid=transcript]:has-text('bob-drove-this')")
