@@ -202,6 +202,8 @@ async def test_each_role_may_do_what_its_right_allows_on_every_session_route(
                 else:
                     assert answer.status_code == 403 and error["code"] == "role_refused", where
                     assert "team 'alpha'" in error["message"] and role in error["message"]
+                    documented = spec["paths"][template][method.lower()]["responses"]
+                    assert "403" in documented, (method, template)  # the OpenAPI says so
                 checked += 1
         assert checked == (len(NEEDS) - 2) * len(roles)
         assert fake.prompts == [(sid, p) for _w, p in fake.prompts]  # all into the one session
