@@ -366,6 +366,8 @@ async def test_audit_entries_of_team_sessions_name_the_team(redis_server: Embedd
                                  json={"text": "hi"})).status_code == 202
         assert (await w.call("viewer", "POST", f"/api/sessions/{sid}/prompt",
                              json={"text": "hi"})).status_code == 403
+        assert (await w.call("viewer", "POST", "/api/sessions",
+                             json={"team": "alpha"})).status_code == 403
         entries = (await w.call("root", "GET", "/api/audit",
                                 params={"action": "session."})).json()["entries"]
         seen = [(e["action"], e["session"], e["team"], e["outcome"]) for e in reversed(entries)]
@@ -373,9 +375,10 @@ async def test_audit_entries_of_team_sessions_name_the_team(redis_server: Embedd
                         ("session.create", own, None, "ok"),
                         ("session.prompt", sid, "alpha", "ok"),
                         ("session.prompt", own, None, "ok"),
-                        ("session.prompt", sid, "alpha", "refused")]
+                        ("session.prompt", sid, "alpha", "refused"),
+                        ("session.create", None, "alpha", "refused")]
         by_team = (await w.call("root", "GET", "/api/audit", params={"team": "alpha"})).json()
-        assert {e["session"] for e in by_team["entries"]} == {sid}
+        assert {e["session"] for e in by_team["entries"]} == {sid, None}  # None: refused
 
 
 # ----- the domain modules alone -------------------------------------------------------------

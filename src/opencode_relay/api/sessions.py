@@ -76,6 +76,8 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
              responses={**ok(Session, links=SESSION_LINKS), **errors(400, 403, 404, 422)})
 async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
     payload = body.model_dump(exclude_none=True, exclude={"directory", "upstream", "team"})
+    if body.team:
+        note(team=body.team)  # the team asked for, in the audit entry even when refused
     if body.parentID:
         # 404 unless the caller may see the parent; a child lives on its parent's server, in
         # its parent's team.
@@ -91,6 +93,7 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
     # the team's root: a team's session starts there unless it names a folder below it.
     directory = await relay.workspace.resolve(body.directory or (team.root if team else None))
     if team is not None:
+        note(team=team.name)
         team.check_directory(directory)
     session = await upstream.client.create_session(payload, directory)
     note(target=session["id"], session=session["id"])
