@@ -6,12 +6,14 @@ in-process (tests/test_unit_teams.py)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
+from opencode_relay.api.events import TEAM_RECHECK_SECONDS
 from opencode_relay.launch.embedded import EmbeddedOpencode
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.secured import bearer, make_token, relay_cli, token_id
@@ -222,7 +224,7 @@ def test_terminals_of_a_team_session_need_the_member_role_and_the_grant(
 
 def test_leaving_the_team_closes_its_sessions_to_the_former_member(
         secured: RelayProcess, tokens: dict[str, str], ids: dict[str, str],
-        session: dict[str, str]) -> None:
+        session: dict[str, str], scripted: ScriptedProvider) -> None:
     sid = session["sid"]
     _cli(secured, "create", "leavers")
     _cli(secured, "add", "leavers", ids["outsider"], "member")
@@ -231,16 +233,33 @@ def test_leaving_the_team_closes_its_sessions_to_the_former_member(
     assert made.status_code == 200, made.text
     theirs = made.json()["id"]
     _cli(secured, "add", "leavers", ids["viewer"], "viewer")
-    assert httpx.get(f"{secured.url}/api/sessions/{theirs}", headers=bearer(tokens["viewer"]),
+    viewer = bearer(tokens["viewer"])
+    assert httpx.get(f"{secured.url}/api/sessions/{theirs}", headers=viewer,
                      timeout=30).status_code == 200
-    _cli(secured, "remove", "leavers", ids["viewer"])
-    assert httpx.get(f"{secured.url}/api/sessions/{theirs}", headers=bearer(tokens["viewer"]),
-                     timeout=30).status_code == 404
+    own = EventCollector(f"{secured.url}/api/sessions/{theirs}/events", headers=viewer).start()
+    everything = EventCollector(f"{secured.url}/api/events", headers=viewer).start()
+    try:
+        _cli(secured, "remove", "leavers", ids["viewer"])
+        assert httpx.get(f"{secured.url}/api/sessions/{theirs}", headers=viewer,
+                         timeout=30).status_code == 404
+        time.sleep(TEAM_RECHECK_SECONDS + 0.5)  # the open streams notice at their next frame
+        marker = scripted.script(f"team{uuid.uuid4().hex[:8]}", [[{"text": "after-leaving"}]])
+        assert httpx.post(f"{secured.url}/api/sessions/{theirs}/messages", timeout=60,
+                          headers=bearer(tokens["outsider"]),
+                          json={"text": marker}).status_code == 200
+        wait_for(lambda: not own._thread.is_alive(), what="the session stream to end")
+        time.sleep(1)  # the global stream had its chance to carry the answer
+        for stream in (own, everything):
+            assert "after-leaving" not in json.dumps(stream.payloads())
+        assert httpx.get(f"{secured.url}/api/sessions/{theirs}/events", headers=viewer,
+                         timeout=10).status_code == 404
+    finally:
+        own.close()
+        everything.close()
     # Its alpha teammates' session is still the viewer's to read.
-    assert httpx.get(f"{secured.url}/api/sessions/{sid}", headers=bearer(tokens["viewer"]),
+    assert httpx.get(f"{secured.url}/api/sessions/{sid}", headers=viewer,
                      timeout=30).status_code == 200
     _cli(secured, "delete", "leavers")
-
 
 
 def test_a_team_bound_to_a_root_starts_its_sessions_there(
