@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
 
 from opencode_relay.api.events import TEAM_RECHECK_SECONDS
 from opencode_relay.launch.embedded import EmbeddedOpencode
@@ -21,7 +23,7 @@ from tests.support.stack import EventCollector, RelayProcess, wait_for
 
 pytestmark = pytest.mark.integration
 
-SECURED_ENV = {"RELAY_COOKIE_SECURE": "false"}
+SECURED_ENV = {"RELAY_COOKIE_SECURE": "false", "RELAY_TERMINAL_RECHECK_SECONDS": "0.5"}
 PEOPLE = {"owner": "member", "member": "member", "viewer": "viewer", "boss": "admin"}
 
 
@@ -220,6 +222,39 @@ def test_terminals_of_a_team_session_need_the_member_role_and_the_grant(
                         headers=bearer(tokens["owner"]), timeout=30).status_code == 404
     assert httpx.delete(f"{secured.url}/api/terminals/{pty_id}",
                         headers=bearer(tokens["member"]), timeout=30).status_code == 200
+
+
+def test_leaving_the_team_ends_the_former_members_terminal(
+        secured: RelayProcess, tokens: dict[str, str], ids: dict[str, str],
+        opencode: EmbeddedOpencode) -> None:
+    _cli(secured, "create", "shells")
+    _cli(secured, "add", "shells", ids["outsider"], "admin")
+    _cli(secured, "add", "shells", ids["viewer"], "member")  # a member of this team
+    made = httpx.post(f"{secured.url}/api/sessions", headers=bearer(tokens["outsider"]),
+                      json={"team": "shells"}, timeout=60)
+    assert made.status_code == 200, made.text
+    viewer = bearer(tokens["viewer"])
+    opened = httpx.post(f"{secured.url}/api/sessions/{made.json()['id']}/terminal",
+                        headers=viewer, timeout=60)
+    assert opened.status_code == 200, opened.text
+    pty_id = opened.json()["id"]
+    url = f"ws://127.0.0.1:{secured.port}/api/terminals/{pty_id}/connect"
+    try:
+        with connect(url, additional_headers=viewer, open_timeout=20, compression=None) as ws:
+            _cli(secured, "add", "shells", ids["viewer"], "viewer")  # only views it now
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "no longer drive this session" in closed.value.rcvd.reason
+        # Its shell is ended too, and the terminal is unknown to it now.
+        wait_for(lambda: httpx.get(f"{opencode.url}/pty/{pty_id}").status_code == 404,
+                 what="the shell to end")
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, additional_headers=viewer, open_timeout=20).close()
+        assert refused.value.response.status_code == 404
+    finally:
+        _cli(secured, "delete", "shells")
 
 
 def test_leaving_the_team_closes_its_sessions_to_the_former_member(
