@@ -93,6 +93,12 @@ class TerminalNotGranted(Forbidden):
                          "`opencode-relay token create --terminal`")
 
 
+class RoleRefused(Forbidden):
+    """A teammate's role does not allow this action on a team's session (a viewer's prompt)."""
+
+    code = "role_refused"
+
+
 class CrossOrigin(Forbidden):
     """A browser request from a page of another origin (not in RELAY_CORS_ORIGINS)."""
 

@@ -71,6 +71,20 @@ class Keys:
     def rate_streams(self, principal_id: str) -> str:
         return f"{self.prefix}ratelimit:streams:{principal_id}"
 
+    # Teams (teams.py): each team's record, its members, and each principal's teams.
+    @property
+    def teams(self) -> str:
+        """HASH: team name -> its record (group, group role, upstream, root, created)."""
+        return f"{self.prefix}teams"
+
+    def team_members(self, team: str) -> str:
+        """HASH: principal id -> its role in the team (viewer, member, admin)."""
+        return f"{self.prefix}team:{team}:members"
+
+    def principal_teams(self, principal_id: str) -> str:
+        """HASH: team name -> the principal's role there (team_members read the other way)."""
+        return f"{self.prefix}teams:of:{principal_id}"
+
     # Terminals: who owns each PTY (opencode's id), and each principal's PTY of a session.
     def terminal(self, pty_id: str) -> str:
         return f"{self.prefix}terminal:{pty_id}"
@@ -147,6 +161,10 @@ class Keys:
     def session_owner(self, sid: str) -> str:
         return f"{self.prefix}session:{{{sid}}}:owner"
 
+    def session_team(self, sid: str) -> str:
+        """STRING: the team a session was created for (sub-agent sessions inherit it)."""
+        return f"{self.prefix}session:{{{sid}}}:team"
+
     def session_terminal(self, sid: str, principal_id: str) -> str:
         """STRING: the PTY this principal opened for the session, for reattaching (expires)."""
         return f"{self.prefix}session:{{{sid}}}:terminal:{principal_id}"
@@ -177,6 +195,6 @@ class Keys:
         """Every key of a session except the per-message and per-part ones."""
         return [self.session(sid), self.session_messages(sid), self.status(sid), self.diff(sid),
                 self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid),
-                self.session_owner(sid), self.session_upstream(sid), self.usage(sid),
-                self.shares(sid), self.share_digests(sid),
+                self.session_owner(sid), self.session_team(sid), self.session_upstream(sid),
+                self.usage(sid), self.shares(sid), self.share_digests(sid),
                 self.search_postings(sid), self.session_sequence(sid)]
