@@ -5,6 +5,7 @@ refusal, as the browser would meet it (an HTML page with its status)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from tests.support.oidc import (
     sign_in,
     tokens_for_another_client,
 )
+from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import REFUSED_PORT, RelayProcess
 
 pytestmark = pytest.mark.integration
@@ -281,3 +283,33 @@ async def test_a_genuine_id_token_for_another_client_is_refused(stack_dir: Path)
         await theirs.aclose()
     finally:
         provider.stop()
+
+
+def test_a_group_claim_makes_the_person_a_member_of_the_team_bound_to_that_group(
+        idp_relay: tuple[OidcProvider, RelayProcess], browser: httpx.Client) -> None:
+    """Teams made with `--group`: Bob's provider says he is in `engineering`, so he holds the
+    group's role on the team's sessions without being added by hand (and nothing more)."""
+    _provider, relay = idp_relay
+    team = f"eng-{uuid.uuid4().hex[:6]}"
+    made = relay_cli(relay, "team", "create", team, "--group", "engineering",
+                     "--group-role", "viewer")
+    assert made.returncode == 0, made.stderr
+    owner = make_token(relay, f"{team}-owner")
+    added = relay_cli(relay, "team", "add", team, token_id(relay, f"{team}-owner"), "member")
+    assert added.returncode == 0, added.stderr
+    session = httpx.post(f"{relay.url}/api/sessions", json={"title": "team", "team": team},
+                         headers=bearer(owner))
+    assert session.status_code == 200, session.text
+    sid = session.json()["id"]
+
+    assert sign_in(browser, relay.url, "bob").status_code == 303
+    teams = browser.get(f"{relay.url}/api/teams").json()["teams"]
+    assert [(t["name"], t["role"]) for t in teams if t["name"] == team] == [(team, "viewer")]
+    read = browser.get(f"{relay.url}/api/sessions/{sid}")
+    assert read.status_code == 200, read.text
+    assert read.json()["access"]["role"] == "viewer"
+    prompt = browser.post(f"{relay.url}/api/sessions/{sid}/prompt",
+                          json={"parts": [{"type": "text", "text": "hi"}]},
+                          headers={"Origin": relay.url})
+    assert prompt.status_code == 403, prompt.text
+    assert prompt.json()["error"]["code"] == "role_refused"
