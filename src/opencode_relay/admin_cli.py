@@ -21,6 +21,7 @@ from .config import Settings
 from .errors import RelayError
 from .launch.embedded import EmbeddedRedis
 from .security.tokens import TOKEN_ID, TokenStore
+from .store import connect
 from .store.keys import Keys
 
 REDIS_URL_FILE = "redis.url"  # written by `serve` while it runs an embedded Redis
@@ -30,18 +31,18 @@ REDIS_URL_FILE = "redis.url"  # written by `serve` while it runs an embedded Red
 async def _redis(settings: Settings) -> AsyncIterator[Redis]:
     url = settings.redis_url
     started = None
-    if not url:
+    if not url and not settings.redis_sentinels:
         shared = settings.data_dir / REDIS_URL_FILE
         if shared.is_file():
             url = shared.read_text().strip()
         else:  # no relay running: open its embedded Redis ourselves
             started = EmbeddedRedis(settings.data_dir / "redis").start()
             url = started.url
-    redis = Redis.from_url(url, socket_connect_timeout=3)
+    redis = connect.redis_client(settings, url)
     try:
         yield redis
     finally:
-        await redis.aclose()
+        await connect.close(redis)
         if started is not None:
             started.stop()
 
