@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -47,8 +48,13 @@ def check_url(url: str) -> str:
                          f"(got {_scheme_of(url)!r})")
     try:
         parse_url(url)
-    except ValueError as exc:  # a port that is not a number, a db that is not one…
+    except ValueError as exc:  # a port that is not a number…
         raise ValueError(f"REDIS_URL cannot be parsed: {exc}") from None
+    # redis-py takes a database that is not a number as 0, silently: say so instead.
+    database = urlsplit(url).path.strip("/") if not url.startswith("unix://") else ""
+    if database and not database.isdigit():
+        raise ValueError(f"REDIS_URL cannot be parsed: the database {database!r} must be a "
+                         "number (redis://host:port/0)")
     return url
 
 
