@@ -192,7 +192,9 @@ def test_redis_stopped_after_start_gives_503_on_every_route_and_comes_back(
         assert api.get("/healthz").status_code == 200  # alive: no restart needed
         own.start()  # the same port and data
         wait_for(lambda: api.get("/readyz").status_code == 200, 30, "readiness again")
-        assert api.get(f"/api/sessions/{sid}").json()["session"]["title"] == "before the outage"
+        again = api.get(f"/api/sessions/{sid}")
+        assert again.status_code == 200, again.text
+        assert again.json()["session"]["title"] == "before the outage"
     finally:
         relay.stop()
         own.stop()

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.exceptions import BusyLoadingError
 
 from opencode_relay.cli import load_settings
 from opencode_relay.config import Settings
@@ -129,3 +130,17 @@ async def test_without_its_replicas_the_commit_stops_waiting_until_they_are_back
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "only 0 of 1 Redis replicas" in warnings[0].getMessage()
     assert await redis.exists(keys.ingest_replicated("default"))
+
+
+class _Loading:
+    """A Redis that answers, but is still loading its data set (INFO persistence: loading:1)."""
+
+    async def info(self, section: str) -> dict[str, int]:
+        assert section == "persistence"
+        return {"loading": 1}
+
+
+async def test_a_redis_still_loading_its_data_is_not_usable(redis: Redis) -> None:
+    await connect.usable(redis)  # the test Redis serves data
+    with pytest.raises(BusyLoadingError, match="loading its data set"):
+        await connect.usable(_Loading())  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.connection import parse_url
-from redis.exceptions import AuthenticationError, RedisError, ResponseError
+from redis.exceptions import AuthenticationError, BusyLoadingError, RedisError, ResponseError
 
 from ..errors import ConfigurationError
 
@@ -102,6 +102,15 @@ def _sentinel_client(settings: Settings) -> Redis:
     return client
 
 
+async def usable(redis: Redis) -> None:
+    """Returns if Redis serves data; raises (a RedisError) otherwise. PING alone would pass
+    while Redis is still loading its data set after a restart, when every other command fails
+    with LOADING: readiness and the start check must not say yes then."""
+    persistence = await redis.info("persistence")
+    if persistence.get("loading"):
+        raise BusyLoadingError("Redis is loading its data set")
+
+
 async def close(redis: Redis) -> None:
     """Closes the client and, for a Sentinel-managed one, its connections to the Sentinels."""
     pool = redis.connection_pool
@@ -149,12 +158,12 @@ async def _probe(settings: Settings, url: str | None) -> _Problem | None:
         where = f"Redis at {_redacted(url or settings.redis_url or DEFAULT_URL)}"
     redis = redis_client(settings, url)
     try:
-        await redis.ping()
+        await usable(redis)
     except AuthenticationError as exc:
         variable = "RELAY_REDIS_PASSWORD" if settings.redis_sentinels else "REDIS_URL"
         return _Problem(f"{where} refused the password ({exc}); fix it in {variable}", True)
     except ResponseError as exc:
-        return _Problem(f"{where} refused PING: {exc}", True)
+        return _Problem(f"{where} refused INFO: {exc}", True)
     except (RedisError, OSError) as exc:
         hint = ("start it, or fix RELAY_REDIS_SENTINELS/RELAY_REDIS_MASTER"
                 if settings.redis_sentinels else "start it, or fix REDIS_URL")
