@@ -107,17 +107,17 @@ def relay_ready(relay: RelayProcess) -> bool:
     return httpx.get(f"{relay.url}/readyz", timeout=5).status_code == 200
 
 
-def failed_start(env: dict[str, str], tmp_path: Path) -> str:
-    """`serve` with this Redis configuration: it must exit non-zero with one line, no
-    traceback, and that line is returned."""
+def failed_start(env: dict[str, str], tmp_path: Path, *command: str) -> str:
+    """`serve` (or another command) with this Redis configuration: it must exit non-zero with
+    one line, no traceback, and that line is returned."""
     full = {k: v for k, v in os.environ.items()
             if not k.startswith(("REDIS_", "RELAY_REDIS_"))}
     full.update(OPENCODE_SERVER_URL=f"http://127.0.0.1:{REFUSED_PORT}",
                 RELAY_DATA_DIR=str(tmp_path / "data"), RELAY_REDIS_START_TIMEOUT_SECONDS="1",
                 **env)
-    done = subprocess.run([sys.executable, "-m", "opencode_relay.cli", "serve", "--port",
-                           str(free_port())], env=full, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-m", "opencode_relay.cli",
+                           *(command or ("serve", "--port", str(free_port())))],
+                          env=full, capture_output=True, text=True, timeout=60)
     output = (done.stdout + done.stderr).strip()
     assert done.returncode != 0, output
     assert "Traceback" not in output
@@ -136,6 +136,9 @@ def test_a_redis_configuration_that_cannot_work_stops_the_start_in_one_line(
     down = f"redis://127.0.0.1:{free_port()}/0"
     line = failed_start({"REDIS_URL": down}, tmp_path)
     assert f"Redis at {down} cannot be reached" in line and "fix REDIS_URL" in line
+    # The operator commands say it the same way.
+    assert failed_start({"REDIS_URL": down}, tmp_path, "token", "list") == \
+        line.removesuffix(" (waited 1s)")  # they do not wait: no server to keep up
 
     sentinels = group.relay_env()
     line = failed_start({**sentinels, "RELAY_REDIS_MASTER": "no-such-primary"}, tmp_path)

@@ -38,11 +38,14 @@ async def _redis(settings: Settings) -> AsyncIterator[Redis]:
         else:  # no relay running: open its embedded Redis ourselves
             started = EmbeddedRedis(settings.data_dir / "redis").start()
             url = started.url
-    redis = connect.redis_client(settings, url)
     try:
-        yield redis
+        await connect.check(settings, url, timeout_seconds=0)  # else one line, not a traceback
+        redis = connect.redis_client(settings, url)
+        try:
+            yield redis
+        finally:
+            await connect.close(redis)
     finally:
-        await connect.close(redis)
         if started is not None:
             started.stop()
 

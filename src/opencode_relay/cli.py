@@ -110,8 +110,6 @@ def serve(args: argparse.Namespace) -> None:
                                 # costs CPU and latency and saves nothing.
                                 ws_per_message_deflate=False)
         RelayServer(config, then_stop=[s.stop for s in reversed(started)]).run()
-    except ConfigurationError as exc:
-        sys.exit(f"opencode-relay: {exc}")
     except KeyboardInterrupt:  # Ctrl+C: uvicorn stopped cleanly, then re-raised it for us
         raise SystemExit(130) from None
     finally:
@@ -135,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     secrets = [s.get_secret_value() for s in (settings.opencode_password, settings.redis_password,
                                               settings.redis_sentinel_password) if s]
     setup_logging(getattr(args, "log_level", "warning"), settings.log_format, secrets=secrets)
-    args.handler(args)
+    try:
+        args.handler(args)
+    except ConfigurationError as exc:  # Redis cannot be used: one line, whatever the command
+        sys.exit(f"opencode-relay: {exc}")
 
 
 if __name__ == "__main__":
