@@ -464,9 +464,11 @@ def test_a_pruned_session_reopens_for_its_owner_only(
 
 def test_redis_down_with_auth_on_is_a_503_not_a_500(tmp_path: Path,
                                                     opencode: EmbeddedOpencode) -> None:
-    relay = RelayProcess(f"redis://127.0.0.1:{free_port()}/0", opencode.url,
-                         tmp_path / "relay.log", extra_env={"RELAY_AUTH": "true"})
-    relay.start(ready=False)
+    own = EmbeddedRedis(tmp_path / "redis").start()
+    relay = RelayProcess(own.url, opencode.url, tmp_path / "relay.log",
+                         extra_env={"RELAY_AUTH": "true"})
+    relay.start()
+    own.stop()  # after start: down at start, `serve` would not start at all
     try:
         for headers in (bearer("ocr_" + "x" * 43), {"cookie": "ocr_session=abc"}):
             answer = httpx.get(f"{relay.url}/api/sessions", headers=headers)
@@ -474,6 +476,7 @@ def test_redis_down_with_auth_on_is_a_503_not_a_500(tmp_path: Path,
             assert answer.json()["error"]["code"] == "redis_unavailable"
     finally:
         relay.stop()
+        own.stop()
 
 
 def test_errors_name_an_unreachable_server_never_its_url(tmp_path: Path,

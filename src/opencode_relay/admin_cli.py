@@ -21,6 +21,7 @@ from .config import Settings
 from .errors import InvalidInput, RelayError
 from .launch.embedded import EmbeddedRedis
 from .security.tokens import TOKEN_ID, TokenStore
+from .store import connect
 from .store.keys import Keys
 from .teams import ROLES, Team, Teams, check_role
 from .workspace import Workspace
@@ -32,18 +33,21 @@ REDIS_URL_FILE = "redis.url"  # written by `serve` while it runs an embedded Red
 async def _redis(settings: Settings) -> AsyncIterator[Redis]:
     url = settings.redis_url
     started = None
-    if not url:
+    if not url and not settings.redis_sentinels:
         shared = settings.data_dir / REDIS_URL_FILE
         if shared.is_file():
             url = shared.read_text().strip()
         else:  # no relay running: open its embedded Redis ourselves
             started = EmbeddedRedis(settings.data_dir / "redis").start()
             url = started.url
-    redis = Redis.from_url(url, socket_connect_timeout=3)
     try:
-        yield redis
+        await connect.check(settings, url, timeout_seconds=0)  # else one line, not a traceback
+        redis = connect.redis_client(settings, url)
+        try:
+            yield redis
+        finally:
+            await connect.close(redis)
     finally:
-        await redis.aclose()
         if started is not None:
             started.stop()
 

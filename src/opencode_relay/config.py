@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .store.connect import check_url, parse_sentinels
 from .workspace import parse_roots
 
 
@@ -27,6 +28,19 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENCODE_DEFAULT_DIRECTORY", "default_directory"))
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    # Redis through Sentinel, instead of REDIS_URL (store/connect.py): the Sentinels
+    # (`host:port,…`) and the name of the primary they watch; the primary's and the Sentinels'
+    # passwords, if they have any.
+    redis_sentinels: str | None = None
+    redis_master: str | None = None
+    redis_password: SecretStr | None = None
+    redis_sentinel_password: SecretStr | None = None
+    # `serve` waits this long for Redis at start, then exits saying what to fix (0: one try).
+    redis_start_timeout_seconds: float = Field(default=30.0, ge=0)
+    # After each ingest commit, WAIT until this many replicas have it (0: do not wait), for at
+    # most redis_wait_timeout_ms; see README "Scaling out".
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    redis_wait_timeout_ms: int = Field(default=500, ge=1)
 
     key_prefix: str = "ocr:"
     # Event logs are Redis Streams capped (approximately) at these lengths.
@@ -126,6 +140,29 @@ class Settings(BaseSettings):
             raise ValueError("RELAY_KEY_PREFIX must not contain '{' or '}' "
                              "(they mark Redis hash tags)")
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, value: str | None) -> str | None:
+        return check_url(value) if value else value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_parse(cls, value: str | None) -> str | None:
+        if value:
+            parse_sentinels(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _one_way_to_redis(self) -> Settings:
+        if self.redis_sentinels and not self.redis_master:
+            raise ValueError("RELAY_REDIS_SENTINELS needs RELAY_REDIS_MASTER, the name of the "
+                             "primary the Sentinels watch")
+        if self.redis_master and not self.redis_sentinels:
+            raise ValueError("RELAY_REDIS_MASTER needs RELAY_REDIS_SENTINELS (host:port,…)")
+        if self.redis_sentinels and self.redis_url:
+            raise ValueError("set either REDIS_URL or RELAY_REDIS_SENTINELS, not both")
+        return self
 
     @field_validator("push_subject")
     @classmethod

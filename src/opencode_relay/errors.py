@@ -238,3 +238,9 @@ class UpstreamError(RelayError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ConfigurationError(Exception):
+    """A setting that cannot work (a Redis that cannot be reached, a Sentinel that names no
+    primary): the relay refuses to start and says, in one line, what to fix. Not a RelayError:
+    it never reaches a route."""

@@ -33,8 +33,10 @@ from .security.sso import SingleSignOn, build_sso
 from .security.tokens import TokenStore
 from .session_service import SessionService, Upstream
 from .shares import ShareStore
+from .store import connect
 from .store.keys import Keys
 from .store.log import EventId, EventLog
+from .store.replication import ReplicaWait
 from .store.state import StateStore
 from .terminal.service import Terminals
 from .upstream.client import OpencodeClient
@@ -124,7 +126,7 @@ class Relay:
             await upstream.client.aclose()
         if self.sso is not None:
             await self.sso.aclose()
-        await self.redis.aclose()
+        await connect.close(self.redis)
 
 
 def build_relay(settings: Settings, observer: Observer | None = None,
@@ -133,9 +135,7 @@ def build_relay(settings: Settings, observer: Observer | None = None,
     seen = observer or _Unobserved()
     workspace = Workspace.open(settings.workspace_root_list, settings.data_dir,
                                settings.default_directory)
-    redis = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
-                           socket_connect_timeout=3, health_check_interval=30,
-                           max_connections=500)
+    redis = connect.redis_client(settings)
     password = settings.opencode_password.get_secret_value() if settings.opencode_password else None
     keys = Keys(settings.key_prefix)
     store = StateStore(redis, keys, SearchIndex(redis, keys) if settings.search else None)
@@ -156,7 +156,11 @@ def build_relay(settings: Settings, observer: Observer | None = None,
                             reconnect_max=settings.reconnect_max_seconds,
                             on_event=seen.on_event,
                             observers=[guard_retries.observe,
-                                       *([push.notifier.observe] if push else [])])
+                                       *([push.notifier.observe] if push else [])],
+                            after_commit=ReplicaWait(
+                                redis, keys.ingest_replicated(name), settings.redis_wait_replicas,
+                                settings.redis_wait_timeout_ms)
+                            if settings.redis_wait_replicas else None)
         retry_guards.append(guard_retries)
         upstreams[name] = Upstream(name, client, ingestor, Lease(redis, keys.ingest_leader(name)))
     sessions = SessionService(redis, store, access, upstreams, workspace.default)

@@ -37,6 +37,9 @@ async def all_events(after: str | None = Query(None, max_length=50, json_schema_
                                                         json_schema_extra=RESUME),
                      relay: Relay = Depends(get_relay)) -> StreamingResponse:
     resume = _resume_point(last_event_id, after)
+    # Before the 200: with Redis unreachable the client gets a 503 saying so, not a stream
+    # that stays silent (a session's stream reads the session first, which does the same).
+    await relay.redis.ping()
     # Principals other than admins get only the events of their own sessions.
     stream = event_stream(relay.hub, relay.log, relay.keys.events, None, resume,
                           relay.settings.heartbeat_seconds, relay.access.event_filter())

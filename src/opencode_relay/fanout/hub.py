@@ -137,7 +137,8 @@ class Hub:
             await accept.prepare(sessions)
 
     async def _read_forever(self) -> None:
-        # BLOCK stays under the client's 5 s socket timeout, so an idle log is not an error.
+        # BLOCK stays under the client's socket timeout (store/connect.py), so an idle log is
+        # not an error.
         delay = 0.1
         while not self._stopping:
             found: list[tuple[bytes, list[Entry]]] = []

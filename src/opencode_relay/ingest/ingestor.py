@@ -84,7 +84,8 @@ class Ingestor:
                  batch_size: int = 500, part_cache_size: int = 5000,
                  backlog_limit: int = 100_000,
                  on_event: Callable[[str], None] | None = None,
-                 observers: Sequence[Callable[[JSON], None]] = ()) -> None:
+                 observers: Sequence[Callable[[JSON], None]] = (),
+                 after_commit: Callable[[], Awaitable[object]] | None = None) -> None:
         self.redis = redis
         self.upstream = upstream
         # Which opencode server this ingests; sessions with no server recorded count as ours
@@ -99,6 +100,8 @@ class Ingestor:
         self.on_event = on_event or (lambda _type: None)
         # Hear every ingested `{directory, payload}` event once it is in Redis (retry_guard).
         self.observers = tuple(observers)
+        # Awaited after each committed batch, before the next (store/replication.ReplicaWait).
+        self.after_commit = after_commit
         self.connected = asyncio.Event()
         self.leading = False  # holds the ingest lease (another replica ingests otherwise)
         self.synced = asyncio.Event()
@@ -445,6 +448,8 @@ class Ingestor:
             if batch.log:
                 await self.log.stage_append(batch.pipe, batch.log)
             await batch.pipe.execute()
+            if self.after_commit is not None:
+                await self.after_commit()
         finally:
             self._batch = None
             await batch.pipe.reset()

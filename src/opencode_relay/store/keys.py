@@ -35,6 +35,10 @@ class Keys:
     def ingest_leader(self, upstream: str) -> str:
         return f"{self.prefix}ingest:leader:{upstream}"
 
+    def ingest_replicated(self, upstream: str) -> str:
+        """When the ingestor's last batch was confirmed on replicas (store/replication.py)."""
+        return f"{self.prefix}ingest:replicated:{upstream}"
+
     @property
     def retention_lock(self) -> str:
         return f"{self.prefix}retention:lock"
