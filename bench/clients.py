@@ -6,6 +6,11 @@ first bytes, then records, for every event carrying `"benchT":<monotonic ns>`, t
 read (one clock read per socket read). When every reading client has `--expect` events, or a
 line arrives on stdin, it prints one JSON line: the latencies in microseconds, and per-client
 event counts.
+
+With `--frames-with TEXT` (repeatable) a client records instead the arrival time
+(`time.monotonic_ns()`, one clock read per socket read) of every frame that holds all the TEXTs,
+and the JSON line carries `arrivals_ns`, one list per reading client: the burst benchmark lines
+up the k-th delta of one answer on the relay's streams and on opencode's own.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ STAMP = re.compile(rb'"benchT":(\d+)')
 
 
 class Client:
-    def __init__(self, expect: int, done: asyncio.Event, pending: list[int]) -> None:
+    def __init__(self, expect: int, done: asyncio.Event, pending: list[int],
+                 frames_with: list[bytes]) -> None:
         self.expect, self.done, self.pending = expect, done, pending
+        self.frames_with = frames_with
         self.latencies: list[int] = []
+        self.arrivals: list[int] = []
         self.events = 0
         self.first = asyncio.Event()
 
@@ -51,25 +59,35 @@ class Client:
                     tail = data
                     continue
                 tail = data[cut + 2:]
+                if self.frames_with:
+                    for one in data[:cut].split(b"\n\n"):
+                        if all(text in one for text in self.frames_with):
+                            self.arrivals.append(now)
+                            self._counted()
+                    continue
                 for found in STAMP.finditer(data, 0, cut):
                     self.latencies.append((now - int(found.group(1))) // 1000)
-                    self.events += 1
-                    if self.events == self.expect:
-                        self.pending[0] -= 1
-                        if self.pending[0] == 0:
-                            self.done.set()
+                    self._counted()
         finally:
             writer.close()
 
+    def _counted(self) -> None:
+        self.events += 1
+        if self.events == self.expect:
+            self.pending[0] -= 1
+            if self.pending[0] == 0:
+                self.done.set()
 
-async def main(url: str, clients: int, stalled: int, expect: int) -> None:
+
+async def main(url: str, clients: int, stalled: int, expect: int,
+               frames_with: list[bytes]) -> None:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     step = max(1, clients // stalled) if stalled else 0
     slow = set(list(range(0, clients, step))[:stalled]) if stalled else set()
     done = asyncio.Event()
     pending = [clients - len(slow)]
-    swarm = [Client(expect, done, pending) for _ in range(clients)]
+    swarm = [Client(expect, done, pending, frames_with) for _ in range(clients)]
     tasks = []
     for i, client in enumerate(swarm):
         # Stalled clients are spread among the others.
@@ -86,12 +104,17 @@ async def main(url: str, clients: int, stalled: int, expect: int) -> None:
                        return_when=asyncio.FIRST_COMPLETED)
     latencies: list[int] = []
     counts: list[int] = []
+    arrivals: list[list[int]] = []
     for client, (task, is_stalled) in zip(swarm, tasks, strict=True):
         if not is_stalled:
             latencies.extend(client.latencies)
             counts.append(client.events)
+            arrivals.append(client.arrivals)
         task.cancel()
-    print(json.dumps({"latencies_us": latencies, "counts": counts}), flush=True)
+    found: dict[str, object] = {"latencies_us": latencies, "counts": counts}
+    if frames_with:
+        found["arrivals_ns"] = arrivals
+    print(json.dumps(found), flush=True)
     os._exit(0)  # without waiting for the thread that may still read stdin
 
 
@@ -102,5 +125,8 @@ if __name__ == "__main__":
     parser.add_argument("--stalled", type=int, default=0)
     parser.add_argument("--expect", type=int, default=0,
                         help="events per client after which the swarm reports by itself")
+    parser.add_argument("--frames-with", action="append", default=[],
+                        help="record the arrival of frames holding this text (repeatable)")
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.clients, args.stalled, args.expect))
+    asyncio.run(main(args.url, args.clients, args.stalled, args.expect,
+                     [text.encode() for text in args.frames_with]))
