@@ -61,8 +61,8 @@ class Metrics:
     def on_rate_limited(self, which: str) -> None:
         self.rate_limited.labels(which).inc()
 
-    def on_event(self, kind: str) -> None:
-        self.events.labels(kind if _EVENT_TYPE.match(kind) else "other").inc()
+    def on_event(self, kind: str, count: int = 1) -> None:
+        self.events.labels(kind if _EVENT_TYPE.match(kind) else "other").inc(count)
 
     def on_dispatch(self, event_id: EventId) -> None:
         self.lag.observe(max(0.0, time.time() - event_id.ms / 1000))

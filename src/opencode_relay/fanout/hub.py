@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from ..store.keys import Keys
 from ..store.log import EventId, EventLog
 from ..store.replies import Entry, xread_entries
-from .sse import frame
+from .sse import event_frame
 
 logger = logging.getLogger("opencode_relay.fanout")
 
@@ -122,8 +122,9 @@ class Hub:
             sub.overflowed.set()
             self.on_drop()
 
-    def dispatch(self, event_id: EventId, data: bytes, sessions: list[str]) -> None:
-        event = LiveEvent(event_id, frame(data, event_id=event_id))
+    def dispatch(self, event_id: EventId, data: bytes, sessions: list[str],
+                 raw_id: bytes | None = None) -> None:
+        event = LiveEvent(event_id, event_frame(data, raw_id or str(event_id).encode()))
         for sub in self._all:
             if sub.accept is None or sub.accept(sessions):
                 self._deliver(sub, event)
@@ -154,12 +155,13 @@ class Hub:
                         self.position = EventId.parse(entries[-1][0])
                         self.on_dispatch(self.position)
                         continue
-                    batch = [(EventId.parse(raw_id), fields[b"e"],
-                              fields.get(b"s", b"").decode().split())
+                    batch = [(raw_id, fields[b"e"], fields.get(b"s", b"").decode().split())
                              for raw_id, fields in entries]
-                    await self._prepare_filters({s for _i, _d, ss in batch for s in ss})
-                    for event_id, data, sessions in batch:
-                        self.dispatch(event_id, data, sessions)
+                    if self._all:
+                        await self._prepare_filters({s for _i, _d, ss in batch for s in ss})
+                    for raw_id, data, sessions in batch:
+                        event_id = EventId.of_entry(raw_id)
+                        self.dispatch(event_id, data, sessions, raw_id)
                         self.position = event_id
                         self.on_dispatch(event_id)
             except asyncio.CancelledError:
