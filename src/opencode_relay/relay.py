@@ -47,7 +47,8 @@ class Observer(Protocol):
 
     def on_event(self, kind: str, count: int = 1) -> None: ...  # opencode events ingested
 
-    def on_dispatch(self, event_id: EventId) -> None: ...  # the hub fanned an event out
+    def on_dispatch(self, event_id: EventId) -> None: ...  # the hub fanned out a read
+    # of the log; `event_id` is its oldest entry
 
     def on_drop(self) -> None: ...  # a too-slow SSE client was dropped
 
