@@ -2,10 +2,10 @@
 direct client of opencode's `/global/event` does each delta reach the relay's SSE clients?
 
 The scripted provider answers with N 8-character pieces at once, so opencode emits N
-`message.part.delta` events in a burst (tens of thousands per second). Two client swarms
-(bench/clients.py, each its own process) read at the same time: K raw-socket clients of
-opencode's own `/global/event` (the baseline) and K clients of the relay's
-`/api/sessions/{id}/events`, so both swarms do the same work. Each client notes the
+`message.part.delta` events in a burst (tens of thousands per second). One swarm of raw-socket
+clients (bench/clients.py, its own process) reads both at the same time: K clients of opencode's
+own `/global/event` (the baseline) and K clients of the relay's `/api/sessions/{id}/events`,
+so both sides meet the same scheduling on this shared machine. Each client notes the
 `CLOCK_MONOTONIC` arrival of every delta frame of that session; the k-th delta on a relay
 stream is the k-th on opencode's (opencode streams one part's deltas in order, and so does the
 relay). Added latency = arrival at relay client i - arrival at direct client i, over every delta
@@ -41,28 +41,25 @@ async def one_answer(bench: Bench, relay_url: str, clients: int) -> dict[str, An
 
         await poll(known, 30, "the relay to know the session", every=0.02)
         frames_with = (DELTA, sid)
-        direct = Swarm(f"{server.url}/global/event", clients, 0, deltas, frames_with)
-        via = Swarm(f"{relay_url}/api/sessions/{sid}/events", clients, 0, deltas, frames_with)
+        swarm = Swarm(f"{relay_url}/api/sessions/{sid}/events", clients, 0, deltas, frames_with,
+                      baseline=f"{server.url}/global/event")
         try:
-            await asyncio.gather(direct.connected(), via.connected())
-            await asyncio.sleep(0.3)  # both swarms' streams settled
+            await swarm.connected()
+            await asyncio.sleep(0.3)  # every stream settled
             marker = provider.script(f"b{uuid.uuid4().hex[:8]}",
                                      [[{"text": "token! " * (deltas * 8 // 7)}]])
             await oc.post(f"/session/{sid}/prompt_async",
                           json={"parts": [{"type": "text", "text": f"answer {marker}"}]})
-            direct_found, via_found = await asyncio.gather(direct.results(patience=120),
-                                                           via.results(patience=120))
+            found = await swarm.results(patience=120)
         finally:
-            for swarm in (direct, via):
-                if swarm.process.poll() is None:
-                    swarm.process.kill()
+            if swarm.process.poll() is None:
+                swarm.process.kill()
     added_ms: list[float] = []
-    for arrivals, seen in zip(via_found["arrivals_ns"], direct_found["arrivals_ns"],
-                              strict=True):
+    for arrivals, seen in zip(found["arrivals_ns"], found["baseline_arrivals_ns"], strict=True):
         added_ms += [(at - first) / 1e6 for at, first in zip(arrivals, seen, strict=False)]
-    base = direct_found["arrivals_ns"][0]
-    got = min(len(a) for a in via_found["arrivals_ns"])
-    return {"sid": sid, "direct_ns": base, "relay_ns": via_found["arrivals_ns"],
+    base = found["baseline_arrivals_ns"][0]
+    got = min(len(a) for a in found["arrivals_ns"])
+    return {"sid": sid, "direct_ns": base, "relay_ns": found["arrivals_ns"],
             "added_ms": added_ms, "burst_ms": (base[-1] - base[0]) / 1e6 if base else 0.0,
             "direct": len(base), "delivered": got / len(base) if base else 0.0}
 

@@ -10,7 +10,8 @@ event counts.
 With `--frames-with TEXT` (repeatable) a client records instead the arrival time
 (`time.monotonic_ns()`, one clock read per socket read) of every frame that holds all the TEXTs,
 and the JSON line carries `arrivals_ns`, one list per reading client: the burst benchmark lines
-up the k-th delta of one answer on the relay's streams and on opencode's own.
+up the k-th delta of one answer on the relay's streams and on opencode's own (`--baseline URL`:
+as many clients of opencode, in the same process).
 """
 
 from __future__ import annotations
@@ -80,24 +81,24 @@ class Client:
 
 
 async def main(url: str, clients: int, stalled: int, expect: int,
-               frames_with: list[bytes]) -> None:
-    parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
+               frames_with: list[bytes], baseline: str | None) -> None:
     step = max(1, clients // stalled) if stalled else 0
     slow = set(list(range(0, clients, step))[:stalled]) if stalled else set()
     done = asyncio.Event()
-    pending = [clients - len(slow)]
+    pending = [clients - len(slow) + (clients if baseline else 0)]
     swarm = [Client(expect, done, pending, frames_with) for _ in range(clients)]
+    twins = [Client(expect, done, pending, frames_with) for _ in range(clients if baseline else 0)]
     tasks = []
     for i, client in enumerate(swarm):
         # Stalled clients are spread among the others.
         is_stalled = i in slow
-        tasks.append((asyncio.create_task(client.run(parts.hostname or "127.0.0.1",
-                                                     parts.port or 80, path, is_stalled)),
-                      is_stalled))
+        tasks.append((asyncio.create_task(_run(client, url, is_stalled)), is_stalled))
+        if twins:
+            assert baseline is not None
+            tasks.append((asyncio.create_task(_run(twins[i], baseline, False)), True))
         if i % 50 == 49:
             await asyncio.sleep(0.01)  # stay under the listen backlog
-    await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in swarm)), 120)
+    await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in swarm + twins)), 120)
     print("connected", flush=True)
     stop = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await asyncio.wait([stop, asyncio.ensure_future(done.wait())],
@@ -105,17 +106,26 @@ async def main(url: str, clients: int, stalled: int, expect: int,
     latencies: list[int] = []
     counts: list[int] = []
     arrivals: list[list[int]] = []
-    for client, (task, is_stalled) in zip(swarm, tasks, strict=True):
-        if not is_stalled:
+    for i, client in enumerate(swarm):
+        if i not in slow:
             latencies.extend(client.latencies)
             counts.append(client.events)
             arrivals.append(client.arrivals)
+    for task, _ in tasks:
         task.cancel()
     found: dict[str, object] = {"latencies_us": latencies, "counts": counts}
     if frames_with:
         found["arrivals_ns"] = arrivals
+    if twins:
+        found["baseline_arrivals_ns"] = [twin.arrivals for twin in twins]
     print(json.dumps(found), flush=True)
     os._exit(0)  # without waiting for the thread that may still read stdin
+
+
+async def _run(client: Client, url: str, stalled: bool) -> None:
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    await client.run(parts.hostname or "127.0.0.1", parts.port or 80, path, stalled)
 
 
 if __name__ == "__main__":
@@ -127,6 +137,9 @@ if __name__ == "__main__":
                         help="events per client after which the swarm reports by itself")
     parser.add_argument("--frames-with", action="append", default=[],
                         help="record the arrival of frames holding this text (repeatable)")
+    parser.add_argument("--baseline", help="as many clients again on this URL, in this process "
+                        "(so both sides meet the same scheduling); their arrivals are reported "
+                        "as baseline_arrivals_ns")
     args = parser.parse_args()
     asyncio.run(main(args.url, args.clients, args.stalled, args.expect,
-                     [text.encode() for text in args.frames_with]))
+                     [text.encode() for text in args.frames_with], args.baseline))

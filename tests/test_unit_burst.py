@@ -19,7 +19,8 @@ from opencode_relay.fanout.stream import event_stream
 from opencode_relay.ingest.ingestor import Ingestor
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
-from opencode_relay.store.log import EventLog
+from opencode_relay.store.log import EventLog, LogEntry
+from opencode_relay.store.replies import text
 from opencode_relay.store.state import StateStore
 from opencode_relay.upstream.client import OpencodeClient
 from tests.test_unit_core import SID, ev, session_info, text_part
@@ -136,3 +137,64 @@ async def test_a_burst_arrives_whole_in_order_in_few_transactions(tmp_path: Path
     assert logged == [e["payload"]["id"] for e in sent]
     # Read a socket read at a time, not an event at a time: far fewer commits than events.
     assert after - before < deltas / 10
+
+
+def ids_in(data: bytes) -> list[str]:
+    return [line[4:].decode() for line in data.split(b"\n") if line.startswith(b"id: ")]
+
+
+async def test_reads_fan_out_once_in_order_and_a_slow_client_is_dropped_then_resumes(
+        tmp_path: Path) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis").start()
+    redis = Redis.from_url(redis_server.url)
+    keys = Keys("fan:")
+    log = EventLog(redis, keys, 200_000, 50_000)
+    hub = Hub(redis, keys, log, queue_size=100)
+    await hub.start()
+    child, other = "ses_child", "ses_other"
+
+    async def write(count: int, tag: str) -> list[str]:
+        """`count` events in one transaction (one read of the log), alternately of the child
+        session (routed to it and its parent SID) and of another session."""
+        pipe = redis.pipeline(transaction=True)
+        entries = [LogEntry(None, json.dumps({"n": f"{tag}{i}"}).encode(),
+                            (child, SID) if i % 2 == 0 else (other,)) for i in range(count)]
+        await log.stage_append(pipe, entries)
+        await pipe.execute()
+        return [text(i) for i, _f in (await redis.xrevrange(keys.events, count=count))[::-1]]
+
+    streams = {name: event_stream(hub, log, key, sid, None, 30) for name, key, sid in [
+        ("all", keys.events, None), ("parent", keys.session_events(SID), SID),
+        ("child", keys.session_events(child), child), ("slow", keys.events, None)]}
+    try:
+        for stream in streams.values():
+            assert b"retry:" in await anext(stream)
+            assert b"connected" in await anext(stream)
+        start = await log.last_id()
+        got: dict[str, list[str]] = {name: [] for name in streams if name != "slow"}
+        written: list[str] = []
+        for round_ in range(3):
+            ids = await write(60, f"r{round_}-")
+            written += ids
+            for name in got:
+                want = ids if name == "all" else ids[::2]  # the child's: every other one
+                while len(got[name]) < len(written if name == "all" else written[::2]):
+                    got[name] += ids_in(await asyncio.wait_for(anext(streams[name]), 10))
+                assert got[name][-len(want):] == want, (name, round_)
+        assert got["parent"] == got["child"] == written[::2] and got["all"] == written
+        # The client that never read holds no more than its bound, and its stream ends at
+        # once when it looks, so it reconnects with the last id it has: nothing is lost.
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(streams["slow"]), 5)
+        resumed = event_stream(hub, log, keys.events, None, start, 30)
+        again: list[str] = []
+        while len(again) < len(written):
+            again += ids_in(await asyncio.wait_for(anext(resumed), 10))
+        assert again == written
+        await resumed.aclose()
+    finally:
+        for stream in streams.values():
+            await stream.aclose()
+        await hub.stop()
+        await redis.aclose()
+        redis_server.stop()

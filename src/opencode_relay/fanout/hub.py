@@ -1,8 +1,11 @@
 """One reader of the Redis event log per relay process, fanning out to bounded client queues.
 
 Clients never touch Redis for live events: the hub reads each entry once and hands the same
-pre-encoded bytes to every subscriber whose filter matches. A subscriber whose queue is full is
-dropped (it resumes with Last-Event-ID) so a slow client never delays the others.
+pre-encoded bytes to every subscriber whose filter matches. A read of the log goes to a
+subscriber as one list (one queue operation per read and client, not per event: a burst of
+deltas to many clients cost more in queue traffic than in anything else). A subscriber with more
+than `queue_size` events waiting is dropped (it resumes with Last-Event-ID), so a slow client
+never delays the others.
 """
 
 from __future__ import annotations
@@ -44,10 +47,23 @@ class EventFilter(Protocol):
 @dataclass(eq=False)
 class Subscriber:
     session_id: str | None  # None: every event
-    queue: asyncio.Queue[LiveEvent]
+    queue: asyncio.Queue[list[LiveEvent]]  # in log order; an empty list only wakes the stream
     accept: EventFilter | None = None
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
+    queued: int = 0  # events in the queue (the stream subtracts what it takes)
+
+    def take(self, first: list[LiveEvent]) -> tuple[list[LiveEvent], bool]:
+        """`first` (got from the queue) and everything else queued, in order, up to a CLOSE;
+        and whether there was one."""
+        events = list(first)
+        closing = bool(first) and first[0] is CLOSE
+        while not closing and not self.queue.empty():
+            more = self.queue.get_nowait()
+            closing = bool(more) and more[0] is CLOSE
+            events += more
+        self.queued = 0
+        return (events[:-1] if closing else events), closing
 
 
 class Hub:
@@ -83,10 +99,10 @@ class Hub:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def subscribe(self, session_id: str | None, accept: EventFilter | None = None) -> Subscriber:
-        sub = Subscriber(session_id, asyncio.Queue(self.queue_size), accept)
+        sub = Subscriber(session_id, asyncio.Queue(), accept)
         if self.closed:  # shutting down: the stream ends at once, the client goes elsewhere
             sub.closing = True
-            sub.queue.put_nowait(CLOSE)
+            sub.queue.put_nowait([CLOSE])
         if session_id is None:
             self._all.add(sub)
         else:
@@ -108,29 +124,48 @@ class Hub:
         self.closed = True
         for sub in [*self._all, *(s for group in self._by_session.values() for s in group)]:
             sub.closing = True
-            try:
-                sub.queue.put_nowait(CLOSE)
-            except asyncio.QueueFull:
+            if sub.queued >= self.queue_size:
                 sub.overflowed.set()
+            sub.queue.put_nowait([CLOSE])
 
-    def _deliver(self, sub: Subscriber, event: LiveEvent) -> None:
+    def _deliver(self, sub: Subscriber, events: list[LiveEvent]) -> None:
+        """Queues `events` (shared with other subscribers: never changed) for one client."""
         if sub.overflowed.is_set():
             return
-        try:
-            sub.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if sub.queued + len(events) > self.queue_size:
             sub.overflowed.set()
+            sub.queue.put_nowait([])  # wakes a stream waiting on an empty queue: it ends
             self.on_drop()
+            return
+        sub.queued += len(events)
+        sub.queue.put_nowait(events)
 
-    def dispatch(self, event_id: EventId, data: bytes, sessions: list[str],
-                 raw_id: bytes | None = None) -> None:
-        event = LiveEvent(event_id, event_frame(data, raw_id or str(event_id).encode()))
-        for sub in self._all:
-            if sub.accept is None or sub.accept(sessions):
-                self._deliver(sub, event)
-        for sid in sessions:
-            for sub in self._by_session.get(sid, ()):
-                self._deliver(sub, event)
+    def dispatch(self, event_id: EventId, data: bytes, sessions: list[str]) -> None:
+        """Fans out one event (see `dispatch_read`)."""
+        self.dispatch_read([(LiveEvent(event_id, event_frame(data, str(event_id).encode())),
+                             sessions)])
+
+    def dispatch_read(self, read: list[tuple[LiveEvent, list[str]]]) -> None:
+        """Fans out a read of the log, oldest first: each event with the sessions whose
+        streams it belongs to. Each subscriber gets its share as one list."""
+        if self._all:
+            everything = [event for event, _sessions in read]
+            for sub in self._all:
+                accept = sub.accept
+                picked = everything if accept is None else [
+                    event for event, sessions in read if accept(sessions)]
+                if picked:
+                    self._deliver(sub, picked)
+        if self._by_session:
+            watched = self._by_session
+            by_session: dict[str, list[LiveEvent]] = {}
+            for event, sessions in read:
+                for sid in sessions:
+                    if sid in watched:
+                        by_session.setdefault(sid, []).append(event)
+            for sid, picked in by_session.items():
+                for sub in watched.get(sid, ()):
+                    self._deliver(sub, picked)
 
     async def _prepare_filters(self, sessions: set[str]) -> None:
         filters = {id(sub.accept): sub.accept for sub in self._all if sub.accept is not None}
@@ -159,10 +194,10 @@ class Hub:
                              for raw_id, fields in entries]
                     if self._all:
                         await self._prepare_filters({s for _i, _d, ss in batch for s in ss})
-                    for raw_id, data, sessions in batch:
-                        event_id = EventId.of_entry(raw_id)
-                        self.dispatch(event_id, data, sessions, raw_id)
-                        self.position = event_id
+                    self.dispatch_read([(LiveEvent(EventId.of_entry(raw_id),
+                                                   event_frame(data, raw_id)), sessions)
+                                        for raw_id, data, sessions in batch])
+                    self.position = EventId.of_entry(batch[-1][0])
                     # Once per read, for its oldest entry (the one that waited longest): per
                     # event, the histogram cost as much as the fan-out itself.
                     self.on_dispatch(EventId.of_entry(batch[0][0]))
