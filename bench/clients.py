@@ -11,7 +11,7 @@ With `--frames-with TEXT` (repeatable) a client records instead the arrival time
 (`time.monotonic_ns()`, one clock read per socket read) of every frame that holds all the TEXTs,
 and the JSON line carries `arrivals_ns`, one list per reading client: the burst benchmark lines
 up the k-th delta of one answer on the relay's streams and on opencode's own (`--baseline URL`:
-as many clients of opencode, in the same process).
+one client of opencode, in the same process).
 """
 
 from __future__ import annotations
@@ -85,17 +85,17 @@ async def main(url: str, clients: int, stalled: int, expect: int,
     step = max(1, clients // stalled) if stalled else 0
     slow = set(list(range(0, clients, step))[:stalled]) if stalled else set()
     done = asyncio.Event()
-    pending = [clients - len(slow) + (clients if baseline else 0)]
+    pending = [clients - len(slow) + (1 if baseline else 0)]
     swarm = [Client(expect, done, pending, frames_with) for _ in range(clients)]
-    twins = [Client(expect, done, pending, frames_with) for _ in range(clients if baseline else 0)]
+    twins = [Client(expect, done, pending, frames_with)] if baseline else []
     tasks = []
     for i, client in enumerate(swarm):
         # Stalled clients are spread among the others.
         is_stalled = i in slow
         tasks.append((asyncio.create_task(_run(client, url, is_stalled)), is_stalled))
-        if twins:
+        if twins and i == 0:
             assert baseline is not None
-            tasks.append((asyncio.create_task(_run(twins[i], baseline, False)), True))
+            tasks.append((asyncio.create_task(_run(twins[0], baseline, False)), True))
         if i % 50 == 49:
             await asyncio.sleep(0.01)  # stay under the listen backlog
     await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in swarm + twins)), 120)
@@ -137,9 +137,9 @@ if __name__ == "__main__":
                         help="events per client after which the swarm reports by itself")
     parser.add_argument("--frames-with", action="append", default=[],
                         help="record the arrival of frames holding this text (repeatable)")
-    parser.add_argument("--baseline", help="as many clients again on this URL, in this process "
-                        "(so both sides meet the same scheduling); their arrivals are reported "
-                        "as baseline_arrivals_ns")
+    parser.add_argument("--baseline", help="one more client, of this URL, in this process (so "
+                        "both sides meet the same scheduling); its arrivals are reported as "
+                        "baseline_arrivals_ns")
     args = parser.parse_args()
     asyncio.run(main(args.url, args.clients, args.stalled, args.expect,
                      [text.encode() for text in args.frames_with], args.baseline))
