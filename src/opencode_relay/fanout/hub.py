@@ -46,24 +46,58 @@ class EventFilter(Protocol):
 
 @dataclass(eq=False)
 class Subscriber:
+    """One client's queue: the reads of the log it was handed, and a waiter for its stream (a
+    plain list and one future: asyncio.Queue and wait_for cost more than the fan-out itself
+    when a thousand streams wake for every event)."""
+
     session_id: str | None  # None: every event
-    queue: asyncio.Queue[list[LiveEvent]]  # in log order; an empty list only wakes the stream
     accept: EventFilter | None = None
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
-    queued: int = 0  # events in the queue (the stream subtracts what it takes)
+    queued: int = 0  # events handed over and not yet taken
+    _reads: list[list[LiveEvent]] = field(default_factory=list)  # in log order
+    _waiter: asyncio.Future[None] | None = None
 
-    def take(self, first: list[LiveEvent]) -> tuple[list[LiveEvent], bool]:
-        """`first` (got from the queue) and everything else queued, in order, up to a CLOSE;
-        and whether there was one."""
-        events = list(first)
-        closing = bool(first) and first[0] is CLOSE
-        while not closing and not self.queue.empty():
-            more = self.queue.get_nowait()
-            closing = bool(more) and more[0] is CLOSE
-            events += more
+    def put(self, events: list[LiveEvent]) -> None:
+        self._reads.append(events)
+        self.queued += len(events)
+        self.wake()
+
+    def wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, timeout: float) -> bool:
+        """Waits until something is queued (or the subscriber is woken) or `timeout` passes;
+        answers whether something is queued."""
+        if not self._reads:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _release, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return bool(self._reads)
+
+    def take(self) -> tuple[list[LiveEvent], bool]:
+        """Everything queued, in order, up to a CLOSE; and whether there was one."""
+        events: list[LiveEvent] = []
+        closing = False
+        for read in self._reads:
+            if read and read[0] is CLOSE:
+                closing = True
+                break
+            events += read
+        self._reads.clear()
         self.queued = 0
-        return (events[:-1] if closing else events), closing
+        return events, closing
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Hub:
@@ -99,10 +133,10 @@ class Hub:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def subscribe(self, session_id: str | None, accept: EventFilter | None = None) -> Subscriber:
-        sub = Subscriber(session_id, asyncio.Queue(), accept)
+        sub = Subscriber(session_id, accept)
         if self.closed:  # shutting down: the stream ends at once, the client goes elsewhere
             sub.closing = True
-            sub.queue.put_nowait([CLOSE])
+            sub.put([CLOSE])
         if session_id is None:
             self._all.add(sub)
         else:
@@ -126,7 +160,7 @@ class Hub:
             sub.closing = True
             if sub.queued >= self.queue_size:
                 sub.overflowed.set()
-            sub.queue.put_nowait([CLOSE])
+            sub.put([CLOSE])
 
     def _deliver(self, sub: Subscriber, events: list[LiveEvent]) -> None:
         """Queues `events` (shared with other subscribers: never changed) for one client."""
@@ -134,11 +168,10 @@ class Hub:
             return
         if sub.queued + len(events) > self.queue_size:
             sub.overflowed.set()
-            sub.queue.put_nowait([])  # wakes a stream waiting on an empty queue: it ends
+            sub.wake()  # a stream waiting on an empty queue ends at once
             self.on_drop()
             return
-        sub.queued += len(events)
-        sub.queue.put_nowait(events)
+        sub.put(events)
 
     def dispatch(self, event_id: EventId, data: bytes, sessions: list[str]) -> None:
         """Fans out one event (see `dispatch_read`)."""

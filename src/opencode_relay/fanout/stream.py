@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from ..events import RELAY_RESET, RELAY_SHUTDOWN
@@ -53,15 +52,13 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
         while True:
             if sub.overflowed.is_set():
                 return  # too slow: the client reconnects with its last id
-            first: list[LiveEvent] = []
-            if sub.queue.empty():
-                try:
-                    first = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
-                except TimeoutError:
-                    yield frame(comment="heartbeat")
-                    continue
+            if not await sub.wait(heartbeat_seconds):
+                if sub.overflowed.is_set():
+                    return
+                yield frame(comment="heartbeat")
+                continue
             # Everything already queued goes out as one write.
-            pending, closing = sub.take(first)
+            pending, closing = sub.take()
             if closing:
                 yield b"".join([*_after(pending, last), frame(notice(
                     RELAY_SHUTDOWN, reason="relay is restarting; reconnect"))])
