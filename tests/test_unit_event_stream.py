@@ -12,7 +12,12 @@ from contextlib import asynccontextmanager
 import pytest
 
 from opencode_relay.upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
-from opencode_relay.upstream.event_stream import EventFrames, open_event_stream
+from opencode_relay.upstream.event_stream import (
+    _PAUSE_AT,
+    EventFrames,
+    _Protocol,
+    open_event_stream,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -160,3 +165,32 @@ async def test_a_stream_gone_silent_ends_with_an_error() -> None:
                 await anext(stream.batches())
         finally:
             stream.close()
+
+
+class RecordingTransport:
+    """Stands in for a socket's transport: records flow control."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+async def test_reading_pauses_while_decoded_reads_wait_and_resumes_as_they_are_taken() -> None:
+    protocol = _Protocol()
+    transport = RecordingTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(HEAD)
+    for n in range(_PAUSE_AT + 10):  # each socket read one event, none taken yet
+        protocol.data_received(chunk(frame({"n": n})))
+    assert transport.calls == ["pause"]  # TCP pushes back on opencode instead of memory growing
+    taken = [await protocol.next_read(1) for _ in range(_PAUSE_AT + 10)]
+    assert transport.calls == ["pause", "resume"]
+    assert [json.loads(data[0])["n"] for data in taken] == list(range(_PAUSE_AT + 10))
