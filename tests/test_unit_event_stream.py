@@ -194,3 +194,21 @@ async def test_reading_pauses_while_decoded_reads_wait_and_resumes_as_they_are_t
     taken = [await protocol.next_read(1) for _ in range(_PAUSE_AT + 10)]
     assert transport.calls == ["pause", "resume"]
     assert [json.loads(data[0])["n"] for data in taken] == list(range(_PAUSE_AT + 10))
+
+
+async def test_a_proxy_from_the_environment_is_used_for_the_stream_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(HEAD + chunk(frame({"via": "proxy"})))
+        await writer.drain()
+        await reader.read()
+
+    async with opencode(proxy) as (url, heads):
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", url)
+        client = OpencodeClient("http://opencode.example:4096")
+        async with client.global_events() as batches:
+            assert await anext(batches) == [{"via": "proxy"}]
+        await client.aclose()
+    assert heads[0].startswith(b"GET http://opencode.example:4096/global/event ")

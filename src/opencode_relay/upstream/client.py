@@ -8,7 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -252,7 +253,9 @@ class OpencodeClient:
         A server that accepts the connection but sends no headers (still starting) or goes
         silent for longer than the read timeout counts as unreachable, so the caller reconnects.
         """
-        if self._transport is not None:  # a stand-in for opencode's network (tests)
+        if self._transport is not None or _proxied(self.base_url):
+            # A stand-in for opencode's network (tests), or a proxy from the environment
+            # (HTTP_PROXY…, honoured as httpx honours it for the REST calls): through httpx.
             async with self._httpx_events(open_timeout) as batches:
                 yield batches
             return
@@ -285,6 +288,12 @@ class OpencodeClient:
                 await source.response.aread()
                 raise UpstreamError(source.response.status_code, _message_of(source.response))
             yield _httpx_batches(source.response)
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends requests to `url` through a proxy (as httpx reads it)."""
+    parts = urlsplit(url)
+    return parts.scheme in getproxies() and not proxy_bypass(parts.hostname or "")
 
 
 async def _httpx_batches(response: httpx.Response) -> AsyncIterator[list[JSON]]:
