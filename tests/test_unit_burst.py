@@ -22,8 +22,8 @@ from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventLog, LogEntry
 from opencode_relay.store.replies import text
 from opencode_relay.store.state import StateStore
-from opencode_relay.upstream.client import OpencodeClient
-from tests.test_unit_core import SID, ev, session_info, text_part
+from opencode_relay.upstream.client import OpencodeClient, UpstreamUnavailable
+from tests.test_unit_core import SID, FakeOpencode, ev, session_info, text_part
 from tests.test_unit_event_stream import HEAD, chunk
 
 pytestmark = pytest.mark.unit
@@ -198,3 +198,37 @@ async def test_reads_fan_out_once_in_order_and_a_slow_client_is_dropped_then_res
         await hub.stop()
         await redis.aclose()
         redis_server.stop()
+
+
+async def test_deltas_received_before_a_snapshot_are_not_applied_twice_even_when_the_inbox_is_full(
+        redis: Redis, keys: Keys) -> None:
+    sid, mid, pid = "ses_a", "msg_ses_a", "prt_ses_a"
+    fake = FakeOpencode()
+    fake.add(sid, 2000, "first x1 x2")  # opencode's state: both early deltas in it
+    ingestor = Ingestor(redis, fake, StateStore(redis, keys),  # type: ignore[arg-type]
+                        EventLog(redis, keys, 10_000, 10_000), backlog_limit=1)  # one read
+    both_read = asyncio.Event()
+
+    def delta(text_: str) -> dict:
+        return ev("message.part.delta", sessionID=sid, messageID=mid, partID=pid, field="text",
+                  delta=text_)
+
+    async def stream() -> AsyncIterator[list[dict]]:
+        yield [delta(" x1")]  # queued
+        both_read.set()
+        yield [delta(" x2")]  # received (counted), waits for room in the inbox
+        await ingestor.synced.wait()
+        yield [delta(" late")]  # after the snapshot: applied
+
+    fetch = fake.messages
+
+    async def messages_after_both(sid_: str, directory: str | None = None) -> list[dict]:
+        await both_read.wait()
+        await asyncio.sleep(0.05)  # the reader is now waiting to queue the second read
+        return await fetch(sid_, directory)
+
+    fake.messages = messages_after_both  # type: ignore[method-assign]
+    with pytest.raises(UpstreamUnavailable, match="closed"):
+        await asyncio.wait_for(ingestor._consume(stream()), 30)
+    part = await ingestor.store.get_part(sid, pid)
+    assert part is not None and part["text"] == "first x1 x2 late"

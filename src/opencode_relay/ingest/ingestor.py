@@ -196,12 +196,23 @@ class Ingestor:
             fresh_parts = await self.reconcile()
             self.backoff.reset()
             self.synced.set()
-            # Nothing was consumed during reconcile, so an event's place in the backlog is the
-            # number of events received before it. A delta received before its part's snapshot
-            # was fetched is already in that snapshot.
-            backlog = _flat([queue.get_nowait() for _ in range(queue.qsize())])
-            backlog = [e for place, e in enumerate(backlog)
-                       if place >= fresh_parts.get(_delta_part(e) or "", -1)]
+            # Nothing was consumed during reconcile, so an event's place (counted from the
+            # connection's first) is the number of events received before it. A delta received
+            # before its part's snapshot was fetched is already in that snapshot. The count goes
+            # on past the backlog: a read that waited for room in the inbox was received, and
+            # counted, before the snapshots too.
+            horizon = max(fresh_parts.values(), default=0)
+            placed = 0
+
+            def fresh(items: list[Any]) -> list[Any]:
+                nonlocal placed
+                start, placed = placed, placed + len(items)
+                if start >= horizon:
+                    return items
+                return [e for place, e in enumerate(items, start)
+                        if place >= fresh_parts.get(_delta_part(e) or "", -1)]
+
+            backlog = fresh(_flat([queue.get_nowait() for _ in range(queue.qsize())]))
             if backlog:
                 await self._apply_or_raise(backlog)
             while True:
@@ -216,7 +227,7 @@ class Ingestor:
                 while size < self.batch_size and not queue.empty():
                     reads.append(queue.get_nowait())
                     size += _size(reads[-1])
-                await self._apply_or_raise(_flat(reads))
+                await self._apply_or_raise(fresh(_flat(reads)))
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
