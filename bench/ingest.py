@@ -170,7 +170,7 @@ async def run(bench: Bench) -> None:
     bench.add("ingest.synthetic_eps", "relay process: synthetic /global/event burst into Redis",
               n / relay_s, "events/s", n / bare_s, "bare client splitting frames",
               target=">= 50000 events/s", met=lambda v, _b: v >= 50_000)
-    bench.add("ingest.parse_only_eps", "the relay's stream reader alone (httpx, SSE, json)",
+    bench.add("ingest.parse_only_eps", "the relay's stream reader alone (socket, SSE split, json)",
               n / parse_s, "events/s", n / bare_s, "bare client splitting frames")
     applied, raw = await apply_in_process(min(n, 50_000), bench)
     m = min(n, 50_000)
