@@ -103,6 +103,14 @@ async def test_events_arrive_in_order_in_batches_with_credentials() -> None:
     assert head.startswith("GET /global/event HTTP/1.1\r\n")
     assert f"Authorization: Basic {base64.b64encode(b'opencode:s3cret').decode()}" in head
 
+    async with opencode(serve) as (url, heads):
+        client = OpencodeClient(url.replace("http://", "http://opencode:p%40ss@"))
+        async with client.global_events() as batches:
+            assert (await anext(batches))[0] == events[0]
+        await client.aclose()
+    assert f"Authorization: Basic {base64.b64encode(b'opencode:p@ss').decode()}" in \
+        heads[0].decode()
+
 
 async def test_failures_are_told_apart() -> None:
     async def refuses_auth(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

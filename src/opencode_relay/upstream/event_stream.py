@@ -16,7 +16,7 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httptools
 import orjson
@@ -237,6 +237,10 @@ async def open_event_stream(base_url: str, password: str | None, *, open_timeout
              "Accept: text/event-stream", "Cache-Control: no-store", "Accept-Encoding: identity"]
     if password:
         token = base64.b64encode(f"opencode:{password}".encode()).decode()
+        lines.append(f"Authorization: Basic {token}")
+    elif url.username is not None:  # credentials in the URL, as httpx uses them for REST
+        user, secret = unquote(url.username), unquote(url.password or "")
+        token = base64.b64encode(f"{user}:{secret}".encode()).decode()
         lines.append(f"Authorization: Basic {token}")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode()
     loop = asyncio.get_running_loop()
