@@ -43,6 +43,7 @@ _MAX_DEPTH = 16  # sub-agent nesting followed when routing an event to its ances
 # The inbox holds network reads, each a list of events; a read of opencode's stream (64 KiB at
 # most) holds a few hundred. Bounds the backlog in reads: `backlog_limit` events at about this.
 _EVENTS_PER_READ = 100
+_FIND = "\0find"  # _stage_log: the caller has not worked out the event's session
 
 
 class Backoff:
@@ -318,8 +319,7 @@ class Ingestor:
             async with self._transaction() as batch:
                 await stage_snapshot(self.store, batch.pipe, snap, self.name)
                 await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
-                                              "properties": {"sessionID": snap.info["id"]}},
-                                      snap.info["id"])
+                                              "properties": {"sessionID": snap.info["id"]}})
             fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[snap.info["id"]]))
         # Requests of sessions that were not stale may have changed too.
         synced_ids = {info["id"] for info in to_sync}
@@ -360,7 +360,7 @@ class Ingestor:
             await self.store.stage_remove_session(batch.pipe, sid, (info or {}).get("parentID"))
             await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
                                           "properties": {"sessionID": sid, "removed": True}},
-                                  sid, expire_session_log=True)
+                                  expire_session_log=True)
 
     # ----- applying events ---------------------------------------------------------------
     async def apply(self, events: list[JSON]) -> None:
@@ -378,7 +378,7 @@ class Ingestor:
             for payload, sid in zip(payloads, sessions, strict=True):
                 kinds[await self._stage_event(batch, payload, sid)] += 1
             for notice in notices:
-                await self._stage_log(batch, notice, session_id_of(notice))
+                await self._stage_log(batch, notice)
         for kind, count in kinds.items():
             self.on_event(kind, count)
         for observe in self.observers:
@@ -418,13 +418,16 @@ class Ingestor:
                 await handler(batch, props)
             except (KeyError, TypeError, AttributeError) as exc:
                 logger.warning("event %s had an unexpected shape (%s); logged only", kind, exc)
-        await self._stage_log(batch, payload, sid,
-                              expire_session_log=kind == event_types.SESSION_DELETED)
+        await self._stage_log(batch, payload,
+                              expire_session_log=kind == event_types.SESSION_DELETED, sid=sid)
         return str(kind)
 
-    async def _stage_log(self, batch: Batch, payload: JSON, sid: str | None,
-                         expire_session_log: bool = False) -> None:
-        """Stages the log entry of `payload`, an event about session `sid` (session_id_of)."""
+    async def _stage_log(self, batch: Batch, payload: JSON, expire_session_log: bool = False,
+                         sid: str | None = _FIND) -> None:
+        """Stages the log entry of `payload`, an event about session `sid` (session_id_of's
+        answer, when the caller has it already)."""
+        if sid == _FIND:
+            sid = session_id_of(payload)
         if not sid:
             lineage: tuple[str, ...] = ()
         else:
