@@ -48,9 +48,10 @@ logger = logging.getLogger("opencode_relay")
 class Observer(Protocol):
     """Hears what the parts do (metrics.Metrics is the one in use)."""
 
-    def on_event(self, kind: str) -> None: ...  # an opencode event was ingested
+    def on_event(self, kind: str, count: int = 1) -> None: ...  # opencode events ingested
 
-    def on_dispatch(self, event_id: EventId) -> None: ...  # the hub fanned an event out
+    def on_dispatch(self, event_id: EventId) -> None: ...  # the hub fanned out a read
+    # of the log; `event_id` is its oldest entry
 
     def on_drop(self) -> None: ...  # a too-slow SSE client was dropped
 
@@ -58,7 +59,7 @@ class Observer(Protocol):
 
 
 class _Unobserved:
-    def on_event(self, kind: str) -> None:
+    def on_event(self, kind: str, count: int = 1) -> None:
         pass
 
     def on_dispatch(self, event_id: EventId) -> None:

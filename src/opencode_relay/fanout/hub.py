@@ -1,8 +1,11 @@
 """One reader of the Redis event log per relay process, fanning out to bounded client queues.
 
 Clients never touch Redis for live events: the hub reads each entry once and hands the same
-pre-encoded bytes to every subscriber whose filter matches. A subscriber whose queue is full is
-dropped (it resumes with Last-Event-ID) so a slow client never delays the others.
+pre-encoded bytes to every subscriber whose filter matches. A read of the log goes to a
+subscriber as one list (one queue operation per read and client, not per event: a burst of
+deltas to many clients cost more in queue traffic than in anything else). A subscriber with more
+than `queue_size` events waiting is dropped (it resumes with Last-Event-ID), so a slow client
+never delays the others.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from redis.exceptions import RedisError
 from ..store.keys import Keys
 from ..store.log import EventId, EventLog
 from ..store.replies import Entry, xread_entries
-from .sse import frame
+from .sse import event_frame
 
 logger = logging.getLogger("opencode_relay.fanout")
 
@@ -43,11 +46,58 @@ class EventFilter(Protocol):
 
 @dataclass(eq=False)
 class Subscriber:
+    """One client's queue: the reads of the log it was handed, and a waiter for its stream (a
+    plain list and one future: asyncio.Queue and wait_for cost more than the fan-out itself
+    when a thousand streams wake for every event)."""
+
     session_id: str | None  # None: every event
-    queue: asyncio.Queue[LiveEvent]
     accept: EventFilter | None = None
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
+    queued: int = 0  # events handed over and not yet taken
+    _reads: list[list[LiveEvent]] = field(default_factory=list)  # in log order
+    _waiter: asyncio.Future[None] | None = None
+
+    def put(self, events: list[LiveEvent]) -> None:
+        self._reads.append(events)
+        self.queued += len(events)
+        self.wake()
+
+    def wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, timeout: float) -> bool:
+        """Waits until something is queued (or the subscriber is woken) or `timeout` passes;
+        answers whether something is queued."""
+        if not self._reads:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _release, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return bool(self._reads)
+
+    def take(self) -> tuple[list[LiveEvent], bool]:
+        """Everything queued, in order, up to a CLOSE; and whether there was one."""
+        events: list[LiveEvent] = []
+        closing = False
+        for read in self._reads:
+            if read and read[0] is CLOSE:
+                closing = True
+                break
+            events += read
+        self._reads.clear()
+        self.queued = 0
+        return events, closing
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Hub:
@@ -83,10 +133,10 @@ class Hub:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def subscribe(self, session_id: str | None, accept: EventFilter | None = None) -> Subscriber:
-        sub = Subscriber(session_id, asyncio.Queue(self.queue_size), accept)
+        sub = Subscriber(session_id, accept)
         if self.closed:  # shutting down: the stream ends at once, the client goes elsewhere
             sub.closing = True
-            sub.queue.put_nowait(CLOSE)
+            sub.put([CLOSE])
         if session_id is None:
             self._all.add(sub)
         else:
@@ -108,28 +158,47 @@ class Hub:
         self.closed = True
         for sub in [*self._all, *(s for group in self._by_session.values() for s in group)]:
             sub.closing = True
-            try:
-                sub.queue.put_nowait(CLOSE)
-            except asyncio.QueueFull:
+            if sub.queued >= self.queue_size:
                 sub.overflowed.set()
+            sub.put([CLOSE])
 
-    def _deliver(self, sub: Subscriber, event: LiveEvent) -> None:
+    def _deliver(self, sub: Subscriber, events: list[LiveEvent]) -> None:
+        """Queues `events` (shared with other subscribers: never changed) for one client."""
         if sub.overflowed.is_set():
             return
-        try:
-            sub.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if sub.queued + len(events) > self.queue_size:
             sub.overflowed.set()
+            sub.wake()  # a stream waiting on an empty queue ends at once
             self.on_drop()
+            return
+        sub.put(events)
 
     def dispatch(self, event_id: EventId, data: bytes, sessions: list[str]) -> None:
-        event = LiveEvent(event_id, frame(data, event_id=event_id))
-        for sub in self._all:
-            if sub.accept is None or sub.accept(sessions):
-                self._deliver(sub, event)
-        for sid in sessions:
-            for sub in self._by_session.get(sid, ()):
-                self._deliver(sub, event)
+        """Fans out one event (see `dispatch_read`)."""
+        self.dispatch_read([(LiveEvent(event_id, event_frame(data, str(event_id).encode())),
+                             sessions)])
+
+    def dispatch_read(self, read: list[tuple[LiveEvent, list[str]]]) -> None:
+        """Fans out a read of the log, oldest first: each event with the sessions whose
+        streams it belongs to. Each subscriber gets its share as one list."""
+        if self._all:
+            everything = [event for event, _sessions in read]
+            for sub in self._all:
+                accept = sub.accept
+                picked = everything if accept is None else [
+                    event for event, sessions in read if accept(sessions)]
+                if picked:
+                    self._deliver(sub, picked)
+        if self._by_session:
+            watched = self._by_session
+            by_session: dict[str, list[LiveEvent]] = {}
+            for event, sessions in read:
+                for sid in sessions:
+                    if sid in watched:
+                        by_session.setdefault(sid, []).append(event)
+            for sid, picked in by_session.items():
+                for sub in watched.get(sid, ()):
+                    self._deliver(sub, picked)
 
     async def _prepare_filters(self, sessions: set[str]) -> None:
         filters = {id(sub.accept): sub.accept for sub in self._all if sub.accept is not None}
@@ -153,16 +222,19 @@ class Hub:
                         # Nobody listens here: keep the position, skip the work (a client that
                         # comes later replays what it missed from Redis).
                         self.position = EventId.parse(entries[-1][0])
-                        self.on_dispatch(self.position)
+                        self.on_dispatch(EventId.of_entry(entries[0][0]))
                         continue
-                    batch = [(EventId.parse(raw_id), fields[b"e"],
-                              fields.get(b"s", b"").decode().split())
+                    batch = [(raw_id, fields[b"e"], fields.get(b"s", b"").decode().split())
                              for raw_id, fields in entries]
-                    await self._prepare_filters({s for _i, _d, ss in batch for s in ss})
-                    for event_id, data, sessions in batch:
-                        self.dispatch(event_id, data, sessions)
-                        self.position = event_id
-                        self.on_dispatch(event_id)
+                    if self._all:
+                        await self._prepare_filters({s for _i, _d, ss in batch for s in ss})
+                    self.dispatch_read([(LiveEvent(EventId.of_entry(raw_id),
+                                                   event_frame(data, raw_id)), sessions)
+                                        for raw_id, data, sessions in batch])
+                    self.position = EventId.of_entry(batch[-1][0])
+                    # Once per read, for its oldest entry (the one that waited longest): per
+                    # event, the histogram cost as much as the fan-out itself.
+                    self.on_dispatch(EventId.of_entry(batch[0][0]))
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:

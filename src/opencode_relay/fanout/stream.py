@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from ..events import RELAY_RESET, RELAY_SHUTDOWN
 from ..store.log import EventId, EventLog
-from .hub import CLOSE, EventFilter, Hub
+from .hub import EventFilter, Hub, LiveEvent
 from .sse import frame, notice
 
 RETRY_MS = 2000
+
+
+def _after(events: list[LiveEvent], last: EventId | None) -> list[bytes]:
+    """The frames of the events after `last` (events are in log order; those a replay already
+    sent come first, if any)."""
+    if not events or last is None or events[0].id > last:
+        return [event.frame for event in events]
+    return [event.frame for event in events if event.id > last]
 
 
 async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str | None,
@@ -45,29 +52,20 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
         while True:
             if sub.overflowed.is_set():
                 return  # too slow: the client reconnects with its last id
-            if sub.queue.empty():
-                try:
-                    first = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
-                except TimeoutError:
-                    yield frame(comment="heartbeat")
-                    continue
-                pending = [first]
-            else:
-                pending = []
-            # Everything already queued goes out as one write.
-            while not sub.queue.empty():
-                pending.append(sub.queue.get_nowait())
-            frames = []
-            for event in pending:
-                if event is CLOSE:
-                    frames.append(frame(notice(RELAY_SHUTDOWN,
-                                               reason="relay is restarting; reconnect")))
-                    yield b"".join(frames)
+            if not await sub.wait(heartbeat_seconds):
+                if sub.overflowed.is_set():
                     return
-                if last is None or event.id > last:
-                    last = event.id
-                    frames.append(event.frame)
+                yield frame(comment="heartbeat")
+                continue
+            # Everything already queued goes out as one write.
+            pending, closing = sub.take()
+            if closing:
+                yield b"".join([*_after(pending, last), frame(notice(
+                    RELAY_SHUTDOWN, reason="relay is restarting; reconnect"))])
+                return
+            frames = _after(pending, last)
             if frames:
+                last = pending[-1].id
                 yield b"".join(frames)
     finally:
         hub.unsubscribe(sub)
