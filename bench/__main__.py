@@ -19,14 +19,27 @@ from pathlib import Path
 
 from .harness import ROOT, SIZES, Bench, dump
 
-SECTIONS = ("ingest", "resume", "fanout", "history", "memory", "browser", "files", "terminal",
-            "push", "search")
+SECTIONS = ("ingest", "resume", "fanout", "burst", "history", "memory", "browser", "files",
+            "terminal", "push", "search")
 
 
 async def run_sections(bench: Bench, only: set[str]) -> None:
-    from . import browser, fanout, files, history, ingest, memory, push, resume, search, terminal
+    from . import (
+        browser,
+        burst,
+        fanout,
+        files,
+        history,
+        ingest,
+        memory,
+        push,
+        resume,
+        search,
+        terminal,
+    )
 
-    modules = {"ingest": ingest, "resume": resume, "fanout": fanout, "history": history,
+    modules = {"ingest": ingest, "resume": resume, "fanout": fanout, "burst": burst,
+               "history": history,
                "memory": memory, "browser": browser, "files": files, "terminal": terminal,
                "push": push, "search": search}
     for name in SECTIONS:

@@ -6,6 +6,12 @@ first bytes, then records, for every event carrying `"benchT":<monotonic ns>`, t
 read (one clock read per socket read). When every reading client has `--expect` events, or a
 line arrives on stdin, it prints one JSON line: the latencies in microseconds, and per-client
 event counts.
+
+With `--frames-with TEXT` (repeatable) a client records instead the arrival time
+(`time.monotonic_ns()`, one clock read per socket read) of every frame that holds all the TEXTs,
+and the JSON line carries `arrivals_ns`, one list per reading client: the burst benchmark lines
+up the k-th delta of one answer on the relay's streams and on opencode's own (`--baseline URL`:
+one client of opencode, in the same process).
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ STAMP = re.compile(rb'"benchT":(\d+)')
 
 
 class Client:
-    def __init__(self, expect: int, done: asyncio.Event, pending: list[int]) -> None:
+    def __init__(self, expect: int, done: asyncio.Event, pending: list[int],
+                 frames_with: list[bytes]) -> None:
         self.expect, self.done, self.pending = expect, done, pending
+        self.frames_with = frames_with
         self.latencies: list[int] = []
+        self.arrivals: list[int] = []
         self.events = 0
         self.first = asyncio.Event()
 
@@ -51,48 +60,72 @@ class Client:
                     tail = data
                     continue
                 tail = data[cut + 2:]
+                if self.frames_with:
+                    for one in data[:cut].split(b"\n\n"):
+                        if all(text in one for text in self.frames_with):
+                            self.arrivals.append(now)
+                            self._counted()
+                    continue
                 for found in STAMP.finditer(data, 0, cut):
                     self.latencies.append((now - int(found.group(1))) // 1000)
-                    self.events += 1
-                    if self.events == self.expect:
-                        self.pending[0] -= 1
-                        if self.pending[0] == 0:
-                            self.done.set()
+                    self._counted()
         finally:
             writer.close()
 
+    def _counted(self) -> None:
+        self.events += 1
+        if self.events == self.expect:
+            self.pending[0] -= 1
+            if self.pending[0] == 0:
+                self.done.set()
 
-async def main(url: str, clients: int, stalled: int, expect: int) -> None:
-    parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
+
+async def main(url: str, clients: int, stalled: int, expect: int,
+               frames_with: list[bytes], baseline: str | None) -> None:
     step = max(1, clients // stalled) if stalled else 0
     slow = set(list(range(0, clients, step))[:stalled]) if stalled else set()
     done = asyncio.Event()
-    pending = [clients - len(slow)]
-    swarm = [Client(expect, done, pending) for _ in range(clients)]
+    pending = [clients - len(slow) + (1 if baseline else 0)]
+    swarm = [Client(expect, done, pending, frames_with) for _ in range(clients)]
+    twins = [Client(expect, done, pending, frames_with)] if baseline else []
     tasks = []
     for i, client in enumerate(swarm):
         # Stalled clients are spread among the others.
         is_stalled = i in slow
-        tasks.append((asyncio.create_task(client.run(parts.hostname or "127.0.0.1",
-                                                     parts.port or 80, path, is_stalled)),
-                      is_stalled))
+        tasks.append((asyncio.create_task(_run(client, url, is_stalled)), is_stalled))
+        if twins and i == 0:
+            assert baseline is not None
+            tasks.append((asyncio.create_task(_run(twins[0], baseline, False)), True))
         if i % 50 == 49:
             await asyncio.sleep(0.01)  # stay under the listen backlog
-    await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in swarm)), 120)
+    await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in swarm + twins)), 120)
     print("connected", flush=True)
     stop = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await asyncio.wait([stop, asyncio.ensure_future(done.wait())],
                        return_when=asyncio.FIRST_COMPLETED)
     latencies: list[int] = []
     counts: list[int] = []
-    for client, (task, is_stalled) in zip(swarm, tasks, strict=True):
-        if not is_stalled:
+    arrivals: list[list[int]] = []
+    for i, client in enumerate(swarm):
+        if i not in slow:
             latencies.extend(client.latencies)
             counts.append(client.events)
+            arrivals.append(client.arrivals)
+    for task, _ in tasks:
         task.cancel()
-    print(json.dumps({"latencies_us": latencies, "counts": counts}), flush=True)
+    found: dict[str, object] = {"latencies_us": latencies, "counts": counts}
+    if frames_with:
+        found["arrivals_ns"] = arrivals
+    if twins:
+        found["baseline_arrivals_ns"] = [twin.arrivals for twin in twins]
+    print(json.dumps(found), flush=True)
     os._exit(0)  # without waiting for the thread that may still read stdin
+
+
+async def _run(client: Client, url: str, stalled: bool) -> None:
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    await client.run(parts.hostname or "127.0.0.1", parts.port or 80, path, stalled)
 
 
 if __name__ == "__main__":
@@ -102,5 +135,11 @@ if __name__ == "__main__":
     parser.add_argument("--stalled", type=int, default=0)
     parser.add_argument("--expect", type=int, default=0,
                         help="events per client after which the swarm reports by itself")
+    parser.add_argument("--frames-with", action="append", default=[],
+                        help="record the arrival of frames holding this text (repeatable)")
+    parser.add_argument("--baseline", help="one more client, of this URL, in this process (so "
+                        "both sides meet the same scheduling); its arrivals are reported as "
+                        "baseline_arrivals_ns")
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.clients, args.stalled, args.expect))
+    asyncio.run(main(args.url, args.clients, args.stalled, args.expect,
+                     [text.encode() for text in args.frames_with], args.baseline))

@@ -18,10 +18,13 @@ from .harness import ROOT, Bench, percentile, rss_bytes
 
 
 class Swarm:
-    def __init__(self, url: str, clients: int, stalled: int, expect: int) -> None:
+    def __init__(self, url: str, clients: int, stalled: int, expect: int,
+                 frames_with: tuple[str, ...] = (), baseline: str | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.clients", url, "--clients", str(clients),
-             "--stalled", str(stalled), "--expect", str(expect)],
+             "--stalled", str(stalled), "--expect", str(expect),
+             *(arg for text in frames_with for arg in ("--frames-with", text)),
+             *(("--baseline", baseline) if baseline else ())],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     async def connected(self) -> None:

@@ -44,16 +44,19 @@ class Size:
     history_messages: int       # messages x 10 parts, in opencode and in the relay
     resume_events: int
     browser_messages: int
+    burst_deltas: int           # deltas of the answer real opencode bursts (burst latency)
+    burst_rounds: int           # answers per client count
     cluster: bool = False       # ingest also into a 3-primary Redis Cluster, side by side
 
 
 SIZES = {
-    "tiny": Size("tiny", 5_000, 1_000, (1, 100, 1000), 30, 50.0, 100, 2_000, 100),
-    "small": Size("small", 30_000, 5_000, (1, 100, 1000), 100, 50.0, 300, 10_000, 500),
-    "full": Size("full", 100_000, 20_000, (1, 100, 1000), 500, 50.0, 1000, 10_000, 2000),
+    "tiny": Size("tiny", 5_000, 1_000, (1, 100, 1000), 30, 50.0, 100, 2_000, 100, 500, 1),
+    "small": Size("small", 30_000, 5_000, (1, 100, 1000), 100, 50.0, 300, 10_000, 500, 2_000, 1),
+    "full": Size("full", 100_000, 20_000, (1, 100, 1000), 500, 50.0, 1000, 10_000, 2000, 2_000,
+                  3),
     # `small`, plus the ingest figures on a Redis Cluster against the same on one Redis.
     "cluster": Size("cluster", 30_000, 5_000, (1, 100, 1000), 100, 50.0, 300, 10_000, 500,
-                    cluster=True),
+                    2_000, 1, cluster=True),
 }
 
 

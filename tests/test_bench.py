@@ -32,6 +32,8 @@ FIGURES = [
     "files.tree_relay_ms", "files.tree_paint_ms", "files.tree_paint_on_load_ms",
     "push.permission_p50_ms", "push.permission_p99_ms",
     "search.corpus_ingest_eps", "search.ingest_eps", "search.query_p50_ms", "search.query_p99_ms",
+    *[f"burst.c{n}.{stat}" for n in (1, 20) for stat in ("added_p50_ms", "added_p99_ms",
+                                                         "delivered")],
 ]
 MAY_SKIP = {"browser.first_paint_ms", "browser.delta_to_screen_ms", "files.tree_paint_ms",
             "files.tree_paint_on_load_ms"}

@@ -61,7 +61,8 @@ def test_every_path_id_has_its_prefix_pattern(spec: dict[str, Any]) -> None:
         for parameter in operation.get("parameters", []):
             if parameter["in"] != "path":
                 continue
-            if parameter["name"] == "provider_id":  # opencode's provider ids have no prefix
+            # opencode's provider ids have no prefix; team names are names (teams.NAME_PATTERN)
+            if parameter["name"] in ("provider_id", "team"):
                 assert parameter["schema"]["pattern"].startswith("^[A-Za-z0-9]"), path
                 continue
             prefix = _prefix(path, parameter["name"])

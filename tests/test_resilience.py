@@ -164,15 +164,37 @@ def test_relay_restart_catches_up_with_what_happened_meanwhile(
     wait_for(lambda: api.get(f"/api/sessions/{sid}").status_code == 404, 20, "removal")
 
 
-def test_redis_down_gives_503(tmp_path: Path, opencode: EmbeddedOpencode) -> None:
-    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    relay = RelayProcess(dead_redis, opencode.url, tmp_path / "relay.log").start(ready=False)
+def test_redis_stopped_after_start_gives_503_on_every_route_and_comes_back(
+        tmp_path: Path, opencode: EmbeddedOpencode) -> None:
+    """Redis down at start stops `serve` (tests/test_sentinel.py); going away later, every
+    route that needs it says so with a 503, the event streams included, and the replica is
+    not ready, but alive; when Redis is back, so is everything."""
+    own = EmbeddedRedis(tmp_path / "redis").start()  # persistent: it comes back with its data
+    relay = RelayProcess(own.url, opencode.url, tmp_path / "relay.log").start()
     try:
-        api = httpx.Client(base_url=relay.url, timeout=10)
-        health = api.get("/api/health")
-        assert health.status_code == 503 and health.json()["redis"]["ok"] is False
-        listing = api.get("/api/sessions")
-        assert listing.status_code == 503
-        assert listing.json()["error"]["code"] == "redis_unavailable"
+        api = httpx.Client(base_url=relay.url, timeout=15)
+        sid = api.post("/api/sessions", json={"title": "before the outage"}).json()["id"]
+        own.stop()
+        for method, path, headers in [
+                ("GET", "/api/sessions", {}), ("POST", "/api/sessions", {}),
+                ("GET", f"/api/sessions/{sid}", {}), ("GET", f"/api/sessions/{sid}/messages", {}),
+                ("GET", "/api/events", {}), ("GET", "/api/events", {"Last-Event-ID": "1-0"}),
+                ("GET", f"/api/sessions/{sid}/events", {}), ("GET", "/api/search?q=outage", {}),
+                ("GET", "/api/health", {})]:
+            answer = api.request(method, path, headers=headers,
+                                 json={} if method == "POST" else None)
+            assert answer.status_code == 503, (path, answer.text)
+            if path != "/api/health":  # the detailed health says which part is down instead
+                assert answer.json()["error"] == {"code": "redis_unavailable",
+                                                  "message": "Redis is unreachable"}, path
+        ready = api.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["redis"]["ok"] is False
+        assert api.get("/healthz").status_code == 200  # alive: no restart needed
+        own.start()  # the same port and data
+        wait_for(lambda: api.get("/readyz").status_code == 200, 30, "readiness again")
+        again = api.get(f"/api/sessions/{sid}")
+        assert again.status_code == 200, again.text
+        assert again.json()["session"]["title"] == "before the outage"
     finally:
         relay.stop()
+        own.stop()

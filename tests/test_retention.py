@@ -62,7 +62,8 @@ async def _session(redis: Redis, keys: Keys, name: str, updated_ms: int,
 
 
 async def _keys_of(redis: Redis, keys: Keys, sid: str) -> list[bytes]:
-    # Sorted: on a cluster SCAN visits the nodes in no fixed order.
+    # Sorted: SCAN visits a cluster's nodes in no fixed order, and its order changes when
+    # Redis rehashes (other tests write meanwhile).
     return sorted([k async for k in redis.scan_iter(f"{keys.prefix}*{sid}*")])
 
 

@@ -149,27 +149,34 @@ def test_another_principal_gets_no_commands_or_files_of_a_session(
                      headers=alice).status_code == 200
 
 
-def test_another_principal_cannot_tell_a_session_exists(
-        secured: RelayProcess, tokens: dict[str, str], alice_session: dict[str, str]) -> None:
-    bob = bearer(tokens["bob"])
+def _sweep_unknown(secured: RelayProcess, root_token: str, headers: dict[str, str],
+                   ids: dict[str, str], private: str) -> None:
+    """Every route naming a session answers `headers`' caller for the real `ids` just as for
+    ids that never existed: 404, the same body but for the ids, nothing of `private`."""
     ghost = {"sid": "ses_" + uuid.uuid4().hex[:24], "mid": "msg_" + uuid.uuid4().hex[:24]}
     checked = 0
-    for method, template in _routes(secured, tokens["root"]):
-        if "{" not in template or template.startswith(("/api/providers/", "/api/terminals/")):
-            continue  # not a session's (terminals: tests/test_terminal.py)
-        real = _call(secured.url, method, _fill(template, alice_session), bob)
-        fake = _call(secured.url, method, _fill(template, ghost), bob)
+    for method, template in _routes(secured, root_token):
+        if "{" not in template or template.startswith(("/api/providers/", "/api/terminals/",
+                                                       "/api/teams/")):
+            continue  # not a session's (terminals: tests/test_terminal.py; teams: test_teams)
+        real = _call(secured.url, method, _fill(template, ids), headers)
+        fake = _call(secured.url, method, _fill(template, ghost), headers)
         assert real.status_code == 404, (method, template, real.status_code, real.text[:200])
         assert fake.status_code == 404, (method, template, fake.status_code)
         if not template.endswith("/events"):
             # Same answer as for an id that never existed, but for the id itself.
             def masked(text: str, ids: dict[str, str]) -> str:
                 return text.replace(ids["sid"], "ID").replace(ids["mid"], "ID")
-            assert masked(real.text, alice_session) == masked(fake.text, ghost), \
-                (method, template)
-            assert "alice-private-title" not in real.text
+            assert masked(real.text, ids) == masked(fake.text, ghost), (method, template)
+            assert private not in real.text
         checked += 1
     assert checked >= 15
+
+
+def test_another_principal_cannot_tell_a_session_exists(
+        secured: RelayProcess, tokens: dict[str, str], alice_session: dict[str, str]) -> None:
+    bob = bearer(tokens["bob"])
+    _sweep_unknown(secured, tokens["root"], bob, alice_session, "alice-private-title")
     # Bob's rename, delete and prompt went nowhere.
     alice = httpx.Client(base_url=secured.url, headers=bearer(tokens["alice"]), timeout=30)
     session = alice.get(f"/api/sessions/{alice_session['sid']}")
@@ -187,6 +194,42 @@ def test_another_principal_cannot_tell_a_session_exists(
     assert [s["id"] for s in root] == [alice_session["sid"]]
     mine = alice.get("/api/sessions?limit=1000").json()["sessions"]
     assert alice_session["sid"] in {s["id"] for s in mine}
+
+
+def test_a_member_of_another_team_cannot_tell_a_team_session_exists(
+        secured: RelayProcess, tokens: dict[str, str], scripted: ScriptedProvider) -> None:
+    """Alice administers team red, bob team blue: blue's session is unknown to alice on every
+    route, as if it never existed; her team role counts for red's sessions only."""
+    for team, who in (("red", "alice"), ("blue", "bob")):
+        for args in (("create", team), ("add", team, token_id(secured, who), "admin")):
+            done = relay_cli(secured, "team", *args)
+            assert done.returncode == 0, done.stderr
+    with httpx.Client(base_url=secured.url, headers=bearer(tokens["bob"]), timeout=60) as api:
+        created = api.post("/api/sessions", json={"title": "blue-team-title", "team": "blue"})
+        assert created.status_code == 200, created.text
+        sid = created.json()["id"]
+        marker = scripted.script(f"sec{uuid.uuid4().hex[:8]}", [[{"text": "blue-team-answer"}]])
+        answer = api.post(f"/api/sessions/{sid}/messages", json={"text": marker})
+        assert answer.status_code == 200, answer.text
+        blue = {"sid": sid, "mid": answer.json()["info"]["id"]}
+        assert api.get(f"/api/sessions/{sid}").json()["access"]["team"] == "blue"
+    alice = bearer(tokens["alice"])
+    _sweep_unknown(secured, tokens["root"], alice, blue, "blue-team-title")
+    commands = httpx.get(f"{secured.url}/api/commands", params={"session": sid}, headers=alice)
+    assert commands.status_code == 404 and "blue" not in commands.text
+    listed = httpx.get(f"{secured.url}/api/sessions?limit=1000", headers=alice).json()
+    assert sid not in {s["id"] for s in listed["sessions"]}
+    wait_for(lambda: httpx.get(f"{secured.url}/api/search", params={"q": "blue-team-answer"},
+                               headers=bearer(tokens["root"])).json()["results"],
+             what="blue's answer in the index")
+    found = httpx.get(f"{secured.url}/api/search", params={"q": "blue-team-answer"},
+                      headers=alice).json()
+    assert found["results"] == []
+    assert httpx.post(f"{secured.url}/api/sessions", headers=alice,
+                      json={"team": "blue"}).status_code == 404
+    # Bob's session is untouched by all of it.
+    owner = httpx.get(f"{secured.url}/api/sessions/{sid}", headers=bearer(tokens["bob"]))
+    assert owner.json()["session"]["title"] == "blue-team-title"
 
 
 def test_bob_cannot_hang_a_session_under_alices(
@@ -421,9 +464,11 @@ def test_a_pruned_session_reopens_for_its_owner_only(
 
 def test_redis_down_with_auth_on_is_a_503_not_a_500(tmp_path: Path,
                                                     opencode: EmbeddedOpencode) -> None:
-    relay = RelayProcess(f"redis://127.0.0.1:{free_port()}/0", opencode.url,
-                         tmp_path / "relay.log", extra_env={"RELAY_AUTH": "true"})
-    relay.start(ready=False)
+    own = EmbeddedRedis(tmp_path / "redis").start()
+    relay = RelayProcess(own.url, opencode.url, tmp_path / "relay.log",
+                         extra_env={"RELAY_AUTH": "true"})
+    relay.start()
+    own.stop()  # after start: down at start, `serve` would not start at all
     try:
         for headers in (bearer("ocr_" + "x" * 43), {"cookie": "ocr_session=abc"}):
             answer = httpx.get(f"{relay.url}/api/sessions", headers=headers)
@@ -431,6 +476,7 @@ def test_redis_down_with_auth_on_is_a_503_not_a_500(tmp_path: Path,
             assert answer.json()["error"]["code"] == "redis_unavailable"
     finally:
         relay.stop()
+        own.stop()
 
 
 def test_errors_name_an_unreachable_server_never_its_url(tmp_path: Path,

@@ -101,10 +101,7 @@ def test_routing_finds_the_session_and_skips_noise() -> None:
 
 def upstream_answering(handler) -> OpencodeClient:
     """An opencode client whose event stream is answered by `handler` (no network)."""
-    client = OpencodeClient("http://opencode.test")
-    client._stream_http = httpx.AsyncClient(base_url="http://opencode.test",
-                                            transport=httpx.MockTransport(handler))
-    return client
+    return OpencodeClient("http://opencode.test", transport=httpx.MockTransport(handler))
 
 
 async def test_upstream_events_are_decoded_and_what_is_not_json_is_skipped(caplog) -> None:
@@ -113,7 +110,7 @@ async def test_upstream_events_are_decoded_and_what_is_not_json_is_skipped(caplo
     client = upstream_answering(lambda request: httpx.Response(
         200, headers={"content-type": "text/event-stream"}, content=body))
     async with client.global_events() as events:
-        assert [e async for e in events] == [{"a": 1}, {"b": 2}]  # multi-line data is joined
+        assert [e async for batch in events for e in batch] == [{"a": 1}, {"b": 2}]  # joined
     assert "not json" in caplog.text
     await client.aclose()
 
@@ -147,7 +144,7 @@ async def test_upstream_event_stream_failures_are_told_apart() -> None:
     client = upstream_answering(not_a_stream)
     with pytest.raises(UpstreamUnavailable, match="event stream broke"):
         async with client.global_events() as events:
-            [e async for e in events]
+            [batch async for batch in events]
     await client.aclose()
 
 
@@ -273,7 +270,7 @@ async def test_slow_client_is_dropped_without_delaying_others(redis: Redis, keys
         hub.dispatch(EventId(n, 0), b'{"n":%d}' % n, [])
         received.append(await asyncio.wait_for(fast_stream.__anext__(), 1))
     assert [r.split(b"\n")[0] for r in received] == [f"id: {n}-0".encode() for n in range(1, 21)]
-    assert slow.overflowed.is_set() and slow.queue.qsize() == 5
+    assert slow.overflowed.is_set() and slow.queued == 5  # held no more than its bound
     await fast_stream.aclose()
     assert hub.client_count == 1  # the closed stream unsubscribed; the slow one is still counted
 

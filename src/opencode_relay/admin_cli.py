@@ -1,7 +1,7 @@
-"""`opencode-relay token …`, `prune`, `push rotate-keys`, `audit` and `search reindex`:
-operator commands on Redis.
+"""`opencode-relay token …`, `team …`, `prune`, `push rotate-keys`, `audit` and
+`search reindex`: operator commands on Redis.
 
-Token changes are audited with principal "cli" (audit.py)."""
+Token and team changes are audited with principal "cli" (audit.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from redis.asyncio import Redis
 
 from . import audit
 from .config import Settings
-from .errors import RelayError
+from .errors import InvalidInput, RelayError
 from .launch.embedded import EmbeddedRedis
 from .security.tokens import TOKEN_ID, TokenStore
-from .store.connect import connect
+from .store import connect
 from .store.keys import Keys
+from .teams import ROLES, Team, Teams, check_role
+from .workspace import Workspace
 
 REDIS_URL_FILE = "redis.url"  # written by `serve` while it runs an embedded Redis
 
@@ -31,28 +33,36 @@ REDIS_URL_FILE = "redis.url"  # written by `serve` while it runs an embedded Red
 async def _redis(settings: Settings) -> AsyncIterator[Redis]:
     url = settings.redis_url
     started = None
-    if not url:
+    if not url and not settings.redis_sentinels:
         shared = settings.data_dir / REDIS_URL_FILE
         if shared.is_file():
             url = shared.read_text().strip()
         else:  # no relay running: open its embedded Redis ourselves
             started = EmbeddedRedis(settings.data_dir / "redis").start()
             url = started.url
-    redis = await connect(settings.model_copy(update={"redis_url": url}))
     try:
-        yield redis
+        await connect.check(settings, url, timeout_seconds=0)  # else one line, not a traceback
+        redis = await connect.connect(settings, url)
+        try:
+            yield redis
+        finally:
+            await connect.close(redis)
     finally:
-        await redis.aclose()
         if started is not None:
             started.stop()
 
 
-async def _token(args: argparse.Namespace) -> int:
-    settings = Settings()
+@asynccontextmanager
+async def _audited(settings: Settings) -> AsyncIterator[tuple[Redis, Keys, audit.AuditLog]]:
+    """Redis, its key names and the audit log, for a command that records what it changes."""
     async with _redis(settings) as redis:
         keys = Keys(settings.key_prefix)
+        yield redis, keys, audit.AuditLog(redis, keys, settings.audit_max_entries)
+
+
+async def _token(args: argparse.Namespace) -> int:
+    async with _audited(Settings()) as (redis, keys, log):
         tokens = TokenStore(redis, keys)
-        log = audit.AuditLog(redis, keys, settings.audit_max_entries)
         if args.action == "create":
             info, secret = await tokens.create(args.name, args.admin, args.terminal)
             await log.record("token.create", principal=audit.CLI, target=info.id,
@@ -82,6 +92,85 @@ async def _token(args: argparse.Namespace) -> int:
                 return 1
             print(f"revoked {args.id}", file=sys.stderr)
     return 0
+
+
+_NONE = "-"  # `team set-upstream|set-root NAME -`: unbind
+
+
+async def _team(args: argparse.Namespace) -> int:
+    settings = Settings()
+    async with _audited(settings) as (redis, keys, log):
+        teams = Teams(redis, keys)
+        try:
+            if args.action == "list":
+                chosen = [await teams.named(args.name)] if args.name else await teams.all()
+                for team in chosen:
+                    await _print_team(teams, team)
+                return 0
+            if args.action == "create":
+                team = await teams.create(
+                    args.name, args.group,
+                    check_role(args.group_role) if args.group_role else None)
+                await log.record("team.create", principal=audit.CLI, target=team.id,
+                                 team=team.name, detail={"group": team.group,
+                                                         "group_role": team.group_role})
+                print(f"created team {team.name!r} ({team.id})", file=sys.stderr)
+                return 0
+            team = await teams.named(args.name)
+            if args.action == "delete":
+                await teams.delete(team)
+                await log.record("team.delete", principal=audit.CLI, target=team.id,
+                                 team=team.name)
+                print(f"deleted team {team.name!r}; its sessions stay their owners'",
+                      file=sys.stderr)
+            elif args.action == "add":
+                role = check_role(args.role)
+                await teams.set_member(team, args.principal, role)
+                await log.record("team.member.set", principal=audit.CLI, target=args.principal,
+                                 team=team.name, detail={"role": role})
+                print(f"{args.principal} is a {role} of team {team.name!r}", file=sys.stderr)
+            elif args.action == "remove":
+                removed = await teams.remove_member(team, args.principal)
+                await log.record("team.member.remove", principal=audit.CLI,
+                                 target=args.principal, team=team.name,
+                                 outcome="ok" if removed else "refused")
+                if not removed:
+                    print(f"{args.principal} is not a member of team {team.name!r}",
+                          file=sys.stderr)
+                    return 1
+                print(f"removed {args.principal} from team {team.name!r}", file=sys.stderr)
+            elif args.action == "set-upstream":
+                upstream = None if args.upstream == _NONE else args.upstream
+                names = [name for name, _url in settings.opencode_servers]
+                if upstream is not None and upstream not in names:
+                    raise InvalidInput(f"no opencode server named {upstream!r}; this relay's "
+                                       f"are {', '.join(names)} (OPENCODE_SERVER_URL)")
+                await teams.update(team, upstream=upstream)
+                await log.record("team.upstream.set", principal=audit.CLI, target=team.id,
+                                 team=team.name, detail={"upstream": upstream})
+                print(f"team {team.name!r} runs its new sessions on "
+                      f"{upstream or 'any opencode server'}", file=sys.stderr)
+            elif args.action == "set-root":
+                root = None if args.path == _NONE else Workspace.open(
+                    settings.workspace_root_list, settings.data_dir,
+                    settings.default_directory).check(args.path)
+                await teams.update(team, root=root)
+                await log.record("team.root.set", principal=audit.CLI, target=team.id,
+                                 team=team.name, detail={"root": root})
+                print(f"team {team.name!r} starts its new sessions under "
+                      f"{root or 'any workspace root'}", file=sys.stderr)
+        except RelayError as exc:
+            print(exc.message, file=sys.stderr)
+            return 2
+    return 0
+
+
+async def _print_team(teams: Teams, team: Team) -> None:
+    group = f"group {team.group!r} as {team.group_role}" if team.group else "no group"
+    print(f"{team.name}\t{team.id}\t{group}\tupstream {team.upstream or '-'}\t"
+          f"root {team.root or '-'}")
+    for principal, role in sorted((await teams.members(team)).items()):
+        print(f"  {principal}\t{role}")
 
 
 async def _prune(args: argparse.Namespace) -> int:
@@ -118,7 +207,7 @@ async def _audit(args: argparse.Namespace) -> int:
         query = audit.AuditQuery(
             since_ms=audit.parse_when(args.since, name="--since"),
             until_ms=audit.parse_when(args.until, name="--until") if args.until else None,
-            principal=args.principal, action=args.action, session=args.session,
+            principal=args.principal, action=args.action, session=args.session, team=args.team,
             limit=min(args.limit, 1000))
     except RelayError as exc:
         print(exc.message, file=sys.stderr)
@@ -171,6 +260,38 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     revoke.add_argument("id")
     token.set_defaults(handler=lambda a: sys.exit(asyncio.run(_token(a))))
 
+    team = commands.add_parser("team", help="teams: members and their roles, and where a "
+                                             "team's sessions run")
+    team_actions = team.add_subparsers(dest="action", required=True)
+    made = team_actions.add_parser("create", help="a new team")
+    made.add_argument("name")
+    made.add_argument("--group", default=None,
+                      help="holders of this identity-provider group (OIDC logins) are members")
+    made.add_argument("--group-role", default=None, choices=ROLES,
+                      help="the group's holders' role (default member)")
+    team_actions.add_parser("delete", help="delete a team (its sessions stay their owners')") \
+        .add_argument("name")
+    add = team_actions.add_parser("add", help="add a member, or change its role")
+    add.add_argument("name")
+    add.add_argument("principal", help="a principal's id (`token list`: tok_…)")
+    add.add_argument("role", choices=ROLES)
+    remove = team_actions.add_parser("remove", help="remove a member")
+    remove.add_argument("name")
+    remove.add_argument("principal")
+    listed = team_actions.add_parser("list", help="every team (or one) with its members")
+    listed.add_argument("name", nargs="?", default=None)
+    bind = team_actions.add_parser("set-upstream", help="the opencode server (its name in "
+                                   "OPENCODE_SERVER_URL) the team's new sessions run on; "
+                                   f"'{_NONE}': any")
+    bind.add_argument("name")
+    bind.add_argument("upstream")
+    root = team_actions.add_parser("set-root", help="the folder (a workspace root or one under "
+                                   "it) the team's new sessions must lie under; "
+                                   f"'{_NONE}': any root")
+    root.add_argument("name")
+    root.add_argument("path")
+    team.set_defaults(handler=lambda a: sys.exit(asyncio.run(_team(a))))
+
     prune = commands.add_parser("prune", help="remove idle sessions and old events from Redis")
     prune.add_argument("--dry-run", action="store_true", help="only show what would go")
     prune.add_argument("--idle-seconds", type=float, default=None,
@@ -192,6 +313,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                          help="an action (session.create) or a family ending in '.' (session.)")
     audited.add_argument("--principal", default=None, help="a token id, or 'cli'")
     audited.add_argument("--session", default=None, help="a session id")
+    audited.add_argument("--team", default=None, help="a team's name")
     audited.add_argument("--limit", type=int, default=1000, help="at most this many (newest)")
     audited.add_argument("--json", action="store_true", help="one JSON object per line")
     audited.set_defaults(handler=lambda a: sys.exit(asyncio.run(_audit(a))))

@@ -28,6 +28,7 @@ from .api import (
     sessions,
     shared,
     shares,
+    teams,
     terminal,
 )
 from .api.errors import error_response, install_error_handlers
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(export.router)
     app.include_router(shared.router)
     app.include_router(search.router)
+    app.include_router(teams.router)
     _mount_web(app)
     return app
 

@@ -6,10 +6,11 @@ Every state-changing route declares its action (`openapi_extra=audited("session.
 (a new session's id, a prompt's length) with `note(...)`. Operator commands (`opencode-relay
 token …`) call `AuditLog.record` themselves, as principal "cli".
 
-An entry: time, principal, team (always null until teams exist), action, target, session,
-request id, outcome ("ok", "refused" for 4xx, "failed" for 5xx), the HTTP status and a small
-`detail`. Secrets never go in: no tokens, cookies, passwords, API keys or prompt text (only its
-length). The stream is capped (XADD MAXLEN ~) and trimmed by age by `retention.Retention`.
+An entry: time, principal, team (the name of the session's team, or of the team managed),
+action, target, session, request id, outcome ("ok", "refused" for 4xx, "failed" for 5xx), the
+HTTP status and a small `detail`. Secrets never go in: no tokens, cookies, passwords, API keys
+or prompt text (only its length). The stream is capped (XADD MAXLEN ~) and trimmed by age by
+`retention.Retention`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ ACTIONS = frozenset({
     "permission.reply", "question.reply", "question.reject",
     "terminal.open", "terminal.close", "provider.key.set",
     "push.subscribe", "push.unsubscribe", "share.create", "share.revoke",
+    "team.create", "team.delete", "team.member.set", "team.member.remove",
+    "team.upstream.set", "team.root.set",
 })
 CLI = "cli"  # the principal of operator commands
 EXTENSION = "x-audit-action"  # where a route's action is declared (its OpenAPI operation)
@@ -73,6 +76,7 @@ class Note:
     principal: str | None = _UNSET  # overrides the caller (login and logout have none)
     target: str | None = None
     session: str | None = None
+    team: str | None = None  # a team's name, when the action is about the team itself
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -90,7 +94,8 @@ def close_note(token: Any) -> None:
 
 
 def note(*, principal: str | None = _UNSET, target: str | None = None,
-         session: str | None = None, **detail: str | int | bool | None) -> None:
+         session: str | None = None, team: str | None = None,
+         **detail: str | int | bool | None) -> None:
     """Adds to the current request's audit entry: who acted (login, logout), what it acted on
     (defaults: the path's request, terminal or session id) and small facts in `detail`.
     Never pass a secret or user text (give its length). Outside an audited request: nothing."""
@@ -103,6 +108,8 @@ def note(*, principal: str | None = _UNSET, target: str | None = None,
         current.target = target
     if session is not None:
         current.session = session
+    if team is not None:
+        current.team = team
     current.detail.update(detail)
 
 
@@ -118,6 +125,7 @@ class AuditQuery:
     principal: str | None = None
     action: str | None = None  # exact, or a family ending in "." ("session.")
     session: str | None = None
+    team: str | None = None  # a team's name
     limit: int = 100
     after: str | None = None  # a page's `next`: entries older than this one
 
@@ -125,6 +133,8 @@ class AuditQuery:
         if self.principal is not None and entry.get("principal") != self.principal:
             return False
         if self.session is not None and entry.get("session") != self.session:
+            return False
+        if self.team is not None and entry.get("team") != self.team:
             return False
         if self.action is not None:
             action = str(entry.get("action", ""))

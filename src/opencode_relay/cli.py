@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
 
+from pydantic import AliasChoices, ValidationError
+from pydantic_core import ErrorDetails
+
 from .admin_cli import REDIS_URL_FILE, add_commands
 from .config import Settings
+from .errors import ConfigurationError
 from .hosts import is_loopback
 from .launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from .logs import setup_logging
+from .store import connect
 from .workspace import Workspace
 
 logger = logging.getLogger("opencode_relay")
@@ -29,6 +35,27 @@ def opencode_home(settings: Settings) -> Path | None:
     return home.resolve()
 
 
+def load_settings() -> Settings:
+    """The settings from the environment, or exit with one line naming the bad one."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        sys.exit(f"opencode-relay: invalid setting: {'; '.join(map(_problem, exc.errors()))}")
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error in words. The relay's own checks name their variable; pydantic's
+    (a number out of range…) get it put in front."""
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        return message.removeprefix("Value error, ")
+    name = str(error["loc"][0]) if error["loc"] else ""
+    field = Settings.model_fields.get(name)
+    if field is not None and not isinstance(field.validation_alias, AliasChoices):
+        name = f"RELAY_{name.upper()}"  # else `loc` already holds the variable's own name
+    return f"{name}: {message}" if name else message
+
+
 def serve(args: argparse.Namespace) -> None:
     # Imported here: the operator commands (token, prune) start faster without the web stack.
     import uvicorn
@@ -36,7 +63,7 @@ def serve(args: argparse.Namespace) -> None:
     from .app import create_app
     from .shutdown import RelayServer
 
-    settings = Settings()
+    settings = load_settings()
     try:  # the roots exist (the default one is made here) and hold the default directory
         workspace = Workspace.open(settings.workspace_root_list, settings.data_dir,
                                    settings.default_directory)
@@ -50,11 +77,14 @@ def serve(args: argparse.Namespace) -> None:
     started: list[EmbeddedRedis | EmbeddedOpencode] = []
     url_file = settings.data_dir / REDIS_URL_FILE
     try:
-        if not settings.redis_url:
+        if not settings.redis_url and not settings.redis_sentinels:
             redis = EmbeddedRedis(settings.data_dir / "redis").start()
             started.append(redis)
             settings.redis_url = redis.url
             url_file.write_text(redis.url)  # lets `token`/`prune` reach it while we run
+        # Before listening: a Redis that is down or misnamed is a clear exit, not a replica
+        # that answers 503 forever (after start, Redis going away gives 503s until it is back).
+        asyncio.run(connect.check(settings))
         if not settings.opencode_url:
             # In the default directory (under a workspace root), never the current one, which
             # for `make run` is the relay's own source tree.
@@ -99,11 +129,14 @@ def main(argv: list[str] | None = None) -> None:
     run.set_defaults(handler=serve)
     add_commands(commands)
     args = parser.parse_args(argv)
-    settings = Settings()
-    password = settings.opencode_password
-    setup_logging(getattr(args, "log_level", "warning"), settings.log_format,
-                  secrets=[password.get_secret_value()] if password else [])
-    args.handler(args)
+    settings = load_settings()
+    secrets = [s.get_secret_value() for s in (settings.opencode_password, settings.redis_password,
+                                              settings.redis_sentinel_password) if s]
+    setup_logging(getattr(args, "log_level", "warning"), settings.log_format, secrets=secrets)
+    try:
+        args.handler(args)
+    except ConfigurationError as exc:  # Redis cannot be used: one line, whatever the command
+        sys.exit(f"opencode-relay: {exc}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .store.connect import check_url, parse_sentinels
 from .workspace import parse_roots
 
 
@@ -27,6 +28,19 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENCODE_DEFAULT_DIRECTORY", "default_directory"))
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    # Redis through Sentinel, instead of REDIS_URL (store/connect.py): the Sentinels
+    # (`host:port,…`) and the name of the primary they watch; the primary's and the Sentinels'
+    # passwords, if they have any.
+    redis_sentinels: str | None = None
+    redis_master: str | None = None
+    redis_password: SecretStr | None = None
+    redis_sentinel_password: SecretStr | None = None
+    # `serve` waits this long for Redis at start, then exits saying what to fix (0: one try).
+    redis_start_timeout_seconds: float = Field(default=30.0, ge=0)
+    # After each ingest commit, WAIT until this many replicas have it (0: do not wait), for at
+    # most redis_wait_timeout_ms; see README "Scaling out".
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    redis_wait_timeout_ms: int = Field(default=500, ge=1)
 
     # Redis Cluster: None detects it (`INFO cluster`), true forces the cluster client, false the
     # single-node one (store/connect.py).
@@ -60,6 +74,18 @@ class Settings(BaseSettings):
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     cookie_secure: bool = True
     login_ttl_seconds: float = 12 * 3600
+    # Single sign-on with OpenID Connect (security/oidc.py, security/sso.py): on when the issuer
+    # and the client id are set (and RELAY_AUTH is on). The redirect URI registered at the
+    # provider is <public URL>/sso/callback; the public URL is RELAY_PUBLIC_URL, or else the one
+    # the browser used.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None  # unset: a public client (PKCE only)
+    oidc_scopes: str = "openid profile email"
+    oidc_groups_claim: str = "groups"  # the ID token's (or userinfo's) claim naming groups
+    oidc_admin_group: str | None = None  # members of this group are admins (unset: none are)
+    oidc_login_seconds: float = Field(default=600.0, gt=0)  # a sign-in must finish within this
+    public_url: str | None = None  # the relay's address as browsers see it (https://relay.example)
     # Limits (per principal, shared by replicas through Redis; 0 = no limit).
     prompts_per_minute: int = 30
     streams_per_principal: int = 20
@@ -118,12 +144,62 @@ class Settings(BaseSettings):
                              "(they mark Redis hash tags)")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, value: str | None) -> str | None:
+        return check_url(value) if value else value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_parse(cls, value: str | None) -> str | None:
+        if value:
+            parse_sentinels(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _one_way_to_redis(self) -> Settings:
+        if self.redis_sentinels and not self.redis_master:
+            raise ValueError("RELAY_REDIS_SENTINELS needs RELAY_REDIS_MASTER, the name of the "
+                             "primary the Sentinels watch")
+        if self.redis_master and not self.redis_sentinels:
+            raise ValueError("RELAY_REDIS_MASTER needs RELAY_REDIS_SENTINELS (host:port,…)")
+        if self.redis_sentinels and self.redis_url:
+            raise ValueError("set either REDIS_URL or RELAY_REDIS_SENTINELS, not both")
+        if self.redis_sentinels and self.redis_cluster:
+            raise ValueError("RELAY_REDIS_CLUSTER=true needs REDIS_URL naming a cluster node, "
+                             "not RELAY_REDIS_SENTINELS")
+        if self.redis_cluster and self.redis_wait_replicas:
+            raise ValueError("RELAY_REDIS_WAIT_REPLICAS applies to one Redis or a Sentinel-"
+                             "managed primary, not to a Redis Cluster: set it to 0")
+        return self
+
     @field_validator("push_subject")
     @classmethod
     def _push_subject_is_contact(cls, value: str) -> str:
         if not value.startswith(("mailto:", "https://")):
             raise ValueError("RELAY_PUSH_SUBJECT must be a mailto: or https: URL (RFC 8292)")
         return value
+
+    @field_validator("oidc_issuer", "public_url")
+    @classmethod
+    def _is_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _scopes_ask_for_openid(cls, value: str) -> str:
+        if "openid" not in value.split():
+            raise ValueError("RELAY_OIDC_SCOPES must include 'openid'")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_is_whole(self) -> Settings:
+        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
+            raise ValueError("RELAY_OIDC_ISSUER and RELAY_OIDC_CLIENT_ID are set together "
+                             "(single sign-on needs both)")
+        return self
 
     @property
     def auth_enabled(self) -> bool:

@@ -93,6 +93,12 @@ class TerminalNotGranted(Forbidden):
                          "`opencode-relay token create --terminal`")
 
 
+class RoleRefused(Forbidden):
+    """A teammate's role does not allow this action on a team's session (a viewer's prompt)."""
+
+    code = "role_refused"
+
+
 class CrossOrigin(Forbidden):
     """A browser request from a page of another origin (not in RELAY_CORS_ORIGINS)."""
 
@@ -157,6 +163,53 @@ class SessionEnded(RelayError):
     code = "credential_ended"
 
 
+class SignInFailed(RelayError):
+    """Single sign-on (OpenID Connect) did not sign the browser in. `reason` is a stable word
+    for the audit log; the message is for the person at the browser."""
+
+    code = "sign_in_failed"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SignInStateInvalid(SignInFailed):
+    """The callback's state is missing, unknown, used already, expired, or from another
+    browser: nothing was asked of the identity provider."""
+
+    code = "sign_in_state_invalid"
+
+
+class SignInRefused(SignInFailed):
+    """The identity provider, or the relay's checks of what it sent, refused this sign-in: the
+    person declined, the code was replayed, or the ID token is not for this relay."""
+
+    code = "sign_in_refused"
+
+
+class ProviderFailed(SignInFailed):
+    """The identity provider answered, but not as OpenID Connect says it must."""
+
+    code = "identity_provider_error"
+
+
+class ProviderUnavailable(SignInFailed):
+    """The identity provider could not be reached (refused, timed out)."""
+
+    code = "identity_provider_unavailable"
+
+
+class SignInOff(NotFound):
+    """Single sign-on is not configured, or RELAY_AUTH is off (nobody signs in)."""
+
+    code = "sign_in_off"
+
+    def __init__(self) -> None:
+        RelayError.__init__(self, "single sign-on is not turned on for this relay "
+                            "(RELAY_OIDC_ISSUER and RELAY_OIDC_CLIENT_ID, with RELAY_AUTH on)")
+
+
 class Starting(RelayError):
     code = "starting"
 
@@ -185,3 +238,9 @@ class UpstreamError(RelayError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ConfigurationError(Exception):
+    """A setting that cannot work (a Redis that cannot be reached, a Sentinel that names no
+    primary): the relay refuses to start and says, in one line, what to fix. Not a RelayError:
+    it never reaches a route."""

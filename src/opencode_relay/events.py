@@ -16,8 +16,13 @@ FILE_EDITED = "file.edited"
 FILE_WATCHER_UPDATED = "file.watcher.updated"
 FILE_EVENTS = frozenset({FILE_EDITED, FILE_WATCHER_UPDATED})
 
+# opencode's record of a durable event: `{"type": "sync", "syncEvent": {id, type, seq,
+# aggregateID, data}}`, sent right after the event itself (same id); `seq` counts the session's
+# durable events (ingest/durable.py records it and replays what was missed).
+SYNC = "sync"
+
 # Logged on the global stream only, never routed to a session's stream even if they name one.
-NOISE = frozenset({"plugin.added", "sync", "catalog.updated", "reference.updated",
+NOISE = frozenset({"plugin.added", SYNC, "catalog.updated", "reference.updated",
                    "integration.updated", "lsp.updated", "lsp.client.diagnostics",
                    *FILE_EVENTS})
 
@@ -40,6 +45,11 @@ PART_REMOVED = "message.part.removed"
 REQUEST_ASKED = frozenset({"permission.asked", "question.asked", "question.v2.asked"})
 REQUEST_DONE = frozenset({"permission.replied", "question.replied", "question.rejected",
                           "question.v2.replied", "question.v2.rejected"})
+
+# The types opencode keeps in a session's durable history (`POST /sync/history`), each followed
+# by its SYNC record on the live stream. Deltas, statuses, diffs, todos and requests are not kept.
+DURABLE = frozenset({*SESSION_INFO, SESSION_DELETED, MESSAGE_UPDATED, MESSAGE_REMOVED,
+                     PART_UPDATED, PART_REMOVED})
 
 STATEFUL = frozenset({*SESSION_INFO, SESSION_DELETED, *SESSION_STATUS, SESSION_DIFF, TODOS,
                       MESSAGE_UPDATED, MESSAGE_REMOVED, PART_UPDATED, PART_DELTA, PART_REMOVED,

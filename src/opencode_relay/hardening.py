@@ -1,4 +1,5 @@
-"""Production wiring: the gate, CORS, login, /metrics and /readyz, installed when the app is built.
+"""Production wiring: the gate, CORS, login (tokens and single sign-on), /metrics and /readyz,
+installed when the app is built.
 
 Kept apart from app.py so the app's shape stays readable. The parts they use (the gate's guard,
 the metrics) come from the lifespan's state, built by relay.open_relay.
@@ -21,12 +22,14 @@ from .metrics import Metrics
 from .security.gate import Gate, Guard
 from .security.principal import current_principal
 from .security.routes import router as login_router
+from .security.sso_routes import router as sso_router
 
 logger = logging.getLogger("opencode_relay")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(login_router)
+    app.include_router(sso_router)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     app.add_api_route("/readyz", _ready, methods=["GET"], include_in_schema=False)
     # Inside the gate: records audited routes with the caller and request id the gate set.

@@ -31,7 +31,8 @@ class Metrics:
         self.events = Counter("relay_events_ingested", "Events from opencode written to Redis",
                               ["type"], registry=r)
         self.lag = Histogram("relay_ingest_lag_seconds",
-                             "From an event being logged to this replica fanning it out",
+                             "From an event being logged to this replica fanning it out "
+                             "(the oldest event of each read of the log)",
                              buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
                              registry=r)
         self.dropped = Counter("relay_sse_clients_dropped",
@@ -61,8 +62,8 @@ class Metrics:
     def on_rate_limited(self, which: str) -> None:
         self.rate_limited.labels(which).inc()
 
-    def on_event(self, kind: str) -> None:
-        self.events.labels(kind if _EVENT_TYPE.match(kind) else "other").inc()
+    def on_event(self, kind: str, count: int = 1) -> None:
+        self.events.labels(kind if _EVENT_TYPE.match(kind) else "other").inc(count)
 
     def on_dispatch(self, event_id: EventId) -> None:
         self.lag.observe(max(0.0, time.time() - event_id.ms / 1000))
@@ -98,11 +99,17 @@ class _Live:
         connected = GaugeMetricFamily("relay_upstream_connected",
                                       "1 while this replica reads opencode's event stream",
                                       labels=["upstream"])
+        replayed = CounterMetricFamily("relay_events_replayed",
+                                       "Durable events replayed from opencode's history after "
+                                       "a takeover or reconnect (the stream had missed them)",
+                                       labels=["upstream"])
         for name, upstream in relay.upstreams.items():
             reconnects.add_metric([name], upstream.ingestor.reconnects)
             connected.add_metric([name], 1.0 if upstream.ingestor.connected.is_set() else 0.0)
+            replayed.add_metric([name], upstream.ingestor.replayed)
         yield reconnects
         yield connected
+        yield replayed
         yield GaugeMetricFamily("relay_sse_clients", "SSE clients connected to this replica",
                                 value=relay.hub.client_count)
         if relay.push is not None:

@@ -5,7 +5,8 @@ Built from three sources, merged by resolved directory:
 - opencode's projects (`GET /project`) whose folder lies under a root (everyone sees them; those
   outside the roots, such as opencode's catch-all `global` project at `/`, are left out);
 - the directories of the caller's own sessions (admins: of every session), wherever they are;
-- the default directory (RELAY_WORKSPACE_ROOTS' first, or OPENCODE_DEFAULT_DIRECTORY).
+- the default directory (RELAY_WORKSPACE_ROOTS' first, or OPENCODE_DEFAULT_DIRECTORY);
+- the workspace roots of the caller's teams (where those teams' sessions must start).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ class _Project:
     sessions: int = 0
     allowed: bool = False
     sources: set[str] = field(default_factory=set)
+    teams: list[str] = field(default_factory=list)  # the caller's teams rooted here
 
     def public(self) -> JSON:
         return {"directory": self.directory, "name": self.name, "root": self.root,
                 "id": self.id, "vcs": self.vcs, "sessions": self.sessions,
-                "allowed": self.allowed, "sources": sorted(self.sources)}
+                "allowed": self.allowed, "sources": sorted(self.sources),
+                "teams": sorted(self.teams)}
 
 
 def _name(directory: str) -> str:
@@ -42,7 +45,8 @@ def _name(directory: str) -> str:
 
 
 def list_projects(workspace: Workspace, opencode_projects: list[JSON],
-                  session_directories: list[str]) -> list[JSON]:
+                  session_directories: list[str],
+                  team_roots: dict[str, str] | None = None) -> list[JSON]:
     """The merged list: roots first (in configured order), then the rest by directory.
     `allowed`: a new session may start there (an existing directory under a root).
     Touches the filesystem (realpath, isdir): run it off the event loop."""
@@ -61,6 +65,10 @@ def list_projects(workspace: Workspace, opencode_projects: list[JSON],
         project.root = True
         project.sources.add("root")
     entry(workspace.default).sources.add("default")
+    for team, team_root in (team_roots or {}).items():  # team name -> its root
+        project = entry(team_root)
+        project.sources.add("team")
+        project.teams.append(team)
     for info in opencode_projects:
         worktree = info.get("worktree")
         if not isinstance(worktree, str) or not os.path.isabs(worktree):

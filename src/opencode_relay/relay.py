@@ -29,13 +29,14 @@ from .search.index import SearchIndex
 from .security.access import Access
 from .security.gate import Guard
 from .security.limits import PromptLimiter, StreamSlots
+from .security.sso import SingleSignOn, build_sso
 from .security.tokens import TokenStore
 from .session_service import SessionService, Upstream
 from .shares import ShareStore
-from .store.connect import close as close_redis
-from .store.connect import connect
+from .store import connect
 from .store.keys import Keys
 from .store.log import EventId, EventLog
+from .store.replication import ReplicaWait
 from .store.state import StateStore
 from .terminal.service import Terminals
 from .upstream.client import OpencodeClient
@@ -47,9 +48,10 @@ logger = logging.getLogger("opencode_relay")
 class Observer(Protocol):
     """Hears what the parts do (metrics.Metrics is the one in use)."""
 
-    def on_event(self, kind: str) -> None: ...  # an opencode event was ingested
+    def on_event(self, kind: str, count: int = 1) -> None: ...  # opencode events ingested
 
-    def on_dispatch(self, event_id: EventId) -> None: ...  # the hub fanned an event out
+    def on_dispatch(self, event_id: EventId) -> None: ...  # the hub fanned out a read
+    # of the log; `event_id` is its oldest entry
 
     def on_drop(self) -> None: ...  # a too-slow SSE client was dropped
 
@@ -57,7 +59,7 @@ class Observer(Protocol):
 
 
 class _Unobserved:
-    def on_event(self, kind: str) -> None:
+    def on_event(self, kind: str, count: int = 1) -> None:
         pass
 
     def on_dispatch(self, event_id: EventId) -> None:
@@ -89,6 +91,7 @@ class Relay:
     shares: ShareStore
     retry_guards: list[RetryGuard] = field(default_factory=list)
     push: Push | None = None  # Web Push (RELAY_PUSH); None when turned off
+    sso: SingleSignOn | None = None  # single sign-on (RELAY_OIDC_*); None when not configured
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -122,7 +125,9 @@ class Relay:
         await self.hub.stop()
         for upstream in self.upstreams.values():
             await upstream.client.aclose()
-        await close_redis(self.redis)
+        if self.sso is not None:
+            await self.sso.aclose()
+        await connect.close(self.redis)
 
 
 def build_relay(settings: Settings, redis: Redis, observer: Observer | None = None,
@@ -142,6 +147,13 @@ def build_relay(settings: Settings, redis: Redis, observer: Observer | None = No
     push = build_push(settings, redis, keys, store, access) if settings.push else None
     upstreams: dict[str, Upstream] = {}
     retry_guards: list[RetryGuard] = []
+    wait_replicas = settings.redis_wait_replicas
+    if wait_replicas and connect.is_cluster(redis):
+        # WAIT confirms one primary's writes; a batch spans the primaries of its sessions' slots
+        # (store/staging.py). Waiting is for one Redis or Sentinel (README "Scaling out").
+        logger.warning("RELAY_REDIS_WAIT_REPLICAS is ignored on a Redis Cluster: WAIT applies "
+                       "to one Redis or a Sentinel-managed primary")
+        wait_replicas = 0
     for index, (name, url) in enumerate(settings.opencode_servers):
         client = OpencodeClient(url, password, settings.upstream_timeout_seconds, name=name,
                                 transport=transport)
@@ -152,11 +164,16 @@ def build_relay(settings: Settings, redis: Redis, observer: Observer | None = No
                             reconnect_max=settings.reconnect_max_seconds,
                             on_event=seen.on_event,
                             observers=[guard_retries.observe,
-                                       *([push.notifier.observe] if push else [])])
+                                       *([push.notifier.observe] if push else [])],
+                            after_commit=ReplicaWait(
+                                redis, keys.ingest_replicated(name), wait_replicas,
+                                settings.redis_wait_timeout_ms)
+                            if wait_replicas else None)
         retry_guards.append(guard_retries)
         upstreams[name] = Upstream(name, client, ingestor, Lease(redis, keys.ingest_leader(name)))
     sessions = SessionService(redis, store, access, upstreams, workspace.default)
-    guard = Guard(settings, TokenStore(redis, keys), access,
+    tokens = TokenStore(redis, keys)
+    guard = Guard(settings, tokens, access,
                   PromptLimiter(redis, keys, settings.prompts_per_minute),
                   StreamSlots(redis, keys, settings.streams_per_principal,
                               settings.stream_slot_ttl_seconds))
@@ -168,14 +185,14 @@ def build_relay(settings: Settings, redis: Redis, observer: Observer | None = No
                  retention, workspace, terminals,
                  AuditLog(redis, keys, settings.audit_max_entries,
                           settings.audit_anonymous_per_minute), ShareStore(redis, keys),
-                 retry_guards, push)
+                 retry_guards, push, build_sso(settings, redis, keys, tokens))
 
 
 @asynccontextmanager
 async def open_relay(settings: Settings, observer: Observer | None = None,
                      transport: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[Relay]:
     """Builds and starts every part; stops and closes all of them on leaving."""
-    relay = build_relay(settings, await connect(settings), observer, transport)
+    relay = build_relay(settings, await connect.connect(settings), observer, transport)
     try:
         await relay.start()
         yield relay

@@ -17,7 +17,7 @@ from .ids import check_id
 from .ingest.ingestor import Ingestor
 from .ingest.leader import Lease
 from .ingest.snapshot import fetch_snapshot, stage_snapshot
-from .security.access import Access
+from .security.access import Access, Right
 from .store.log import EventId
 from .store.staging import Staging
 from .store.state import JSON, MessageRecord, StateStore
@@ -107,19 +107,21 @@ class SessionService:
         name = (await self.store.upstream_names([sid])).get(sid)
         return self.upstreams.get(name or "", self.default_upstream)
 
-    async def target(self, sid: str) -> SessionTarget:
-        """Where an action on a session goes (NotFound if the caller may not see it)."""
-        info = await self.get(sid)
+    async def target(self, sid: str, right: Right) -> SessionTarget:
+        """Where an action on a session goes: NotFound if the caller may not see it,
+        RoleRefused if its team role does not give it `right` (security/access.py)."""
+        info = await self.get(sid, right)
         return SessionTarget(await self.upstream_of(sid), info, info.get("directory"))
 
     # ----- look-ups ----------------------------------------------------------------------
-    async def get(self, sid: str) -> JSON:
+    async def get(self, sid: str, right: Right = Right.READ) -> JSON:
         """The stored session, read through from opencode when Redis lacks it.
 
-        NotFound when the current principal may not see it (security/access.py)."""
+        NotFound when the current principal may not see it, RoleRefused when it may see it
+        but not act with `right` on it (security/access.py)."""
         check_id("session", "ses", sid)
         stored = await self.store.get_session(sid)
-        await self.access.require(sid)
+        await self.access.require(sid, right)
         if stored is not None:
             return stored
         upstream, info = await self._fetch_upstream_session(sid)
@@ -161,7 +163,7 @@ class SessionService:
     async def usage(self, sid: str) -> JSON:
         """Tokens and cost of the session so far (kept at ingest, store/state.py) and how full
         its model's context window was after the newest assistant message."""
-        target = await self.target(sid)
+        target = await self.target(sid, Right.READ)
         totals, last = await self.store.read_usage(sid)
         limit = used = None
         if last is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.proxy import CuttableProxy
+from tests.support.proxy import CuttableProxy
 from tests.support.stack import RelayProcess
 
 ROOT = Path(__file__).resolve().parents[2]

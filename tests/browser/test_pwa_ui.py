@@ -12,7 +12,7 @@ import pytest
 
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.browser.helpers import new_session, open_session, shot
-from tests.browser.proxy import CuttableProxy
+from tests.support.proxy import CuttableProxy
 from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.browser

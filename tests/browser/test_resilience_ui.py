@@ -17,7 +17,7 @@ from tests.browser.helpers import (
     wait_api_idle,
     wait_idle,
 )
-from tests.browser.proxy import CuttableProxy
+from tests.support.proxy import CuttableProxy
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import pytest
 
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from tests.browser.helpers import new_session, open_session, shot
-from tests.browser.proxy import CuttableProxy
+from tests.support.proxy import CuttableProxy
 from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import RelayProcess
 

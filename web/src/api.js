@@ -87,7 +87,8 @@ export const api = {
     if (after) query.set('after', after);
     return request('GET', `/api/search?${query}`);
   },
-  createSession: (/** @type {{directory?: string, title?: string}} */ body = {}) => request('POST', '/api/sessions', body),
+  createSession: (/** @type {{directory?: string, title?: string, team?: string | null}} */ body = {}) => request('POST', '/api/sessions', body),
+  teams: () => request('GET', '/api/teams'),
   projects: () => request('GET', '/api/projects'),
   getSession: (/** @type {string} */ id) => request('GET', `/api/sessions/${enc(id)}`),
   renameSession: (/** @type {string} */ id, /** @type {string} */ title) => request('PATCH', `/api/sessions/${enc(id)}`, { title }),
@@ -129,6 +130,7 @@ export const api = {
     request('DELETE', `/api/sessions/${enc(id)}/shares/${enc(shareId)}`),
   health: () => request('GET', '/api/health'),
   me: () => request('GET', '/api/me'),
+  loginOptions: () => request('GET', '/api/login'),
   login: (/** @type {string} */ token) => request('POST', '/api/login', { token }),
   logout: () => request('POST', '/api/logout'),
   agents: () => request('GET', '/api/agents'),

@@ -16,6 +16,7 @@ import { showLogin, showPrincipal } from './ui/login.js';
 import { CONNECTION_LABEL } from './ui/status.js';
 import { ProviderSetup } from './ui/providers.js';
 import { ProjectPicker } from './ui/projects.js';
+import { TeamPicker } from './ui/teams.js';
 import { registerWorker, onOpenRequest } from './pwa.js';
 import { OfflineScreen } from './ui/offline.js';
 import { NotifyToggle } from './ui/notify.js';
@@ -134,7 +135,9 @@ function start() {
    */
   const createSession = async (directory = projects.target()) => {
     try {
-      const session = await api.createSession(directory ? { directory } : {});
+      const team = teams.chosen();
+      const session = await api.createSession({
+        ...(directory ? { directory } : {}), ...(team !== undefined ? { team } : {}) });
       list.upsert(session);
       navigate(session.id);
       return session;
@@ -177,8 +180,10 @@ function start() {
         : unread ? `Sessions (${unread} with new activity)` : 'Sessions');
     },
   });
+  const teamRoot = h('div', { class: 'project-picker team-picker' });
   const projectRoot = h('div', { class: 'project-picker' });
-  layout.sidebar.before(projectRoot);
+  layout.sidebar.before(teamRoot, projectRoot);
+  const teams = new TeamPicker(teamRoot, { notify });
   const projects = new ProjectPicker(projectRoot, {
     onChange: (dir) => list.setProject(dir),
     onStart: async (dir) => {
@@ -315,6 +320,7 @@ function start() {
   list.load();
   opened.then(() => {
     projects.load();
+    teams.load();
     showPrincipal(layout.sidebar).then((principal) => { if (principal) list.setPrincipal(principal); });
     providers.load();
     api.agents().then((r) => composer.setAgents(r.agents)).catch(() => {});

@@ -131,7 +131,7 @@ export class SessionController {
     const store = new SessionStore(this.id);
     store.session = sessionRes.session;
     store.load(messagesRes.messages || []);
-    this.show(store, reload);
+    this.show(store, reload, sessionRes.access || null);
 
     // Events that arrive while the snapshot below loads wait, then replay on top of it.
     /** @type {RelayEvent[]} */
@@ -156,12 +156,16 @@ export class SessionController {
     for (const event of waiting.splice(0)) this.route(event);
   }
 
-  /** Builds the views of a freshly loaded store. @param {SessionStore} store @param {boolean} reload */
-  show(store, reload) {
+  /**
+   * Builds the views of a freshly loaded store.
+   * @param {SessionStore} store @param {boolean} reload
+   * @param {import('./types.js').SessionAccess | null} access what the caller may do with it
+   */
+  show(store, reload, access) {
     const { layout, composer, notify, navigate } = this.ctx;
     this.store = store;
     const ctx = {
-      openSession: navigate, navigate, notify,
+      openSession: navigate, navigate, notify, access,
       undo: (/** @type {string} */ id) => this.undo(id),
       fork: (/** @type {string} */ id) => this.fork(id),
     };
@@ -180,7 +184,14 @@ export class SessionController {
     this.unsubscribe = store.on((change) => this.onStoreChange(change));
     if (this.revealing) this.reveal(this.revealing.messageID, this.revealing.words);
     this.showStatus();
-    composer.setEnabled(true);
+    // Sharing, renaming and deleting a teammate's session is for the team's admins; a team's
+    // viewer reads along. The relay refuses the others anyway (403 role_refused).
+    const manages = access === null || access.right === 'manage';
+    for (const button of [layout.header.share, layout.header.rename, layout.header.delete]) button.hidden = !manages;
+    const readOnly = access !== null && access.right === 'read';
+    composer.setEnabled(!readOnly, readOnly
+      ? `You are a viewer of team ${access.team}: you can read this session and follow it live, but not prompt it.`
+      : '');
     // Focus the prompt unless the reader is already busy elsewhere (say, renaming).
     if (!reload && (!document.activeElement || document.activeElement === document.body)) composer.focus();
   }

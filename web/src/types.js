@@ -30,8 +30,22 @@
  * there (it lies under a workspace root).
  * @typedef {{
  *   directory: string, name: string, root: boolean, id: string | null, vcs: string | null,
- *   sessions: number, allowed: boolean, sources: string[],
+ *   sessions: number, allowed: boolean, sources: string[], teams?: string[],
  * }} ProjectInfo
+ */
+
+/**
+ * One of the caller's teams (`GET /api/teams`) and its role there.
+ * @typedef {{
+ *   id: string, name: string, role: 'viewer' | 'member' | 'admin' | null,
+ *   group: string | null, groupRole: string | null, upstream: string | null, root: string | null,
+ * }} TeamInfo
+ */
+
+/**
+ * What the caller may do with a session (`GET /api/sessions/{sid}`'s `access`): `read` (a
+ * team's viewer), `drive` (a member: prompts too), `manage` (its creator, a team admin).
+ * @typedef {{team: string | null, role: string | null, right: 'read' | 'drive' | 'manage'}} SessionAccess
  */
 
 /**

@@ -76,14 +76,23 @@ async def _record(scope: Scope, note: audit.Note, status: int) -> None:
     session = note.session or (str(params["sid"]) if params.get("sid") else None)
     caller = current_principal()
     try:
+        team = note.team or (str(params["team"]) if params.get("team") else None) or (
+            await _team_name(relay, session) if session else None)
         await relay.audit.record(
             action, principal=audit.noted_principal(note, caller.id if caller else None),
             outcome=audit.outcome_of(status), target=target, session=session,
-            request_id=current_request_id(), status=status, detail=note.detail)
+            request_id=current_request_id(), status=status, detail=note.detail, team=team)
     except (RedisError, OSError) as exc:
         # The action has happened (or was refused) already; its answer still goes out.
         logger.error("audit entry for %s not written: %s", action, exc,
                      extra={"action": action, "target": target, "status": status})
+
+
+async def _team_name(relay: Relay, session: str) -> str | None:
+    """The name of the session's team (sub-agent sessions: their parent's), if it has one."""
+    team_id = await relay.access.team_of(session)
+    team = await relay.access.teams.by_id(team_id) if team_id else None
+    return team.name if team is not None else None
 
 
 def _query(since: str | None = Query(None, max_length=64, description=(
@@ -97,6 +106,8 @@ def _query(since: str | None = Query(None, max_length=64, description=(
                "An action (session.create), or a family ending in a dot (session.)")),
            session: str | None = Query(None, max_length=128,
                                        description="Only entries about this session"),
+           team: str | None = Query(None, max_length=64,
+                                    description="Only entries about this team (its name)"),
            limit: int = Query(100, ge=1, le=1000),
            after: str | None = Query(None, max_length=48, description=(
                "A page's `next`: continue with the entries older than it"))
@@ -104,7 +115,7 @@ def _query(since: str | None = Query(None, max_length=64, description=(
     return audit.AuditQuery(
         since_ms=audit.parse_when(since, name="since") if since else None,
         until_ms=audit.parse_when(until, name="until") if until else None,
-        principal=principal, action=action, session=session, limit=limit,
+        principal=principal, action=action, session=session, team=team, limit=limit,
         after=audit.check_cursor(after) if after else None)
 
 

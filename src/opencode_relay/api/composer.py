@@ -11,6 +11,7 @@ from ..audit import audited
 from ..errors import InvalidInput
 from ..ids import SESSION_ID
 from ..relay import Relay
+from ..security.access import Right
 from .deps import get_relay
 from .ids import SessionId
 from .models import Directory, RunCommand
@@ -35,7 +36,7 @@ async def list_commands(session: str | None = Query(None, pattern=SESSION_ID,
     """opencode's commands (built-in, the user's and the project's) for a session's directory
     (`session`), a `directory`, or the default one."""
     if session is not None:
-        target = await relay.sessions.target(session)
+        target = await relay.sessions.target(session, Right.READ)
         client, where = target.client, target.directory
     else:
         client = relay.sessions.upstream_named(upstream).client
@@ -48,7 +49,7 @@ async def list_commands(session: str | None = Query(None, pattern=SESSION_ID,
                                 links=MESSAGE_LINKS),
                         **errors(400, 403, 404, 413, 415, 422, 429)})
 async def run_command(sid: SessionId, body: RunCommand, relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.DRIVE)
     check_file_parts(body.parts or [], target.directory, relay.settings.max_attachment_bytes)
     choices: dict[str, Any] = {k: v for k, v in (("agent", body.agent),
                                                  ("model", body.model_ref())) if v}
@@ -66,6 +67,6 @@ async def find_files(sid: SessionId, query: str = Query("", max_length=200),
                      limit: int = Query(50, ge=1, le=200),
                      relay: Relay = Depends(get_relay)) -> Any:
     """Files of the session's directory whose path matches `query` (fuzzy, opencode's search)."""
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.READ)
     return {"directory": target.directory,
             "files": await target.client.find_files(query, target.directory, limit)}

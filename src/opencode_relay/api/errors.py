@@ -6,11 +6,12 @@ end here; nothing else in the relay picks a status code for a failure.
 
 from __future__ import annotations
 
+import html
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from redis.exceptions import ClusterDownError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -24,9 +25,13 @@ from ..errors import (
     InputRefused,
     InvalidInput,
     NotFound,
+    ProviderFailed,
+    ProviderUnavailable,
     RateLimited,
     RelayError,
     SessionEnded,
+    SignInRefused,
+    SignInStateInvalid,
     Starting,
     Stopping,
     Unauthenticated,
@@ -42,6 +47,7 @@ _STATUS: dict[type[RelayError], int] = {
     InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Busy: 409,
     BodyTooLarge: 413, AttachmentTooLarge: 413, UnsupportedMediaType: 415, RateLimited: 429,
     Starting: 503, Stopping: 503, UpstreamUnavailable: 503,
+    SignInStateInvalid: 400, SignInRefused: 401, ProviderFailed: 502, ProviderUnavailable: 503,
 }
 
 
@@ -107,13 +113,46 @@ def close_of(exc: Exception) -> tuple[int, str]:
 
 
 def redis_failure(exc: Exception) -> JSONResponse:
-    """Redis down (503) or refusing a command (502); for routes and middleware alike. A cluster
-    that serves no node for a slot (a failover under way) or is down counts as unreachable."""
+    """Redis down (503) or refusing a command (502); for routes and middleware alike."""
+    return error_response(*_redis_failure(exc))
+
+
+def _redis_failure(exc: Exception) -> tuple[int, str, str]:
+    """A cluster that serves no node for a slot (a failover under way) or is down counts as
+    unreachable."""
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError,
                         RedisClusterException)):
-        return error_response(503, "redis_unavailable", "Redis is unreachable")
+        return 503, "redis_unavailable", "Redis is unreachable"
     logger.error("redis command failed: %s", exc)
-    return error_response(502, "redis_error", "Redis refused a command")
+    return 502, "redis_error", "Redis refused a command"
+
+
+_PAGE_TITLES = {400: "This sign-in cannot be finished", 401: "Sign-in refused",
+                404: "Single sign-on is off", 502: "The identity provider failed",
+                503: "Cannot sign in right now"}
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<meta name="referrer" content="no-referrer">
+<title>{title} - opencode relay</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:12vh auto;padding:0 1rem}}
+code{{color:#666}}</style></head>
+<body><main data-testid="sign-in-error" data-code="{code}"><h1>{title}</h1>
+<p data-testid="sign-in-error-message">{message}</p><p><code>{code}</code> (HTTP {status})</p>
+<p><a href="/" data-testid="sign-in-again">Back to the sign-in page</a></p></main></body></html>
+"""
+
+
+def error_page(exc: Exception) -> HTMLResponse:
+    """The HTML answer for a failure of a page the browser navigates to (single sign-on):
+    the same status and code as the JSON answer would carry, readable by a person."""
+    if isinstance(exc, RelayError):
+        status, code, message = status_of(exc), exc.code, exc.message
+    else:  # Redis (the sign-in's state and the login live there)
+        status, code, message = _redis_failure(exc)
+    title = _PAGE_TITLES.get(status, "Sign-in failed")
+    body = _PAGE.format(title=title, code=html.escape(code), message=html.escape(message),
+                        status=status)
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 def error_response(status: int, code: str, message: str,

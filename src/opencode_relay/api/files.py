@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query
 
 from ..files import MAX_PATH_CHARS, clean_path, locate
 from ..relay import Relay
+from ..security.access import Right
 from .deps import get_relay
 from .ids import SessionId
 from .schemas import GATED, FileView, Folder, errors, ok
@@ -31,7 +32,7 @@ async def list_folder(sid: SessionId,
                       path: str = Query("", max_length=MAX_PATH_CHARS, description=_PATH_HELP),
                       relay: Relay = Depends(get_relay)) -> Any:
     """One folder of the session's directory (not recursive): its folders, then its files."""
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.READ)
     relative = clean_path(path, allow_root=True)
     await locate(target.directory, relative, "directory")
     nodes = await target.client.list_folder(relative, target.directory)
@@ -58,7 +59,7 @@ async def read_file(sid: SessionId,
                     relay: Relay = Depends(get_relay)) -> Any:
     """A file of the session's directory, for the viewer: text, an image (base64), or only its
     size and type when it is another binary or larger than RELAY_MAX_VIEW_BYTES."""
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.READ)
     relative = clean_path(path, allow_root=False)
     limit = relay.settings.max_view_bytes
     found = await locate(target.directory, relative, "file")

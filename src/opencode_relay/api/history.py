@@ -17,6 +17,7 @@ from ..errors import Busy, InvalidInput, NotFound, UpstreamError
 from ..ids import MESSAGE_ID, id_pattern
 from ..ingest.snapshot import fetch_snapshot, stage_snapshot
 from ..relay import Relay
+from ..security.access import Right
 from ..session_service import SessionTarget
 from ..store.staging import Staging
 from .deps import get_relay
@@ -82,7 +83,7 @@ async def _store_session(relay: Relay, target: SessionTarget, info: dict[str, An
                         **errors(400, 403, 404, 409, 422)})
 async def revert(sid: SessionId, body: Revert, relay: Relay = Depends(get_relay)) -> Any:
     note(message=body.messageID)
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.DRIVE)
     await _message_of(relay, sid, body.messageID)
     if body.partID is not None:
         part = await relay.store.get_part(sid, body.partID)
@@ -99,7 +100,7 @@ async def revert(sid: SessionId, body: Revert, relay: Relay = Depends(get_relay)
                                                      "back (files restored)"),
                         **errors(400, 403, 404, 409)})
 async def unrevert(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.DRIVE)
     updated = await _unless_busy(target.client.unrevert(sid, target.directory))
     await _store_session(relay, target, updated)
     return {"session": updated}
@@ -111,7 +112,8 @@ async def unrevert(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
                         **errors(400, 403, 404, 409, 422)})
 async def fork(sid: SessionId, body: Fork | None = None,
                relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.DRIVE)
+    team = await relay.access.team_of(sid)  # the fork stays in the team of the one forked
     request = (body or Fork()).model_dump(exclude_none=True)
     if "messageID" in request:
         await _message_of(relay, sid, request["messageID"])
@@ -121,7 +123,7 @@ async def fork(sid: SessionId, body: Fork | None = None,
     snap = await fetch_snapshot(target.client, session)
     async with Staging(relay.redis) as stage:
         await stage_snapshot(relay.store, stage, snap, target.upstream.name)
-        await commit_created(relay, stage, session, (session["id"],), target.upstream.name)
+        await commit_created(relay, stage, session, (session["id"],), target.upstream.name, team)
     return session
 
 
@@ -131,7 +133,7 @@ async def fork(sid: SessionId, body: Fork | None = None,
                         **errors(400, 403, 404, 409, 422, 429)})
 async def summarize(sid: SessionId, body: Summarize | None = None,
                     relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.DRIVE)
     model = body.model.model_dump() if body and body.model else None
     if model is None:
         model = (await relay.sessions.usage(sid))["model"]

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from ..relay import Relay
 from ..session_service import Upstream
+from ..store import connect
 from .deps import get_relay
 from .models import Directory
 from .schemas import GATED, Agents, ErrorBody, Health, Providers, Upstreams, errors, ok
@@ -61,7 +62,7 @@ async def upstreams(relay: Relay = Depends(get_relay)) -> Any:
     503: {"model": Health | ErrorBody,
           "description": "Redis or an opencode server is unreachable (or the relay is starting)"}})
 async def health(relay: Relay = Depends(get_relay)) -> JSONResponse:
-    redis, *servers = await asyncio.gather(_check(relay.redis.ping()),
+    redis, *servers = await asyncio.gather(_check(connect.usable(relay.redis)),
                                            *(_upstream_health(u) for u in relay.upstreams.values()))
     ok = redis["ok"] and all(server["ok"] for server in servers)
     body = {"status": "ok" if ok else "unavailable", "opencode": servers[0],

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from ..ids import MESSAGE_ID, SESSION_ID
+from ..teams import NAME_PATTERN
 
 # opencode fails (500) on a path component over 255 bytes or on a path that is a file, and
 # URL-decodes the directory it is given once more, so '%' would name another directory and '%00'
@@ -45,6 +46,11 @@ class CreateSession(BaseModel):
                                         description="Project directory (relay extension)")
     upstream: str | None = Field(default=None, min_length=1, max_length=64,
                                  description="opencode server to create it on (relay extension)")
+    team: str | None = Field(
+        default=None, pattern=NAME_PATTERN,
+        description="The team (its name) the session is made for; the caller must be one of "
+                    "its members or admins. Left out: the caller's only such team, if it has "
+                    "exactly one; null: no team (relay extension)")
 
 
 class RenameSession(BaseModel):

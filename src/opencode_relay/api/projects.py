@@ -34,14 +34,22 @@ async def _session_directories(relay: Relay) -> list[str]:
     return directories
 
 
+async def _team_roots(relay: Relay) -> dict[str, str]:
+    """Team name -> workspace root, of the teams the caller may start sessions in."""
+    roles = await relay.access.roles()
+    return {team.name: team.root for team in await relay.access.teams.all()
+            if team.root is not None and roles.get(team.id, "viewer") != "viewer"}
+
+
 @router.get("/projects", responses=ok(Projects))
 async def projects(relay: Relay = Depends(get_relay)) -> Any:
-    """The workspace roots, opencode's projects under them, and the caller's sessions' folders."""
+    """The workspace roots, opencode's projects under them, the caller's sessions' folders and its
+    teams' roots."""
     default = relay.workspace.default
-    found, directories = await asyncio.gather(
+    found, directories, team_roots = await asyncio.gather(
         asyncio.gather(*(u.client.projects(default) for u in relay.upstreams.values())),
-        _session_directories(relay))
+        _session_directories(relay), _team_roots(relay))
     opencode_projects = [p for answer in found for p in answer if isinstance(p, dict)]
     listed = await asyncio.to_thread(list_projects, relay.workspace, opencode_projects,
-                                     directories)
+                                     directories, team_roots)
     return {"roots": list(relay.workspace.roots), "default": default, "projects": listed}

@@ -157,9 +157,20 @@ class Usage(_Closed):
     context: ContextUse
 
 
+class SessionAccess(_Closed):
+    team: str | None = Field(description="The session's team (its name), if it has one")
+    role: Literal["viewer", "member", "admin"] | None = Field(
+        description="The caller's role in that team, when the team is what lets it in")
+    right: Literal["read", "drive", "manage"] = Field(
+        description="read: view only; drive: also prompt, abort, undo, fork, commands, "
+                    "terminal; manage: also answer requests, rename, delete, share")
+
+
 class OneSession(_Closed):
     session: Session
     usage: Usage | None = Field(default=None, description="Only on GET /api/sessions/{sid}")
+    access: SessionAccess | None = Field(default=None,
+                                         description="Only on GET /api/sessions/{sid}")
 
 
 class Deleted(_Closed):
@@ -349,6 +360,14 @@ class Identity(_Closed):
     auth: bool = Field(description="Whether the relay runs with RELAY_AUTH on")
 
 
+class LoginOptions(_Closed):
+    """How a browser may sign in: an API token always (with auth on), single sign-on when set."""
+
+    auth: bool = Field(description="Whether the relay runs with RELAY_AUTH on")
+    sso: bool = Field(description="Single sign-on (OpenID Connect) is offered: the browser "
+                                  "navigates to /sso/login")
+
+
 # ----- terminals ---------------------------------------------------------------------------
 class TerminalInfo(_Open):
     """opencode's PTY: connect to it at `/api/terminals/{id}/connect` (WebSocket)."""
@@ -398,13 +417,44 @@ class Project(_Closed):
     vcs: str | None = Field(description="opencode's version control kind (`git`), if any")
     sessions: int = Field(description="The caller's sessions in this folder (admins: all)")
     allowed: bool = Field(description="A new session may start here (under a root, exists)")
-    sources: list[Literal["root", "default", "opencode", "sessions"]]
+    sources: list[Literal["root", "default", "opencode", "sessions", "team"]]
+    teams: list[str] = Field(default_factory=list,
+                             description="The caller's teams whose workspace root this is")
 
 
 class Projects(_Closed):
     roots: list[str] = Field(description="RELAY_WORKSPACE_ROOTS, resolved")
     default: str = Field(description="The directory of a session created without one")
     projects: list[Project]
+
+
+# ----- teams -------------------------------------------------------------------------------
+TeamRole = Literal["viewer", "member", "admin"]
+
+
+class TeamInfo(_Closed):
+    id: str
+    name: str
+    role: TeamRole | None = Field(description="The caller's role (relay admins: `admin` where "
+                                              "they hold none)")
+    group: str | None = Field(description="Holders of this identity-provider group are members")
+    groupRole: TeamRole | None = Field(description="…with this role")
+    upstream: str | None = Field(description="The opencode server its sessions run on")
+    root: str | None = Field(description="The folder its sessions' directories lie under")
+
+
+class TeamList(_Closed):
+    teams: list[TeamInfo]
+
+
+class TeamMember(_Closed):
+    principal: str
+    role: TeamRole
+
+
+class TeamDetail(_Closed):
+    team: TeamInfo
+    members: list[TeamMember] = Field(description="Explicit members (not the group's holders)")
 
 
 # ----- Web Push ----------------------------------------------------------------------------

@@ -8,11 +8,15 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from ..attachments import check_file_parts
 from ..audit import audited, note
+from ..errors import InvalidInput
 from ..relay import Relay
+from ..security.access import Right
+from ..security.principal import current_principal
 from ..session_service import SessionTarget
 from ..store.log import LogEntry
 from ..store.staging import Staging
 from ..store.state import JSON, MessageRecord, dumps
+from ..teams import Team
 from .deps import get_relay
 from .ids import MessageId, PermissionId, QuestionId, SessionId
 from .models import CreateSession, PermissionReply, Prompt, QuestionReply, RenameSession
@@ -71,14 +75,26 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
 @router.post("/sessions", openapi_extra=audited("session.create"),
              responses={**ok(Session, links=SESSION_LINKS), **errors(400, 403, 404, 422)})
 async def create_session(body: CreateSession, relay: Relay = Depends(get_relay)) -> Any:
-    payload = body.model_dump(exclude_none=True, exclude={"directory", "upstream"})
-    # Must exist and lie under a workspace root (symlinks and '..' resolved first).
-    directory = await relay.workspace.resolve(body.directory)
+    payload = body.model_dump(exclude_none=True, exclude={"directory", "upstream", "team"})
+    if body.team:
+        note(team=body.team)  # the team asked for, in the audit entry even when refused
     if body.parentID:
-        # 404 unless the caller may see the parent; a child lives on its parent's server.
-        upstream = (await relay.sessions.target(body.parentID)).upstream
+        # 404 unless the caller may see the parent; a child lives on its parent's server, in
+        # its parent's team.
+        upstream = (await relay.sessions.target(body.parentID, Right.DRIVE)).upstream
+        team_id = await relay.access.team_of(body.parentID)
+        team = await relay.access.teams.by_id(team_id) if team_id else None
     else:
-        upstream = relay.sessions.upstream_named(body.upstream)
+        team = await relay.access.teams.for_new_session(
+            await relay.access.roles(), body.team, "team" in body.model_fields_set,
+            any_team=relay.access.sees_all())
+        upstream = relay.sessions.upstream_named(_team_upstream(team, body.upstream))
+    # Must exist and lie under a workspace root (symlinks and '..' resolved first), and under
+    # the team's root: a team's session starts there unless it names a folder below it.
+    directory = await relay.workspace.resolve(body.directory or (team.root if team else None))
+    if team is not None:
+        note(team=team.name)
+        team.check_directory(directory)
     session = await upstream.client.create_session(payload, directory)
     note(target=session["id"], session=session["id"])
     # Stored now so an immediate read finds it even before the event arrives. opencode's own
@@ -87,32 +103,47 @@ async def create_session(body: CreateSession, relay: Relay = Depends(get_relay))
     sessions = (session["id"], *([body.parentID] if body.parentID else []))
     async with Staging(relay.redis) as stage:
         relay.store.put_session(stage, session, upstream.name)
-        await commit_created(relay, stage, session, sessions, upstream.name)
+        await commit_created(relay, stage, session, sessions, upstream.name,
+                             team.id if team else None)
     return session
 
 
+def _team_upstream(team: Team | None, requested: str | None) -> str | None:
+    """The opencode server a new session goes to: its team's, when the team is bound to one."""
+    if team is None or team.upstream is None:
+        return requested
+    if requested is not None and requested != team.upstream:
+        raise InvalidInput(f"team {team.name!r} runs its sessions on opencode server "
+                           f"{team.upstream!r}, not {requested!r}")
+    return team.upstream
+
+
 async def commit_created(relay: Relay, stage: Staging, session: JSON,
-                         streams: tuple[str, ...], upstream: str) -> None:
-    """Commits `stage` with the caller as the owner of a session it just made, and
-    `relay.session.created` on `streams` (opencode's own session.created may have gone out
-    before the owner record)."""
+                         streams: tuple[str, ...], upstream: str, team: str | None) -> None:
+    """Commits `stage` with the caller as the owner of a session it just made (for `team`, an
+    id, or none), and `relay.session.created` on `streams` (opencode's own session.created may
+    have gone out before the owner record)."""
     created = {"type": "relay.session.created", "properties": {"sessionID": session["id"],
                                                                "info": session}}
-    relay.access.claim(stage.on(session["id"]), session["id"])
+    relay.access.claim(stage.on(session["id"]), session["id"], team)
     await relay.log.commit(stage, [LogEntry(None, dumps(created), streams)], upstream)
 
 
 @router.get("/sessions/{sid}", responses={**ok(OneSession), **errors(400, 404)})
 async def get_session(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
     session = await relay.sessions.get(sid)
-    return {"session": session, "usage": await relay.sessions.usage(sid)}
+    standing = await relay.access.standing(current_principal(), sid)
+    team = await relay.access.teams.by_id(standing.team) if standing.team else None
+    return {"session": session, "usage": await relay.sessions.usage(sid),
+            "access": {"team": team.name if team else None, "role": standing.role,
+                       "right": (standing.right or Right.READ).name.lower()}}
 
 
 @router.patch("/sessions/{sid}", openapi_extra=audited("session.rename"),
               responses={**ok(OneSession), **errors(400, 403, 404, 422)})
 async def rename_session(sid: SessionId, body: RenameSession,
                          relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.MANAGE)
     updated = await target.client.update_session(sid, body.model_dump(), target.directory)
     async with Staging(relay.redis) as stage:
         relay.store.put_session(stage, updated, target.upstream.name)  # read-your-writes
@@ -123,7 +154,7 @@ async def rename_session(sid: SessionId, body: RenameSession,
 @router.delete("/sessions/{sid}", openapi_extra=audited("session.delete"),
                responses={**ok(Deleted), **errors(400, 403, 404)})
 async def delete_session(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.MANAGE)
     await target.client.delete_session(sid, target.directory)
     # Gone for readers at once; the session.deleted event that follows finds nothing left.
     async with Staging(relay.redis) as stage:
@@ -143,7 +174,7 @@ async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[Session
     # Its size only: the text itself never goes into the audit log.
     note(chars=len(body.text or "") + sum(len(str(p.get("text") or "")) for p in body.parts or []),
          files=sum(1 for p in body.parts or [] if p.get("type") == "file"))
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.DRIVE)
     prompt = body.to_opencode()
     check_file_parts(prompt["parts"], target.directory, relay.settings.max_attachment_bytes)
     await relay.sessions.check_choices(target.upstream, prompt, target.directory)
@@ -172,7 +203,7 @@ async def send_prompt_async(sid: SessionId, body: Prompt, relay: Relay = Depends
 @router.post("/sessions/{sid}/abort", openapi_extra=audited("session.abort"),
              responses={**ok(Aborted), **errors(400, 403, 404)})
 async def abort(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.DRIVE)
     await target.client.abort(sid, target.directory)
     return {"aborted": True}
 
@@ -217,10 +248,11 @@ async def pending_requests(sid: SessionId, relay: Relay = Depends(get_relay)) ->
 
 
 async def _request_target(relay: Relay, sid: str, request_id: str) -> SessionTarget:
-    """The session (this one or a sub-agent's) whose pending request this is."""
-    await relay.sessions.get(sid)
+    """The session (this one or a sub-agent's) whose pending request this is. Answering is
+    for the session's owner and its team's admins (security/access.py)."""
+    await relay.sessions.get(sid, Right.MANAGE)
     owner, _request = await relay.sessions.pending_request(sid, request_id)
-    return await relay.sessions.target(owner)
+    return await relay.sessions.target(owner, Right.MANAGE)
 
 
 @router.post("/sessions/{sid}/permissions/{request_id}",

@@ -1,4 +1,5 @@
-"""A session's share links, for its owner: make one, list them, revoke one (shares.py).
+"""A session's share links, for its owner and its team's admins: make one, list them, revoke
+one (shares.py).
 
 The read-only view a link opens is served by api/shared.py.
 """
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from ..audit import audited, note
 from ..errors import InvalidInput, NotFound
 from ..relay import Relay
+from ..security.access import Right
 from ..security.principal import LOCAL, current_principal
 from ..shares import MAX_SHARES_PER_SESSION
 from .deps import get_relay
@@ -24,10 +26,10 @@ router = APIRouter(prefix="/api", responses=GATED)
 
 @router.post("/sessions/{sid}/share", openapi_extra=audited("share.create"),
              responses={**ok(ShareCreated, description="The link; its token is shown only now"),
-                        **errors(400, 404, 422)})
+                        **errors(400, 403, 404, 422)})
 async def create_share(sid: SessionId, request: Request, body: CreateShare | None = None,
                        relay: Relay = Depends(get_relay)) -> Any:
-    await relay.sessions.get(sid)  # 404 unless the caller owns the session (or is an admin)
+    await relay.sessions.get(sid, Right.MANAGE)  # 404 unless the caller may see it
     if await relay.shares.count(sid) >= MAX_SHARES_PER_SESSION:
         raise InvalidInput(f"a session has at most {MAX_SHARES_PER_SESSION} share links; "
                            "revoke one first")
@@ -41,17 +43,17 @@ async def create_share(sid: SessionId, request: Request, body: CreateShare | Non
             "url": str(request.base_url).rstrip("/") + path}
 
 
-@router.get("/sessions/{sid}/shares", responses={**ok(ShareList), **errors(400, 404)})
+@router.get("/sessions/{sid}/shares", responses={**ok(ShareList), **errors(400, 403, 404)})
 async def list_shares(sid: SessionId, relay: Relay = Depends(get_relay)) -> Any:
-    await relay.sessions.get(sid)
+    await relay.sessions.get(sid, Right.MANAGE)
     return {"shares": [share.public() for share in await relay.shares.list(sid)]}
 
 
 @router.delete("/sessions/{sid}/shares/{share_id}", openapi_extra=audited("share.revoke"),
-               responses={**ok(Revoked), **errors(400, 404)})
+               responses={**ok(Revoked), **errors(400, 403, 404)})
 async def revoke_share(sid: SessionId, share_id: ShareId,
                        relay: Relay = Depends(get_relay)) -> Any:
-    await relay.sessions.get(sid)
+    await relay.sessions.get(sid, Right.MANAGE)
     note(target=share_id, session=sid)
     if not await relay.shares.revoke(sid, share_id):
         raise NotFound("share link", share_id)

@@ -18,6 +18,7 @@ from ..audit import audited, note
 from ..errors import InvalidInput, RelayError
 from ..ids import check_id
 from ..relay import Relay
+from ..security.access import Right
 from ..security.gate import _headers
 from ..security.principal import current_principal
 from ..terminal.bridge import Bridge
@@ -44,7 +45,7 @@ async def open_terminal(sid: SessionId, relay: Relay = Depends(get_relay)) -> An
     """The caller's terminal of this session (reattached while its shell lives), or a new one
     in the session's directory. Admins and principals granted `terminal` only (403); a session
     the caller cannot see is 404 first, as on every session route."""
-    target = await relay.sessions.target(sid)
+    target = await relay.sessions.target(sid, Right.DRIVE)
     require_grant()
     opened = await relay.terminals.open(target, sid)
     note(target=str(opened.get("id")))

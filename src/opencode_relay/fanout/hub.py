@@ -5,8 +5,10 @@ hands the same pre-encoded bytes to every subscriber whose filter matches. A sub
 every event gets it under the global log's id; a subscriber of one session gets it under that
 session's own log id, with the id before it there (`prev`), both carried by the global entry
 (store/log.py), so its replay (the session's log) and the live events join without gap or
-double. A subscriber whose queue is full is dropped (it resumes with Last-Event-ID) so a slow
-client never delays the others.
+double. A read of the log goes to a subscriber as one list (one queue operation per read and
+client, not per event: a burst of deltas to many clients cost more in queue traffic than in
+anything else). A subscriber with more than `queue_size` events waiting is dropped (it resumes
+with Last-Event-ID), so a slow client never delays the others.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from ..store.keys import Keys
-from ..store.log import EventId, EventLog, Ref, parse_entry
+from ..store.log import EventId, EventLog, LogEntry, Ref, parse_entry
 from ..store.replies import Entry, xread_entries
-from .sse import frame
+from .sse import event_frame
 
 logger = logging.getLogger("opencode_relay.fanout")
 
@@ -48,11 +50,58 @@ class EventFilter(Protocol):
 
 @dataclass(eq=False)
 class Subscriber:
+    """One client's queue: the reads of the log it was handed, and a waiter for its stream (a
+    plain list and one future: asyncio.Queue and wait_for cost more than the fan-out itself
+    when a thousand streams wake for every event)."""
+
     session_id: str | None  # None: every event
-    queue: asyncio.Queue[LiveEvent]
     accept: EventFilter | None = None
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
+    queued: int = 0  # events handed over and not yet taken
+    _reads: list[list[LiveEvent]] = field(default_factory=list)  # in log order
+    _waiter: asyncio.Future[None] | None = None
+
+    def put(self, events: list[LiveEvent]) -> None:
+        self._reads.append(events)
+        self.queued += len(events)
+        self.wake()
+
+    def wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, timeout: float) -> bool:
+        """Waits until something is queued (or the subscriber is woken) or `timeout` passes;
+        answers whether something is queued."""
+        if not self._reads:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _release, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return bool(self._reads)
+
+    def take(self) -> tuple[list[LiveEvent], bool]:
+        """Everything queued, in order, up to a CLOSE; and whether there was one."""
+        events: list[LiveEvent] = []
+        closing = False
+        for read in self._reads:
+            if read and read[0] is CLOSE:
+                closing = True
+                break
+            events += read
+        self._reads.clear()
+        self.queued = 0
+        return events, closing
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Hub:
@@ -88,10 +137,10 @@ class Hub:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def subscribe(self, session_id: str | None, accept: EventFilter | None = None) -> Subscriber:
-        sub = Subscriber(session_id, asyncio.Queue(self.queue_size), accept)
+        sub = Subscriber(session_id, accept)
         if self.closed:  # shutting down: the stream ends at once, the client goes elsewhere
             sub.closing = True
-            sub.queue.put_nowait(CLOSE)
+            sub.put([CLOSE])
         if session_id is None:
             self._all.add(sub)
         else:
@@ -113,35 +162,53 @@ class Hub:
         self.closed = True
         for sub in [*self._all, *(s for group in self._by_session.values() for s in group)]:
             sub.closing = True
-            try:
-                sub.queue.put_nowait(CLOSE)
-            except asyncio.QueueFull:
+            if sub.queued >= self.queue_size:
                 sub.overflowed.set()
+            sub.put([CLOSE])
 
-    def _deliver(self, sub: Subscriber, event: LiveEvent) -> None:
+    def _deliver(self, sub: Subscriber, events: list[LiveEvent]) -> None:
+        """Queues `events` (shared with other subscribers: never changed) for one client."""
         if sub.overflowed.is_set():
             return
-        try:
-            sub.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if sub.queued + len(events) > self.queue_size:
             sub.overflowed.set()
+            sub.wake()  # a stream waiting on an empty queue ends at once
             self.on_drop()
+            return
+        sub.put(events)
 
     def dispatch(self, event_id: EventId, data: bytes, sessions: Sequence[str],
                  refs: Sequence[Ref] = (), hidden: bool = False) -> None:
-        """Hands a global log entry to its subscribers: every-event ones (unless `hidden`)
-        under `event_id`, each session's under its `refs` id there."""
-        if not hidden and self._all:
-            event = LiveEvent(event_id, frame(data, event_id=event_id))
+        """Fans out one global log entry (see `dispatch_read`)."""
+        self.dispatch_read([LogEntry(event_id, data, tuple(sessions), refs=tuple(refs),
+                                     hidden=hidden)])
+
+    def dispatch_read(self, read: Sequence[LogEntry]) -> None:
+        """Fans out a read of the global log, oldest first: to every-event subscribers each
+        entry not `hidden` under its global id, to each session's subscribers under its `refs`
+        id there. Each subscriber gets its share as one list."""
+        if self._all:
+            everything = [(LiveEvent(entry.id, event_frame(entry.data, str(entry.id).encode())),
+                           entry.sessions)
+                          for entry in read if not entry.hidden and entry.id is not None]
+            events = [event for event, _sessions in everything]
             for sub in self._all:
-                if sub.accept is None or sub.accept(sessions):
-                    self._deliver(sub, event)
-        for ref in refs:
-            group = self._by_session.get(ref.session)
-            if group:
-                own = LiveEvent(ref.id, frame(data, event_id=ref.id), ref.prev)
-                for sub in group:
-                    self._deliver(sub, own)
+                accept = sub.accept
+                picked = events if accept is None else [
+                    event for event, sessions in everything if accept(sessions)]
+                if picked:
+                    self._deliver(sub, picked)
+        if self._by_session:
+            watched = self._by_session
+            by_session: dict[str, list[LiveEvent]] = {}
+            for entry in read:
+                for ref in entry.refs:
+                    if ref.session in watched:
+                        by_session.setdefault(ref.session, []).append(LiveEvent(
+                            ref.id, event_frame(entry.data, str(ref.id).encode()), ref.prev))
+            for sid, picked in by_session.items():
+                for sub in watched.get(sid, ()):
+                    self._deliver(sub, picked)
 
     async def _prepare_filters(self, sessions: set[str]) -> None:
         filters = {id(sub.accept): sub.accept for sub in self._all if sub.accept is not None}
@@ -149,7 +216,8 @@ class Hub:
             await accept.prepare(sessions)
 
     async def _read_forever(self) -> None:
-        # BLOCK stays under the client's 5 s socket timeout, so an idle log is not an error.
+        # BLOCK stays under the client's socket timeout (store/connect.py), so an idle log is
+        # not an error.
         delay = 0.1
         while not self._stopping:
             found: list[tuple[bytes, list[Entry]]] = []
@@ -164,16 +232,16 @@ class Hub:
                         # Nobody listens here: keep the position, skip the work (a client that
                         # comes later replays what it missed from Redis).
                         self.position = EventId.parse(entries[-1][0])
-                        self.on_dispatch(self.position)
+                        self.on_dispatch(EventId.of_entry(entries[0][0]))
                         continue
                     batch = [parse_entry(raw_id, fields) for raw_id, fields in entries]
-                    await self._prepare_filters({s for e in batch for s in e.sessions})
-                    for entry in batch:
-                        assert entry.id is not None  # read back from the log
-                        self.dispatch(entry.id, entry.data, entry.sessions, entry.refs,
-                                      entry.hidden)
-                        self.position = entry.id
-                        self.on_dispatch(entry.id)
+                    if self._all:
+                        await self._prepare_filters({s for e in batch for s in e.sessions})
+                    self.dispatch_read(batch)
+                    self.position = batch[-1].id
+                    # Once per read, for its oldest entry (the one that waited longest): per
+                    # event, the histogram cost as much as the fan-out itself.
+                    self.on_dispatch(EventId.of_entry(entries[0][0]))
             except asyncio.CancelledError:
                 raise
             except (RedisError, RedisClusterException, OSError) as exc:

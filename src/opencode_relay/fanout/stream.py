@@ -7,15 +7,39 @@ stream proves it sent every entry of the session's log in order, each once."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from ..events import RELAY_RESET, RELAY_SHUTDOWN
 from ..store.log import EventId, EventLog
-from .hub import CLOSE, EventFilter, Hub
+from .hub import EventFilter, Hub, LiveEvent
 from .sse import frame, notice
 
 RETRY_MS = 2000
+
+
+async def _after(events: list[LiveEvent], last: EventId | None, log: EventLog | None,
+                 stream_key: str) -> tuple[list[bytes], EventId | None]:
+    """The frames of the events after `last` (events are in log order; those a replay already
+    sent come first, if any), and the id of the last one sent.
+
+    On a session's stream (`log` given) an event that follows an entry of the session's log
+    this stream has not sent (its `prev` is past `last`) is preceded by the entries between."""
+    if not events:
+        return [], last
+    if log is None and (last is None or events[0].id > last):
+        return [event.frame for event in events], events[-1].id
+    frames: list[bytes] = []
+    for event in events:
+        if last is not None and event.id <= last:
+            continue
+        if log is not None and last is not None and event.prev is not None \
+                and event.prev > last:
+            async for entry in log.read_entries_after(stream_key, last, event.prev):
+                assert entry.id is not None  # read back from the log
+                frames.append(frame(entry.data, event_id=entry.id))
+        last = event.id
+        frames.append(event.frame)
+    return frames, last
 
 
 async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str | None,
@@ -47,36 +71,22 @@ async def event_stream(hub: Hub, log: EventLog, stream_key: str, session_id: str
                 last = entry.id
         else:
             yield frame(comment="connected")
+        fill = log if session_id is not None else None  # session streams fill gaps (above)
         while True:
             if sub.overflowed.is_set():
                 return  # too slow: the client reconnects with its last id
-            if sub.queue.empty():
-                try:
-                    first = await asyncio.wait_for(sub.queue.get(), heartbeat_seconds)
-                except TimeoutError:
-                    yield frame(comment="heartbeat")
-                    continue
-                pending = [first]
-            else:
-                pending = []
-            # Everything already queued goes out as one write.
-            while not sub.queue.empty():
-                pending.append(sub.queue.get_nowait())
-            frames = []
-            for event in pending:
-                if event is CLOSE:
-                    frames.append(frame(notice(RELAY_SHUTDOWN,
-                                               reason="relay is restarting; reconnect")))
-                    yield b"".join(frames)
+            if not await sub.wait(heartbeat_seconds):
+                if sub.overflowed.is_set():
                     return
-                if last is None or event.id > last:
-                    if session_id is not None and last is not None and event.prev is not None \
-                            and event.prev > last:
-                        async for entry in log.read_entries_after(stream_key, last, event.prev):
-                            assert entry.id is not None
-                            frames.append(frame(entry.data, event_id=entry.id))
-                    last = event.id
-                    frames.append(event.frame)
+                yield frame(comment="heartbeat")
+                continue
+            # Everything already queued goes out as one write.
+            pending, closing = sub.take()
+            frames, last = await _after(pending, last, fill, stream_key)
+            if closing:
+                yield b"".join([*frames, frame(notice(
+                    RELAY_SHUTDOWN, reason="relay is restarting; reconnect"))])
+                return
             if frames:
                 yield b"".join(frames)
     finally:

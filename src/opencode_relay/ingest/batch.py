@@ -41,6 +41,10 @@ class Batch:
         """Records a removal: `(sid)`, `(sid, mid)` or `(sid, mid, pid)`."""
         self._removed.add(path)
 
+    def session_removed(self, sid: str) -> bool:
+        """Whether this batch removed the session."""
+        return (sid,) in self._removed
+
     def removed(self, sid: str, mid: str, pid: str) -> bool:
         """Whether this batch removed the part, its message or its session."""
         return bool(self._removed & {(sid,), (sid, mid), (sid, mid, pid)})

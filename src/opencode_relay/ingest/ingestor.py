@@ -11,8 +11,10 @@ import asyncio
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import LRUCache
@@ -26,6 +28,14 @@ from ..store.staging import Staging
 from ..store.state import JSON, StateStore, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .batch import Batch
+from .durable import (
+    Cursor,
+    DurableEvent,
+    SequenceRecorder,
+    read_cursors,
+    replay,
+    replayed_already,
+)
 from .file_signal import FileSignal
 from .leader import Lease
 from .routing import NOT_LOGGED, session_id_of
@@ -35,6 +45,7 @@ from .snapshot import (
     fetch_snapshot,
     pending_requests_by_session,
     stage_snapshot,
+    status_events,
 )
 
 logger = logging.getLogger("opencode_relay.ingest")
@@ -42,6 +53,23 @@ logger = logging.getLogger("opencode_relay.ingest")
 Handler = Callable[[Batch, JSON], Awaitable[None]]
 _STREAM_END = object()
 _MAX_DEPTH = 16  # sub-agent nesting followed when routing an event to its ancestors' streams
+_BEYOND = 2**53 - 1  # a sequence number past any session's history (opencode counts in doubles)
+
+
+@dataclass
+class Reconciled:
+    """What a reconcile rewrote, for the events read from opencode meanwhile."""
+
+    # Parts rewritten from a snapshot, each with the number of events received (queued,
+    # unapplied) by the time it was fetched.
+    fresh_parts: dict[str, int] = field(default_factory=dict)
+    replayed: set[str] = field(default_factory=set)  # ids of durable events replayed
+
+
+# The inbox holds network reads, each a list of events; a read of opencode's stream (64 KiB at
+# most) holds a few hundred. Bounds the backlog in reads: `backlog_limit` events at about this.
+_EVENTS_PER_READ = 100
+_FIND = "\0find"  # _stage_log: the caller has not worked out the event's session
 
 
 class Backoff:
@@ -65,8 +93,9 @@ class Ingestor:
                  reconnect_initial: float = 0.25, reconnect_max: float = 15.0,
                  batch_size: int = 500, part_cache_size: int = 5000,
                  backlog_limit: int = 100_000, split: bool | None = None,
-                 on_event: Callable[[str], None] | None = None,
-                 observers: Sequence[Callable[[JSON], None]] = ()) -> None:
+                 on_event: Callable[[str, int], None] | None = None,
+                 observers: Sequence[Callable[[JSON], None]] = (),
+                 after_commit: Callable[[], Awaitable[object]] | None = None) -> None:
         self.redis = redis
         self.upstream = upstream
         # Which opencode server this ingests; sessions with no server recorded count as ours
@@ -80,19 +109,25 @@ class Ingestor:
         self.backlog_limit = backlog_limit
         self.split = split  # one transaction per slot (default: on a cluster only)
         self._marked: set[str] = set()  # sessions in our `unpublished` set (store/log.py)
-        self.on_event = on_event or (lambda _type: None)
+        self.on_event = on_event or (lambda _type, _count: None)
         # Hear every ingested `{directory, payload}` event once it is in Redis (retry_guard).
         self.observers = tuple(observers)
+        # Awaited after each committed batch, before the next (store/replication.ReplicaWait).
+        self.after_commit = after_commit
         self.connected = asyncio.Event()
         self.leading = False  # holds the ingest lease (another replica ingests otherwise)
         self.synced = asyncio.Event()
         self.reconnects = 0
+        self.replayed = 0  # durable events replayed from opencode's history after a (re)connect
+        self.sequence = SequenceRecorder()
         self._inbox: asyncio.Queue[Any] | None = None  # read from opencode, not yet written
+        self._received = 0  # events read from opencode on this connection
         self._reader: asyncio.Task[None] | None = None
         # The latest version of recently changed parts, so a delta needs no read; and the
         # parent of each session seen, for routing events to ancestors' streams.
         self._parts: LRUCache[str, JSON] = LRUCache(maxsize=part_cache_size)
         self._parents: LRUCache[str, str | None] = LRUCache(maxsize=part_cache_size * 10)
+        self._lineages: dict[str, tuple[str, ...]] = {}  # from _parents; emptied when it changes
         self._batch: Batch | None = None  # the transaction being staged, if any
         self.file_signal = FileSignal()  # which sessions hear of file changes
         self._handlers = self._handler_table()
@@ -166,15 +201,25 @@ class Ingestor:
             self.reconnects += 1
             await asyncio.sleep(self.backoff.next_delay())
 
-    async def _consume(self, events: AsyncIterator[JSON]) -> None:
+    async def _consume(self, events: AsyncIterator[list[JSON]]) -> None:
         # Bounded: while Redis or a long reconcile holds the consumer up, reading pauses and
         # TCP pushes back on opencode instead of this process growing without limit.
-        queue: asyncio.Queue[Any] = asyncio.Queue(self.backlog_limit)
+        queue: asyncio.Queue[Any] = asyncio.Queue(max(1, self.backlog_limit // _EVENTS_PER_READ))
+        self._received = 0
+        # Once in sync, the next read waits until the consumer has written what it has: opencode
+        # writes each event on its own, and reading them one by one while a batch commits would
+        # cost a read (tens of µs of HTTP parsing) per event. Meanwhile they gather in the
+        # socket, and one read takes them all in: a batch is what came during the last commit.
+        # During reconcile every read is queued at once (its count places backlog deltas).
+        idle = asyncio.Event()
 
         async def read() -> None:
             try:
-                async for event in events:
-                    await queue.put(event)
+                async for found in events:
+                    self._received += len(found)
+                    await queue.put(found)
+                    if self.synced.is_set():
+                        await idle.wait()
                 await queue.put(_STREAM_END)
             except Exception as exc:  # handed to the consumer, which raises it
                 await queue.put(exc)
@@ -186,22 +231,45 @@ class Ingestor:
             # between the two steps) goes to the global log before anything new.
             self._marked.clear()
             await self.log.repair(self.name)
-            fresh_parts = await self.reconcile()
+            reconciled = await self.reconcile()
             self.backoff.reset()
             self.synced.set()
-            # Nothing was consumed during reconcile, so an event's place in the backlog is the
-            # number of events received before it. A delta received before its part's snapshot
-            # was fetched is already in that snapshot.
-            backlog = [queue.get_nowait() for _ in range(queue.qsize())]
-            backlog = [e for place, e in enumerate(backlog)
-                       if place >= fresh_parts.get(_delta_part(e) or "", -1)]
+            # Nothing was consumed during reconcile, so an event's place (counted from the
+            # connection's first) is the number of events received before it. A delta received
+            # before its part's snapshot was fetched is already in that snapshot; a durable event
+            # (or its record) received by the end of the replay and replayed is in the log
+            # already. The count goes on past the backlog: a read that waited for room in the
+            # inbox was received, and counted, before the snapshots too.
+            fresh_parts, replayed = reconciled.fresh_parts, reconciled.replayed
+            horizon = max(max(fresh_parts.values(), default=0),
+                          self._received if replayed else 0)
+            placed = 0
+
+            def fresh(items: list[Any]) -> list[Any]:
+                nonlocal placed
+                start, placed = placed, placed + len(items)
+                if start >= horizon:
+                    return items
+                return [e for place, e in enumerate(items, start)
+                        if place >= fresh_parts.get(_delta_part(e) or "", -1)
+                        and not (place < horizon and replayed_already(e, replayed))]
+
+            backlog = fresh(_flat([queue.get_nowait() for _ in range(queue.qsize())]))
             if backlog:
                 await self._apply_or_raise(backlog)
             while True:
-                batch = [await queue.get()]
-                while len(batch) < self.batch_size and not queue.empty():
-                    batch.append(queue.get_nowait())
-                await self._apply_or_raise(batch)
+                # A batch is whatever has been read meanwhile (at least one read, then whole
+                # reads up to `batch_size` events): nothing waits for a batch to fill, and a
+                # burst is written in few transactions.
+                if queue.empty():
+                    idle.set()
+                reads = [await queue.get()]
+                idle.clear()
+                size = _size(reads[0])
+                while size < self.batch_size and not queue.empty():
+                    reads.append(queue.get_nowait())
+                    size += _size(reads[-1])
+                await self._apply_or_raise(fresh(_flat(reads)))
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
@@ -230,11 +298,15 @@ class Ingestor:
         await self.apply(events)
 
     # ----- reconcile ---------------------------------------------------------------------
-    async def reconcile(self) -> dict[str, int]:
+    async def reconcile(self) -> Reconciled:
         """Brings Redis up to date with opencode.
 
-        Returns the parts it rewrote, each with the number of upstream events received (and
-        queued, unapplied) by the time its snapshot had been fetched."""
+        Every stored session whose sequence is recorded gets the durable events it missed
+        replayed from opencode's history (opencode says which sessions moved: it sends only
+        events after each one's sequence); each session that may have changed otherwise too
+        then gets its snapshot, and its status if that changed. So no stream misses anything
+        durable, and none sees it twice."""
+        self.sequence.forget()
         upstream_sessions = await self.upstream.list_all_sessions()
         upstream_ids = {s["id"] for s in upstream_sessions}
         directories = {s.get("directory") for s in upstream_sessions}
@@ -276,7 +348,7 @@ class Ingestor:
                 try:
                     snap = await fetch_snapshot(self.upstream, info, statuses.get(info["id"]),
                                                 requests.get(info["id"], []))
-                    received_by[info["id"]] = self._inbox.qsize() if self._inbox else 0
+                    received_by[info["id"]] = self._received
                     return snap
                 except UpstreamError as exc:
                     if exc.status == 404:
@@ -284,16 +356,28 @@ class Ingestor:
                     raise
 
         to_sync = [info for info in upstream_sessions if stale(info)]
+        # History first: a snapshot fetched after it holds at least what it replays.
+        cursors, history = await self._missed_history(list(stored_infos), upstream_ids)
         snapshots = [s for s in await asyncio.gather(*(fetch(i) for i in to_sync)) if s]
-        fresh_parts: dict[str, int] = {}
+        done = Reconciled()
         for snap in snapshots:
             self._remember_parent(snap.info["id"], snap.info.get("parentID"))
         for snap in snapshots:
+            sid, directory = snap.info["id"], snap.info.get("directory")
+            if sid in history:
+                done.replayed |= await self._replay(sid, directory, cursors[sid], history[sid])
             async with self._transaction() as batch:
                 await stage_snapshot(self.store, batch.stage, snap, self.name)
                 await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
-                                              "properties": {"sessionID": snap.info["id"]}})
-            fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[snap.info["id"]]))
+                                              "properties": {"sessionID": sid}})
+            done.fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[sid]))
+            if stored_status.get(sid, IDLE) != snap.status:
+                # opencode does not keep statuses: say the one it has now on the stream.
+                await self.apply(status_events(sid, snap.status, directory))
+        # Sessions that moved without looking stale: the events they missed are all they need.
+        for sid in sorted(set(history) - {snap.info["id"] for snap in snapshots}):
+            done.replayed |= await self._replay(sid, stored_infos[sid].get("directory"),
+                                                cursors[sid], history[sid])
         # Requests of sessions that were not stale may have changed too.
         synced_ids = {info["id"] for info in to_sync}
         for info in upstream_sessions:
@@ -309,9 +393,47 @@ class Ingestor:
             if recorded.get(sid, self.name if self.owns_unrecorded else None) == self.name:
                 await self._remove_if_gone(sid)
         self._parts.clear()
-        logger.info("reconciled with opencode: %d sessions, %d re-read",
-                    len(upstream_sessions), len(snapshots))
-        return fresh_parts
+        logger.info("reconciled with opencode: %d sessions, %d re-read, %d durable events "
+                    "replayed", len(upstream_sessions), len(snapshots), len(done.replayed))
+        return done
+
+    async def _missed_history(self, sids: list[str], upstream_ids: set[str],
+                              ) -> tuple[dict[str, Cursor], dict[str, list[DurableEvent]]]:
+        """The recorded cursor of each of `sids` that has one, and opencode's durable events
+        of those sessions after it, for those that have any (one request for all)."""
+        cursors = await read_cursors(self.redis, self.store.keys, sids)
+        if not cursors:
+            return {}, {}
+        # Every session not named gets its whole history: name the others past their end.
+        after = dict.fromkeys(upstream_ids, _BEYOND)
+        after.update({sid: cursor.seq for sid, cursor in cursors.items()})
+        try:
+            rows = await self.upstream.sync_history(after)
+        except UpstreamError as exc:  # an opencode without durable history: snapshots only
+            logger.warning("opencode's durable history is unavailable (%s); sessions are "
+                           "re-read without replaying what their streams missed", exc)
+            return {}, {}
+        history: dict[str, list[DurableEvent]] = {}
+        for row in rows:
+            event = DurableEvent.parse(row)
+            if event is not None and event.session in cursors:
+                history.setdefault(event.session, []).append(event)
+        return cursors, history
+
+    async def _replay(self, sid: str, directory: str | None, cursor: Cursor,
+                      history: list[DurableEvent]) -> set[str]:
+        """Puts the durable events of `sid` after `cursor` through the ingest path (state and
+        log), in batches; returns their ids."""
+        events = replay(history, cursor, directory)
+        for start in range(0, len(events), self.batch_size):
+            await self.apply(events[start:start + self.batch_size])
+        missed = {e.id for e in history if e.seq > cursor.seq}
+        count = len(missed - {cursor.ahead})
+        self.replayed += count
+        if missed:
+            logger.info("replayed %d durable events of session %s after its sequence %d",
+                        count, sid, cursor.seq)
+        return missed
 
     async def _stored_statuses(self, sids: list[str]) -> dict[str, JSON]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -344,12 +466,17 @@ class Ingestor:
         if not payloads:
             return
         notices = self.file_signal.notices(e for e in events if isinstance(e, dict))
+        sessions = [session_id_of(payload) for payload in payloads]
+        kinds: Counter[str] = Counter()
         async with self._transaction() as batch:
-            await self._warm_parents(sid for sid in map(session_id_of, payloads) if sid)
-            for payload in payloads:
-                await self._stage_event(batch, payload)
+            await self._warm_parents({sid for sid in sessions if sid})
+            for payload, sid in zip(payloads, sessions, strict=True):
+                kinds[await self._stage_event(batch, payload, sid)] += 1
             for notice in notices:
                 await self._stage_log(batch, notice)
+            self.sequence.stage(batch.stage, self.store.keys, payloads, batch.session_removed)
+        for kind, count in kinds.items():
+            self.on_event(kind, count)
         for observe in self.observers:
             for event in events:
                 if isinstance(event, dict) and isinstance(event.get("payload"), dict):
@@ -373,11 +500,14 @@ class Ingestor:
             if batch.hints and self.store.search is not None:
                 await self.store.search.stage_hints(batch.stage.indexes, batch.hints)
             await self.log.commit(batch.stage, batch.log, self.name, self._marked)
+            if self.after_commit is not None:
+                await self.after_commit()
         finally:
             self._batch = None
             await batch.stage.reset()
 
-    async def _stage_event(self, batch: Batch, payload: JSON) -> None:
+    async def _stage_event(self, batch: Batch, payload: JSON, sid: str | None) -> str:
+        """Stages one event (its state change, then its log entry); answers its type."""
         kind = payload.get("type")
         handler = self._handlers.get(kind) if isinstance(kind, str) else None
         props = payload.get("properties")
@@ -387,23 +517,34 @@ class Ingestor:
             except (KeyError, TypeError, AttributeError) as exc:
                 logger.warning("event %s had an unexpected shape (%s); logged only", kind, exc)
         await self._stage_log(batch, payload,
-                              expire_session_log=kind == event_types.SESSION_DELETED)
-        self.on_event(str(kind))
+                              expire_session_log=kind == event_types.SESSION_DELETED, sid=sid)
+        return str(kind)
 
-    async def _stage_log(self, batch: Batch, payload: JSON,
-                         expire_session_log: bool = False) -> None:
-        sid = session_id_of(payload)
-        lineage = await self._lineage(sid) if sid else ()
+    async def _stage_log(self, batch: Batch, payload: JSON, expire_session_log: bool = False,
+                         sid: str | None = _FIND) -> None:
+        """Stages the log entry of `payload`, an event about session `sid` (session_id_of's
+        answer, when the caller has it already)."""
+        if sid == _FIND:
+            sid = session_id_of(payload)
+        if not sid:
+            lineage: tuple[str, ...] = ()
+        else:
+            found = self._lineages.get(sid)
+            lineage = found if found is not None else await self._lineage(sid)
         batch.log.append(LogEntry(None, dumps(payload), lineage,
                                   expire_own_log=expire_session_log))
 
     async def _lineage(self, sid: str) -> tuple[str, ...]:
+        """The session and its ancestors, nearest first (kept until a parent changes)."""
         chain: list[str] = []
         current: str | None = sid
         while current and current not in chain and len(chain) < _MAX_DEPTH:
             chain.append(current)
             current = await self._parent_of(current)
-        return tuple(chain)
+        if len(self._lineages) >= self._parents.maxsize:
+            self._lineages.clear()
+        lineage = self._lineages[sid] = tuple(chain)
+        return lineage
 
     async def _parent_of(self, sid: str) -> str | None:
         if sid not in self._parents:
@@ -422,6 +563,8 @@ class Ingestor:
             todo = {parent for parent in found.values() if parent and parent not in self._parents}
 
     def _remember_parent(self, sid: str, parent: str | None) -> None:
+        if sid not in self._parents or self._parents[sid] != parent:
+            self._lineages.clear()
         self._parents[sid] = parent
 
     # ----- handlers, one per event type that changes state --------------------------------
@@ -470,16 +613,18 @@ class Ingestor:
     async def _on_delta(self, batch: Batch, props: JSON) -> None:
         sid, mid, pid, field = (props["sessionID"], props["messageID"], props["partID"],
                                 props["field"])
-        part = batch.parts.get(pid) or self._parts.get(pid)
-        if part is None:
-            if batch.removed(sid, mid, pid):
-                return  # removed earlier in this batch (Redis has it until the commit)
-            part = await self.store.get_part(sid, pid)
+        part = batch.parts.get(pid)
+        if part is None:  # its first change in this batch
+            part = self._parts.get(pid)
             if part is None:
-                return  # a delta for a part never seen: logged; the next snapshot has it
-        current = part.get(field)
+                if batch.removed(sid, mid, pid):
+                    return  # removed earlier in this batch (Redis has it until the commit)
+                part = await self.store.get_part(sid, pid)
+                if part is None:
+                    return  # a delta for a part never seen: logged; the next snapshot has it
+            self._remember_part(batch, part)
+        current = part.get(field)  # the object cached and staged: changed in place
         part[field] = (current if isinstance(current, str) else "") + props["delta"]
-        self._remember_part(batch, part)
 
     async def _on_part_removed(self, batch: Batch, props: JSON) -> None:
         sid, mid, pid = props["sessionID"], props["messageID"], props["partID"]
@@ -508,6 +653,21 @@ class Ingestor:
         for pid in [pid for pid, part in self._parts.items() if removed(part)]:
             del self._parts[pid]
         batch.drop_parts(removed)
+
+
+def _size(item: Any) -> int:
+    return len(item) if isinstance(item, list) else 1
+
+
+def _flat(items: list[Any]) -> list[Any]:
+    """The inbox's reads (lists of events) and markers (stream end, errors) as one list."""
+    flat: list[Any] = []
+    for item in items:
+        if isinstance(item, list):
+            flat += item
+        else:
+            flat.append(item)
+    return flat
 
 
 def _delta_part(item: Any) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..events import NOISE, NOT_LOGGED
@@ -16,14 +17,22 @@ def session_id_of(payload: dict[str, Any]) -> str | None:
     props = payload.get("properties")
     if not isinstance(props, dict):
         return None
-    for candidate in (props.get("sessionID"),
-                      _get(props, "info", "sessionID") if _get(props, "info", "role") else None,
-                      _get(props, "info", "id")
-                      if str(payload.get("type", "")).startswith("session.") else None,
-                      _get(props, "part", "sessionID")):
+    found = props.get("sessionID")  # most events (every delta) say it here: looked at first
+    if isinstance(found, str) and found.startswith("ses"):
+        return found
+    for candidate in _elsewhere(payload, props):
         if isinstance(candidate, str) and candidate.startswith("ses"):
             return candidate
     return None
+
+
+def _elsewhere(payload: dict[str, Any], props: dict[str, Any]) -> Iterator[Any]:
+    """The other places opencode puts an event's session, in order, each looked at lazily."""
+    if _get(props, "info", "role"):
+        yield _get(props, "info", "sessionID")
+    if str(payload.get("type", "")).startswith("session."):
+        yield _get(props, "info", "id")
+    yield _get(props, "part", "sessionID")
 
 
 def _get(obj: dict[str, Any], *path: str) -> Any:

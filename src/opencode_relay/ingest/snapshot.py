@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import events as event_types
 from ..store.staging import Staging
 from ..store.state import JSON, StateStore
 from ..upstream.client import OpencodeClient
@@ -41,6 +42,18 @@ async def fetch_snapshot(upstream: OpencodeClient, info: JSON, status: JSON | No
     return SessionSnapshot(info=info, messages=messages or [], todos=todos or [],
                            diff=diff or [], status=status or dict(IDLE),
                            requests=requests or [])
+
+
+def status_events(sid: str, status: JSON, directory: str | None) -> list[JSON]:
+    """`{directory, payload}` events saying a session's status as opencode says it live
+    (`session.status`, and `session.idle` after an idle one)."""
+    events: list[JSON] = [{"directory": directory, "payload": {
+        "type": event_types.SESSION_STATUS_CHANGED,
+        "properties": {"sessionID": sid, "status": status}}}]
+    if status.get("type") == "idle":
+        events.append({"directory": directory, "payload": {
+            "type": event_types.SESSION_IDLE, "properties": {"sessionID": sid}}})
+    return events
 
 
 async def pending_requests_by_session(upstream: OpencodeClient,

@@ -12,6 +12,7 @@ class Principal:
     name: str
     admin: bool
     terminal: bool = False  # granted a shell on the opencode machine (`token create --terminal`)
+    groups: tuple[str, ...] = ()  # the identity provider's group names (OIDC logins only)
 
     @property
     def may_open_terminal(self) -> bool:

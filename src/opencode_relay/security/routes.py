@@ -1,16 +1,19 @@
-"""Browser login: an API token in, an HttpOnly session cookie out."""
+"""Browser login: an API token in, an HttpOnly session cookie out (single sign-on makes the same
+login: sso_routes.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api.schemas import GATED, OTHER_CLIENT_ERRORS, Done, Identity, errors, ok
+from ..api.schemas import GATED, OTHER_CLIENT_ERRORS, Done, Identity, LoginOptions, errors, ok
 from ..audit import audited, note
+from ..config import Settings
 from ..errors import Unauthenticated
+from ..relay import Relay
 from .gate import COOKIE, Guard, _cookies, _headers
 from .principal import LOCAL, current_principal
 
@@ -41,10 +44,24 @@ async def login(body: Login, request: Request) -> JSONResponse:
     principal, cookie = made
     note(principal=principal.id)
     response = JSONResponse({"principal": principal.public(), "auth": True})
-    response.set_cookie(COOKIE, cookie, max_age=int(guard.settings.login_ttl_seconds),
-                        path="/", secure=guard.settings.cookie_secure, httponly=True,
-                        samesite="strict")
+    set_login_cookie(response, cookie, guard.settings)
     return response
+
+
+def set_login_cookie(response: Response, cookie: str, settings: Settings) -> None:
+    """The browser login's cookie, whichever way the login was made (token or single sign-on):
+    HttpOnly, SameSite=Strict, Secure unless RELAY_COOKIE_SECURE is off."""
+    response.set_cookie(COOKIE, cookie, max_age=int(settings.login_ttl_seconds), path="/",
+                        secure=settings.cookie_secure, httponly=True, samesite="strict")
+
+
+@router.get("/login", responses={**ok(LoginOptions), **errors(413, 502, 503),
+                                 **OTHER_CLIENT_ERRORS})
+async def login_options(request: Request) -> Any:
+    """How a browser may sign in here (the sign-in page asks before it shows itself)."""
+    relay: Relay = request.state.relay
+    auth = relay.settings.auth_enabled
+    return {"auth": auth, "sso": auth and relay.sso is not None}
 
 
 @router.post("/logout", openapi_extra=audited("auth.logout"),

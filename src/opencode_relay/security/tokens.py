@@ -2,7 +2,8 @@
 
 Tokens carry 256 bits of randomness, so a fast hash is enough: there is nothing to brute-force
 that a slow hash would protect. A login (cookie) points at the token it was made from, so
-revoking the token ends its logins too.
+revoking the token ends its logins too; a single sign-on login holds its principal instead
+(there is no token), and ends with logout or its TTL.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ class TokenInfo:
 
     def principal(self) -> Principal:
         return Principal(self.id, self.name, self.admin, self.terminal)
+
+
+def principal_of_record(record: str) -> Principal:
+    """The principal a single sign-on login record holds (`TokenStore.login_as`)."""
+    fields = json.loads(record)
+    return Principal(**{**fields, "groups": tuple(fields.get("groups", ()))})
 
 
 class TokenStore:
@@ -93,15 +100,26 @@ class TokenStore:
         principal = await self.resolve(secret)
         if principal is None:
             return None
+        return principal, await self._new_login(principal.id, ttl_seconds)
+
+    async def login_as(self, principal: Principal, ttl_seconds: float) -> str:
+        """A login for a principal vouched for elsewhere (single sign-on): the record holds
+        the principal itself, as signed in, for the login's lifetime. Returns the cookie."""
+        return await self._new_login(json.dumps(asdict(principal)), ttl_seconds)
+
+    async def _new_login(self, record: str, ttl_seconds: float) -> str:
         cookie = secrets.token_urlsafe(32)
-        await self.redis.set(self.keys.auth_login(digest(cookie)), principal.id,
+        await self.redis.set(self.keys.auth_login(digest(cookie)), record,
                              px=int(ttl_seconds * 1000))
-        return principal, cookie
+        return cookie
 
     async def resolve_login(self, cookie: str) -> Principal | None:
         if not cookie or len(cookie) > 200:
             return None
-        return await self._active(await self.redis.get(self.keys.auth_login(digest(cookie))))
+        record = await self.redis.get(self.keys.auth_login(digest(cookie)))
+        if record is not None and text(record).startswith("{"):
+            return principal_of_record(text(record))
+        return await self._active(record)
 
     async def logout(self, cookie: str) -> None:
         if cookie and len(cookie) <= 200:

@@ -47,6 +47,10 @@ class Keys:
     def ingest_leader(self, upstream: str) -> str:
         return f"{self.prefix}ingest:leader:{upstream}"
 
+    def ingest_replicated(self, upstream: str) -> str:
+        """When the ingestor's last batch was confirmed on replicas (store/replication.py)."""
+        return f"{self.prefix}ingest:replicated:{upstream}"
+
     @property
     def retention_lock(self) -> str:
         return f"{self.prefix}retention:lock"
@@ -72,11 +76,30 @@ class Keys:
     def auth_login(self, digest: str) -> str:
         return f"{self.prefix}auth:login:{digest}"
 
+    def sso_state(self, digest: str) -> str:
+        """STRING (expires, read with GETDEL): a single sign-on in progress, under the SHA-256
+        of its `state`: the nonce, PKCE verifier, redirect URI and the browser's binding."""
+        return f"{self.prefix}auth:sso-state:{digest}"
+
     def rate_prompts(self, principal_id: str) -> str:
         return f"{self.prefix}ratelimit:prompts:{principal_id}"
 
     def rate_streams(self, principal_id: str) -> str:
         return f"{self.prefix}ratelimit:streams:{principal_id}"
+
+    # Teams (teams.py): each team's record, its members, and each principal's teams.
+    @property
+    def teams(self) -> str:
+        """HASH: team name -> its record (group, group role, upstream, root, created)."""
+        return f"{self.prefix}teams"
+
+    def team_members(self, team: str) -> str:
+        """HASH: principal id -> its role in the team (viewer, member, admin)."""
+        return f"{self.prefix}team:{team}:members"
+
+    def principal_teams(self, principal_id: str) -> str:
+        """HASH: team name -> the principal's role there (team_members read the other way)."""
+        return f"{self.prefix}teams:of:{principal_id}"
 
     # Terminals: who owns each PTY (opencode's id), and each principal's PTY of a session.
     def terminal(self, pty_id: str) -> str:
@@ -154,6 +177,10 @@ class Keys:
     def session_owner(self, sid: str) -> str:
         return f"{self.prefix}session:{{{sid}}}:owner"
 
+    def session_team(self, sid: str) -> str:
+        """STRING: the team a session was created for (sub-agent sessions inherit it)."""
+        return f"{self.prefix}session:{{{sid}}}:team"
+
     def session_terminal(self, sid: str, principal_id: str) -> str:
         """STRING: the PTY this principal opened for the session, for reattaching (expires)."""
         return f"{self.prefix}session:{{{sid}}}:terminal:{principal_id}"
@@ -170,6 +197,12 @@ class Keys:
         """HASH: token and cost totals of the session's assistant messages, kept at ingest."""
         return f"{self.prefix}session:{{{sid}}}:usage"
 
+    def session_sequence(self, sid: str) -> str:
+        """HASH: how far opencode's durable history of the session is committed here:
+        `seq` -> the last sequence number, `ahead` -> the last durable event's id, committed
+        maybe before its sequence number was (ingest/durable.py)."""
+        return f"{self.prefix}session:{{{sid}}}:sequence"
+
     def search_postings(self, sid: str) -> str:
         """HASH: part id (or 'title') -> its message id, time and terms (search/index.py)."""
         return f"{self.prefix}search:{{{sid}}}:postings"
@@ -178,6 +211,6 @@ class Keys:
         """Every key of a session except the per-message and per-part ones."""
         return [self.session(sid), self.session_messages(sid), self.status(sid), self.diff(sid),
                 self.todos(sid), self.requests(sid), self.children(sid), self.session_events(sid),
-                self.session_owner(sid), self.session_upstream(sid), self.usage(sid),
-                self.shares(sid), self.share_digests(sid),
-                self.search_postings(sid)]
+                self.session_owner(sid), self.session_team(sid), self.session_upstream(sid),
+                self.usage(sid), self.shares(sid), self.share_digests(sid),
+                self.search_postings(sid), self.session_sequence(sid)]

@@ -165,6 +165,12 @@ class EventId:
                                  "(expected '<ms>-<seq>' or '<ms>')")
         return cls(int(found.group(1)), int(found.group(2) or 0))
 
+    @classmethod
+    def of_entry(cls, raw: bytes) -> EventId:
+        """The id of an entry read back from Redis (always `<ms>-<seq>`): no pattern needed."""
+        ms, _, seq = raw.partition(b"-")
+        return cls(int(ms), int(seq))
+
     def __str__(self) -> str:
         return f"{self.ms}-{self.seq}"
 

@@ -414,11 +414,11 @@ class StateStore:
                                    keep_owner: bool = False) -> None:
         """Stages the removal of a session and everything it holds (read at EXEC time).
 
-        `keep_owner` (pruning: opencode still has the session) keeps who owns it and its share
-        links, so reading it back later re-imports it for the same principal."""
-        # Pruning keeps who owns the session and its share links: both stay valid once the
-        # session is read back from opencode.
-        kept = {self.keys.session_owner(sid), self.keys.shares(sid),
+        `keep_owner` (pruning: opencode still has the session) keeps who owns it, its team and
+        its share links, so reading it back later re-imports it for the same principal."""
+        # Pruning keeps who owns the session, its team and its share links: all stay valid
+        # once the session is read back from opencode.
+        kept = {self.keys.session_owner(sid), self.keys.session_team(sid), self.keys.shares(sid),
                 self.keys.share_digests(sid)} if keep_owner else set()
         own = [k for k in self.keys.fixed_session_keys(sid)
                if k != self.keys.session_messages(sid) and k not in kept]

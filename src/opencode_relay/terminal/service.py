@@ -4,9 +4,11 @@ A terminal is one opencode PTY, opened in a session's directory for one principa
 (`Keys.terminal`) names its owner, and `Keys.session_terminal` remembers it per session and
 principal, so opening the session's terminal again (a page reload) reattaches to the same shell
 while it lives. Only the owner may attach, resize or end it; everyone else is told it does not
-exist. Open connections re-check their credential every `terminal_recheck_seconds` (a periodic
-check, not a Redis signal: a logout, a revoke and an expired login all show in the same look-up,
-on every replica); a connection whose credential ended is closed and its shell ended.
+exist, and so is the owner once it may no longer drive the session (it left the session's team,
+or is only a viewer there now). Open connections re-check their credential and that right every
+`terminal_recheck_seconds` (a periodic check, not a Redis signal: a logout, a revoke, an expired
+login and a team change all show in the same look-ups, on every replica); a connection whose
+credential or right ended is closed and its shell ended.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
+from ..security.access import Right
 from ..security.gate import Guard, recheck
 from ..security.principal import Principal, current_principal
 from ..session_service import SessionService, SessionTarget
@@ -71,7 +74,7 @@ class Terminals:
         self.settings = settings
         self.sessions = sessions
         self.guard = guard
-        self._bridges: set[Bridge] = set()
+        self._bridges: dict[Bridge, TerminalRecord] = {}
         self._task: asyncio.Task[None] | None = None
 
     # ----- records ------------------------------------------------------------------------
@@ -94,12 +97,18 @@ class Terminals:
         return info
 
     async def owned(self, pty_id: str) -> TerminalRecord:
-        """The record of the caller's own terminal; NotFound for anyone else's."""
+        """The record of the caller's own terminal; NotFound for anyone else's, and for its own
+        once it may no longer drive the session."""
         principal = require_grant()
         record = await self._record(pty_id)
-        if record is None or record.owner != principal.id:
+        if record is None or record.owner != principal.id \
+                or not await self._may_drive(principal, record):
             raise NotFound("terminal", pty_id)
         return record
+
+    async def _may_drive(self, principal: Principal, record: TerminalRecord) -> bool:
+        right = (await self.sessions.access.standing(principal, record.session)).right
+        return right is not None and right >= Right.DRIVE
 
     async def resize(self, record: TerminalRecord, rows: int, cols: int) -> JSON:
         return await pty.resize(self.client_of(record), record.id, record.directory, rows, cols)
@@ -138,14 +147,14 @@ class Terminals:
                   close: Callable[[RelayError], Awaitable[None]]) -> Outcome:
         """Runs one connection to its end; a shell that exited is forgotten, and one whose
         owner's credential ended is ended too."""
-        self._bridges.add(bridge)
+        self._bridges[bridge] = record
         logger.info("terminal %s attached", record.id,
                     extra={"terminal": record.id, "principal": record.owner})
         try:
             await self._remember(record)
             outcome = await bridge.run(close)
         finally:
-            self._bridges.discard(bridge)
+            self._bridges.pop(bridge, None)
         ended = outcome if isinstance(outcome, str) else outcome.code
         logger.info("terminal %s detached: %s", record.id, ended,
                     extra={"terminal": record.id, "principal": record.owner, "outcome": ended})
@@ -159,8 +168,9 @@ class Terminals:
         return outcome
 
     async def recheck_all(self) -> None:
-        """Ends every connection whose login or token ended, or whose grant was withdrawn."""
-        for bridge in list(self._bridges):
+        """Ends every connection whose login or token ended, whose grant was withdrawn, or
+        whose owner may no longer drive the session."""
+        for bridge, record in list(self._bridges.items()):
             try:
                 principal = await recheck(self.guard, bridge.headers)
             except Unauthenticated:
@@ -168,6 +178,9 @@ class Terminals:
                 continue
             if principal.id != bridge.principal_id or not principal.may_open_terminal:
                 bridge.end(SessionEnded("the terminal grant was withdrawn"))
+            elif not await self._may_drive(principal, record):
+                bridge.end(SessionEnded("you may no longer drive this session (you left its "
+                                        "team, or only view it now)"))
 
     @property
     def open_connections(self) -> int:

@@ -8,16 +8,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import httpx
-import orjson
-from httpx_sse import EventSource, aconnect_sse
+from httpx_sse import aconnect_sse
 
 from ..errors import UpstreamError, UpstreamUnavailable
+from .event_stream import EventFrames, decoded, open_event_stream
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+# opencode sends heartbeats on its event stream; a minute of silence means it is gone.
+_STREAM_SILENCE_SECONDS = 60.0
 logger = logging.getLogger("opencode_relay.upstream")
 
 __all__ = ["OpencodeClient", "UpstreamError", "UpstreamUnavailable"]
@@ -53,10 +56,10 @@ class OpencodeClient:
             base_url=base_url, auth=auth, transport=transport,
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
-        # opencode sends heartbeats on its event stream; a minute of silence means it is gone.
+        self._transport = transport
         self._stream_http = httpx.AsyncClient(
             base_url=base_url, auth=auth, transport=transport,
-            timeout=httpx.Timeout(60.0, connect=5.0))
+            timeout=httpx.Timeout(_STREAM_SILENCE_SECONDS, connect=5.0))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -135,6 +138,12 @@ class OpencodeClient:
 
     async def statuses(self, directory: str | None = None) -> dict[str, JSON]:
         return await self.request("GET", "/session/status", directory=directory) or {}
+
+    async def sync_history(self, after: dict[str, int]) -> list[JSON]:
+        """opencode's durable events, `{id, aggregate_id, seq, type, data}`, oldest first per
+        session: those after `after[sid]` for each session named, every one of any session not
+        named (`POST /sync/history`; one store for the whole server, whatever the directory)."""
+        return await self.request("POST", "/sync/history", body=after) or []
 
     async def pending_permissions(self, directory: str | None = None) -> list[JSON]:
         return await self.request("GET", "/permission", directory=directory) or []
@@ -242,12 +251,38 @@ class OpencodeClient:
 
     # ----- events ------------------------------------------------------------------------
     @asynccontextmanager
-    async def global_events(self, open_timeout: float = 10.0) -> AsyncIterator[AsyncIterator[JSON]]:
-        """Opens `GET /global/event`; yields an iterator of `{directory, project, payload}`.
+    async def global_events(self, open_timeout: float = 10.0
+                            ) -> AsyncIterator[AsyncIterator[list[JSON]]]:
+        """Opens `GET /global/event`; yields an iterator of batches of `{directory, project,
+        payload}` events, in order: every event a socket read completed (event_stream.py).
 
         A server that accepts the connection but sends no headers (still starting) or goes
         silent for longer than the read timeout counts as unreachable, so the caller reconnects.
         """
+        if self._transport is not None or _proxied(self.base_url):
+            # A stand-in for opencode's network (tests), or a proxy from the environment
+            # (HTTP_PROXY…, honoured as httpx honours it for the REST calls): through httpx.
+            async with self._httpx_events(open_timeout) as batches:
+                yield batches
+            return
+        try:
+            stream = await open_event_stream(self.base_url, self.password,
+                                             open_timeout=open_timeout,
+                                             read_timeout=_STREAM_SILENCE_SECONDS)
+        except (TimeoutError, OSError) as exc:
+            raise UpstreamUnavailable(f"opencode server {self.name!r} is unreachable: "
+                                      f"{type(exc).__name__}") from exc
+        try:
+            if stream.head.status >= 400:
+                raise UpstreamError(stream.head.status, _message_of(httpx.Response(
+                    stream.head.status, headers=stream.head.headers, content=stream.head.body)))
+            yield stream.batches()
+        finally:
+            stream.close()
+
+    @asynccontextmanager
+    async def _httpx_events(self, open_timeout: float) -> AsyncIterator[AsyncIterator[list[JSON]]]:
+        """The same stream through httpx, for a `transport` that stands in for the network."""
         async with AsyncExitStack() as stack:
             try:
                 source = await asyncio.wait_for(stack.enter_async_context(
@@ -258,18 +293,25 @@ class OpencodeClient:
             if source.response.status_code >= 400:
                 await source.response.aread()
                 raise UpstreamError(source.response.status_code, _message_of(source.response))
-            yield _payloads(source)
+            yield _httpx_batches(source.response)
 
 
-async def _payloads(source: EventSource) -> AsyncIterator[JSON]:
-    """The JSON of each event; anything else is skipped with a warning."""
+def _proxied(url: str) -> bool:
+    """Whether the environment sends requests to `url` through a proxy (as httpx reads it)."""
+    parts = urlsplit(url)
+    return parts.scheme in getproxies() and not proxy_bypass(parts.hostname or "")
+
+
+async def _httpx_batches(response: httpx.Response) -> AsyncIterator[list[JSON]]:
+    kind = response.headers.get("content-type", "").partition(";")[0].strip()
+    if kind != "text/event-stream":
+        raise UpstreamUnavailable(f"event stream broke: opencode answered {kind or 'nothing'!r}, "
+                                  "not an event stream")
+    frames = EventFrames()
     try:
-        async for sse in source.aiter_sse():
-            if not sse.data:
-                continue  # an id or a retry hint alone carries no event
-            try:
-                yield orjson.loads(sse.data)
-            except ValueError:
-                logger.warning("skipped an upstream event that is not JSON: %.200s", sse.data)
-    except httpx.TransportError as exc:  # SSEError (not an event stream) is one too
+        async for chunk in response.aiter_bytes():
+            found = frames.feed(chunk)
+            if found:
+                yield decoded(found)
+    except httpx.TransportError as exc:
         raise UpstreamUnavailable(f"event stream broke: {type(exc).__name__}") from exc

@@ -88,7 +88,10 @@ export class Composer {
       type: 'button', class: 'btn attach', testid: 'attach-button', text: 'Attach', title: 'Attach images, PDFs or text files', 'aria-label': 'Attach files',
     });
     this.chips = h('div', { class: 'attachments', hidden: true });
+    // Why the prompt box is off, when it is for good (a team's viewer), not just loading.
+    this.reason = h('div', { class: 'composer-reason', testid: 'composer-readonly', role: 'note', hidden: true });
     clear(root).append(
+      this.reason,
       this.chips,
       this.input,
       h('div', { class: 'composer-bar' },
@@ -177,10 +180,14 @@ export class Composer {
     this.abort.disabled = false;
   }
 
-  /** @param {boolean} enabled */
-  setEnabled(enabled) {
+  /** @param {boolean} enabled @param {string} [reason] why not, shown above the box */
+  setEnabled(enabled, reason = '') {
     this.input.disabled = !enabled;
     this.send.disabled = !enabled || this.sending;
+    this.attach.disabled = Boolean(reason);
+    this.reason.textContent = reason;
+    this.reason.hidden = !reason;
+    this.root.classList.toggle('read-only', Boolean(reason));
   }
 
   focus() { this.input.focus(); }

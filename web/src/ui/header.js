@@ -10,7 +10,10 @@ const STATUS_LABEL = { idle: 'Idle', busy: 'Working', retry: 'Retrying' };
 
 /** Shows one session's title and status; a view of its store. */
 export class SessionHeaderView {
-  /** @param {HeaderElements} root @param {SessionStore} store @param {{navigate: (id: string) => void}} ctx */
+  /**
+   * @param {HeaderElements} root @param {SessionStore} store
+   * @param {{navigate: (id: string) => void, access?: import('../types.js').SessionAccess | null}} ctx
+   */
   constructor(root, store, ctx) {
     this.root = root;
     this.store = store;
@@ -39,6 +42,13 @@ export class SessionHeaderView {
       const parent = h('a', { href: `/?session=${encodeURIComponent(parentID)}`, class: 'link parent-link', testid: 'parent-link', text: 'sub-agent of the parent session' });
       parent.addEventListener('click', (e) => { e.preventDefault(); this.ctx.navigate(parentID); });
       dir.append(' · ', parent);
+    }
+    const access = this.ctx.access;
+    if (access && access.team) {
+      dir.append(' · ', h('span', {
+        class: 'team-badge', testid: 'session-team',
+        text: access.role ? `team ${access.team} · ${access.role}` : `team ${access.team}`,
+      }));
     }
     document.title = `${s.title || 'Session'} · opencode relay`;
   }

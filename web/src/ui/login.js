@@ -31,6 +31,19 @@ export function showLogin() {
   });
   document.body.append(h('div', { class: 'login', testid: 'login' }, form));
   input.focus();
+  offerSso(form);
+}
+
+/** Adds "Sign in with SSO" under the token form when the relay offers single sign-on: a plain
+ * link to /sso/login, which takes the browser to the identity provider and back.
+ * @param {HTMLElement} form */
+async function offerSso(form) {
+  let options;
+  try { options = await api.loginOptions(); } catch { return; } // older relays: tokens only
+  if (!options || !options.sso) return;
+  form.append(
+    h('div', { class: 'login-or muted small', text: 'or' }),
+    h('a', { class: 'btn login-sso', href: '/sso/login', testid: 'login-sso', text: 'Sign in with SSO' }));
 }
 
 /**

@@ -18,11 +18,18 @@ const PERMISSION_WORDS = {
 
 /** The requests waiting above the prompt; a view of the open session's store. */
 export class PromptsView {
-  /** @param {HTMLElement} root @param {SessionStore} store @param {{notify: Notify}} ctx */
-  constructor(root, store, { notify }) {
+  /**
+   * @param {HTMLElement} root @param {SessionStore} store
+   * @param {{notify: Notify, access?: import('../types.js').SessionAccess | null}} ctx
+   */
+  constructor(root, store, { notify, access = null }) {
     this.root = root;
     this.store = store;
     this.notify = notify;
+    // Answering is for the session's creator and its team's admins (the relay says 403 else).
+    this.mayAnswer = !access || access.right === 'manage';
+    this.whyNot = access && !this.mayAnswer
+      ? `Only the session's creator or an admin of team ${access.team} can answer.` : '';
     /** @type {Set<string>} requests whose answer is on its way */
     this.busy = new Set();
     this.unsubscribe = store.on((change) => { if (change.type === 'requests') this.render(); });
@@ -51,7 +58,12 @@ export class PromptsView {
   setBusy(id, busy) {
     if (busy) this.busy.add(id); else this.busy.delete(id);
     const el = this.root.querySelector(`[data-request-id="${CSS.escape(id)}"]`);
-    if (el) for (const c of el.querySelectorAll('button, input')) /** @type {HTMLButtonElement | HTMLInputElement} */ (c).disabled = busy;
+    if (el) for (const c of el.querySelectorAll('button, input')) /** @type {HTMLButtonElement | HTMLInputElement} */ (c).disabled = busy || !this.mayAnswer;
+  }
+
+  /** Why the caller cannot answer, under a request (nothing when it can). */
+  note() {
+    return this.whyNot ? h('div', { class: 'request-note muted', testid: 'request-readonly', text: this.whyNot }) : null;
   }
 
   /** A chip for requests of sub-agent sessions. @param {PermissionRequest | QuestionRequest} req */
@@ -70,7 +82,7 @@ export class PromptsView {
     else if (patterns.length) details.push(h('pre', { class: 'tool-command', text: patterns.join('\n') }));
     if (meta.filepath || meta.filePath) details.push(h('code', { class: 'tool-path', text: meta.filepath || meta.filePath }));
     if (typeof meta.diff === 'string' && meta.diff) details.push(h('div', { class: 'tool-diff' }, renderUnifiedDiff(meta.diff, { maxLines: 200 })));
-    const disabled = this.busy.has(req.id);
+    const disabled = this.busy.has(req.id) || !this.mayAnswer;
     /** @param {string} label @param {string} reply @param {string} testid @param {string} cls */
     const button = (label, reply, testid, cls) => h('button', {
       type: 'button', class: cls, testid, disabled,
@@ -84,7 +96,8 @@ export class PromptsView {
         button('Always allow', 'always', 'permission-allow-always', 'btn'),
         button('Reject', 'reject', 'permission-reject', 'btn btn-danger')),
       req.always && req.always.length && req.always[0] !== '*'
-        ? h('div', { class: 'muted small', text: `"Always" allows: ${req.always.join(', ')}` }) : null);
+        ? h('div', { class: 'muted small', text: `"Always" allows: ${req.always.join(', ')}` }) : null,
+      this.note());
   }
 
   /** @param {PermissionRequest} req @param {string} reply once, always or reject */
@@ -103,7 +116,7 @@ export class PromptsView {
   /** @param {QuestionRequest} req */
   question(req) {
     const questions = req.questions || [];
-    const disabled = this.busy.has(req.id);
+    const disabled = this.busy.has(req.id) || !this.mayAnswer;
     const fields = questions.map((q, qi) => {
       const type = q.multiple ? 'checkbox' : 'radio';
       const name = `q-${req.id}-${qi}`;
@@ -121,7 +134,8 @@ export class PromptsView {
       fields,
       h('div', { class: 'request-actions' },
         h('button', { type: 'submit', class: 'btn btn-primary', testid: 'question-submit', disabled }, 'Answer'),
-        h('button', { type: 'button', class: 'btn', testid: 'question-reject', disabled, onclick: () => this.rejectQuestion(req) }, 'Dismiss')));
+        h('button', { type: 'button', class: 'btn', testid: 'question-reject', disabled, onclick: () => this.rejectQuestion(req) }, 'Dismiss')),
+      this.note());
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const answers = questions.map((q, qi) => {

@@ -1,4 +1,5 @@
-"""A TCP proxy whose open connections can be cut, to break the browser's event stream for real."""
+"""A TCP proxy whose open connections can be cut, to break a stream for real (the browser's
+event stream, or the relay's upstream connection to opencode)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,96 @@
+"""Burst latency: real opencode streams a long answer as fast as it can; how much later than a
+direct client of opencode's `/global/event` does each delta reach the relay's SSE clients?
+
+The scripted provider answers with N 8-character pieces at once, so opencode emits N
+`message.part.delta` events in a burst (tens of thousands per second). One swarm of raw-socket
+clients (bench/clients.py, its own process) reads both at the same time: one client of
+opencode's own `/global/event` (the baseline; more would slow opencode itself, which writes to
+every subscriber in turn) and K clients of the relay's `/api/sessions/{id}/events`, so both
+sides meet the same scheduling on this shared machine. Each client notes the `CLOCK_MONOTONIC`
+arrival of every delta frame of that session; the k-th delta on a relay stream is the k-th on
+opencode's (opencode streams one part's deltas in order, and so does the relay). Added latency =
+arrival at a relay client - arrival at the direct client, over every delta of every relay
+client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+from .fanout import Swarm
+from .harness import Bench, percentile, poll
+
+DELTA = '"message.part.delta"'
+TARGETS = {1: 20.0, 20: 50.0}  # added p99 in ms, from issue 11
+
+
+async def one_answer(bench: Bench, relay_url: str, clients: int) -> dict[str, Any]:
+    """One burst of `size.burst_deltas` deltas, read directly and through the relay at once."""
+    provider, server = bench.opencode
+    deltas = bench.size.burst_deltas
+    params = {"directory": str(server.directory)}
+    async with httpx.AsyncClient(base_url=server.url, params=params, timeout=120) as oc, \
+            httpx.AsyncClient(base_url=relay_url, timeout=30) as relay:
+        sid = (await oc.post("/session", json={"title": "burst"})).json()["id"]
+
+        async def known() -> bool:
+            return (await relay.get(f"/api/sessions/{sid}")).status_code == 200
+
+        await poll(known, 30, "the relay to know the session", every=0.02)
+        frames_with = (DELTA, sid)
+        swarm = Swarm(f"{relay_url}/api/sessions/{sid}/events", clients, 0, deltas, frames_with,
+                      baseline=f"{server.url}/global/event")
+        try:
+            await swarm.connected()
+            await asyncio.sleep(0.3)  # every stream settled
+            marker = provider.script(f"b{uuid.uuid4().hex[:8]}",
+                                     [[{"text": "token! " * (deltas * 8 // 7)}]])
+            await oc.post(f"/session/{sid}/prompt_async",
+                          json={"parts": [{"type": "text", "text": f"answer {marker}"}]})
+            found = await swarm.results(patience=120)
+        finally:
+            if swarm.process.poll() is None:
+                swarm.process.kill()
+    added_ms: list[float] = []
+    base = found["baseline_arrivals_ns"][0]
+    for arrivals in found["arrivals_ns"]:
+        added_ms += [(at - first) / 1e6 for at, first in zip(arrivals, base, strict=False)]
+    got = min(len(a) for a in found["arrivals_ns"])
+    return {"sid": sid, "direct_ns": base, "relay_ns": found["arrivals_ns"],
+            "added_ms": added_ms, "burst_ms": (base[-1] - base[0]) / 1e6 if base else 0.0,
+            "direct": len(base), "delivered": got / len(base) if base else 0.0}
+
+
+async def run(bench: Bench) -> None:
+    size = bench.size
+    relay = bench.relay(bench.opencode[1].url, "burst")
+    print(f"burst: real opencode streams {size.burst_deltas} deltas at once, "
+          f"{size.burst_rounds} answer(s) per client count", flush=True)
+    for clients, target in TARGETS.items():
+        added: list[float] = []
+        bursts: list[float] = []
+        delivered: list[float] = []
+        for _ in range(size.burst_rounds):
+            found = await one_answer(bench, relay.url, clients)
+            added += found["added_ms"]
+            bursts.append(found["burst_ms"])
+            delivered.append(found["delivered"])
+            print(f"  {clients} clients: {found['direct']} deltas in {found['burst_ms']:.1f} ms "
+                  f"direct; added p50 {percentile(found['added_ms'], 50):.1f} / p99 "
+                  f"{percentile(found['added_ms'], 99):.1f} ms", flush=True)
+        burst_ms = max(bursts)
+        what = (f"{clients} SSE client(s) of the relay: added latency per delta over a direct "
+                "client of opencode's /global/event")
+        baseline = "duration of opencode's burst on the direct stream"
+        bench.add(f"burst.c{clients}.added_p50_ms", what + " (p50)", percentile(added, 50), "ms",
+                  burst_ms, baseline)
+        bench.add(f"burst.c{clients}.added_p99_ms", what + " (p99)", percentile(added, 99), "ms",
+                  burst_ms, baseline, target=f"<= {target:g} ms",
+                  met=lambda v, _b, t=target: v <= t)
+        bench.add(f"burst.c{clients}.delivered", f"{clients} client(s): share of the direct "
+                  "stream's deltas that reached each relay client", min(delivered), "fraction",
+                  1.0, "all of them", target="1.0", met=lambda v, _b: v >= 1.0)

@@ -1,0 +1,234 @@
+"""A burst through the whole ingest path: opencode (a loopback server speaking its event stream,
+one HTTP chunk per event, as opencode writes them) -> the socket reader -> the ingestor's
+batches -> Redis -> the hub -> a client's SSE stream. Every event arrives once, in order, and the
+burst is written in few transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from opencode_relay.fanout.hub import Hub
+from opencode_relay.fanout.stream import event_stream
+from opencode_relay.ingest.ingestor import Ingestor
+from opencode_relay.launch.embedded import EmbeddedRedis
+from opencode_relay.store.keys import Keys
+from opencode_relay.store.log import EventLog, LogEntry
+from opencode_relay.store.replies import text
+from opencode_relay.store.state import StateStore
+from opencode_relay.upstream.client import OpencodeClient, UpstreamUnavailable
+from tests.test_unit_core import SID, FakeOpencode, ev, session_info, text_part
+from tests.test_unit_event_stream import HEAD, chunk
+
+pytestmark = pytest.mark.unit
+
+REST = {"/experimental/session": [], "/session/status": {}, "/permission": [], "/question": []}
+
+
+class Opencode:
+    """Answers the relay's reconcile with "no sessions"; streams what the test sends."""
+
+    def __init__(self) -> None:
+        self.streams: list[asyncio.StreamWriter] = []
+        self.connected = asyncio.Event()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                path = head.split(" ", 2)[1].split("?")[0]
+                if path == "/global/event":
+                    writer.write(HEAD)
+                    self.streams.append(writer)
+                    self.connected.set()
+                    await reader.read()
+                    return
+                body = json.dumps(REST.get(path, [])).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def send(self, events: list[dict]) -> None:
+        """Every event its own chunk, written at once (a burst)."""
+        writer = self.streams[-1]
+        writer.write(b"".join(chunk(b"data: " + json.dumps(e).encode() + b"\n\n")
+                              for e in events))
+        await writer.drain()
+
+
+@asynccontextmanager
+async def relay_parts(tmp_path: Path) -> AsyncIterator[tuple[Opencode, Ingestor, Hub, Redis]]:
+    opencode = Opencode()
+    server = await asyncio.start_server(opencode.handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    redis_server = EmbeddedRedis(tmp_path / "redis").start()
+    redis = Redis.from_url(redis_server.url)
+    keys = Keys("burst:")
+    log = EventLog(redis, keys, 200_000, 50_000)
+    upstream = OpencodeClient(url)
+    ingestor = Ingestor(redis, upstream, StateStore(redis, keys), log)
+    hub = Hub(redis, keys, log)
+    await hub.start()
+    running = asyncio.create_task(ingestor.run())
+    try:
+        await asyncio.wait_for(ingestor.synced.wait(), 30)
+        yield opencode, ingestor, hub, redis
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await hub.stop()
+        await upstream.aclose()
+        await redis.aclose()
+        server.close()
+        redis_server.stop()
+
+
+async def test_a_burst_arrives_whole_in_order_in_few_transactions(tmp_path: Path) -> None:
+    deltas = 3000
+    message = {"id": "msg_a", "sessionID": SID, "role": "assistant", "time": {"created": 1}}
+    opening = [ev("session.created", sessionID=SID, info=session_info()),
+               ev("message.updated", sessionID=SID, info=message),
+               ev("message.part.updated", sessionID=SID, part=text_part("prt_1", text=""))]
+    burst = [ev("message.part.delta", sessionID=SID, messageID="msg_a", partID="prt_1",
+                field="text", delta=f"t{i:04d} ") for i in range(deltas)]
+    closing = [ev("session.idle", sessionID=SID)]
+    sent = opening + burst + closing
+    async with relay_parts(tmp_path) as (opencode, ingestor, hub, redis):
+        keys = ingestor.store.keys
+        await opencode.send(opening)
+        stream = event_stream(hub, ingestor.log, keys.session_events(SID), SID, None, 30)
+        assert b"retry:" in await anext(stream)
+        assert b"connected" in await anext(stream)
+        before = (await redis.info("commandstats")).get("cmdstat_exec", {}).get("calls", 0)
+        await opencode.send(burst)
+        await opencode.send(closing)
+        received: list[str] = []
+
+        async def read_to_idle() -> None:
+            async for data in stream:
+                for block in data.split(b"\n\n"):
+                    if b"data: " in block:
+                        payload = json.loads(block.split(b"data: ", 1)[1])
+                        received.append(payload["id"])
+                        if payload["type"] == "session.idle":
+                            return
+
+        await asyncio.wait_for(read_to_idle(), 60)
+        await stream.aclose()
+        after = (await redis.info("commandstats"))["cmdstat_exec"]["calls"]
+        part = await ingestor.store.get_part(SID, "prt_1")
+        logged = [json.loads(fields[b"e"])["id"]
+                  for _id, fields in await redis.xrange(keys.session_events(SID))]
+    # The client got every event after it subscribed, once and in opencode's order.
+    expected = [e["payload"]["id"] for e in burst + closing]
+    assert received[-len(expected):] == expected
+    assert len(received) == len(set(received))
+    assert part is not None and part["text"] == "".join(f"t{i:04d} " for i in range(deltas))
+    assert logged == [e["payload"]["id"] for e in sent]
+    # Read a socket read at a time, not an event at a time: far fewer commits than events.
+    assert after - before < deltas / 10
+
+
+def ids_in(data: bytes) -> list[str]:
+    return [line[4:].decode() for line in data.split(b"\n") if line.startswith(b"id: ")]
+
+
+async def test_reads_fan_out_once_in_order_and_a_slow_client_is_dropped_then_resumes(
+        tmp_path: Path) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis").start()
+    redis = Redis.from_url(redis_server.url)
+    keys = Keys("fan:")
+    log = EventLog(redis, keys, 200_000, 50_000)
+    hub = Hub(redis, keys, log, queue_size=100)
+    await hub.start()
+    child, other = "ses_child", "ses_other"
+
+    async def write(count: int, tag: str) -> list[str]:
+        """`count` events in one transaction (one read of the log), alternately of the child
+        session (routed to it and its parent SID) and of another session."""
+        pipe = redis.pipeline(transaction=True)
+        entries = [LogEntry(None, json.dumps({"n": f"{tag}{i}"}).encode(),
+                            (child, SID) if i % 2 == 0 else (other,)) for i in range(count)]
+        await log.stage_append(pipe, entries)
+        await pipe.execute()
+        return [text(i) for i, _f in (await redis.xrevrange(keys.events, count=count))[::-1]]
+
+    streams = {name: event_stream(hub, log, key, sid, None, 30) for name, key, sid in [
+        ("all", keys.events, None), ("parent", keys.session_events(SID), SID),
+        ("child", keys.session_events(child), child), ("slow", keys.events, None)]}
+    try:
+        for stream in streams.values():
+            assert b"retry:" in await anext(stream)
+            assert b"connected" in await anext(stream)
+        start = await log.last_id()
+        got: dict[str, list[str]] = {name: [] for name in streams if name != "slow"}
+        written: list[str] = []
+        for round_ in range(3):
+            ids = await write(60, f"r{round_}-")
+            written += ids
+            for name in got:
+                want = ids if name == "all" else ids[::2]  # the child's: every other one
+                while len(got[name]) < len(written if name == "all" else written[::2]):
+                    got[name] += ids_in(await asyncio.wait_for(anext(streams[name]), 10))
+                assert got[name][-len(want):] == want, (name, round_)
+        assert got["parent"] == got["child"] == written[::2] and got["all"] == written
+        # The client that never read holds no more than its bound, and its stream ends at
+        # once when it looks, so it reconnects with the last id it has: nothing is lost.
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(streams["slow"]), 5)
+        resumed = event_stream(hub, log, keys.events, None, start, 30)
+        again: list[str] = []
+        while len(again) < len(written):
+            again += ids_in(await asyncio.wait_for(anext(resumed), 10))
+        assert again == written
+        await resumed.aclose()
+    finally:
+        for stream in streams.values():
+            await stream.aclose()
+        await hub.stop()
+        await redis.aclose()
+        redis_server.stop()
+
+
+async def test_deltas_received_before_a_snapshot_are_not_applied_twice_even_when_the_inbox_is_full(
+        redis: Redis, keys: Keys) -> None:
+    sid, mid, pid = "ses_a", "msg_ses_a", "prt_ses_a"
+    fake = FakeOpencode()
+    fake.add(sid, 2000, "first x1 x2")  # opencode's state: both early deltas in it
+    ingestor = Ingestor(redis, fake, StateStore(redis, keys),  # type: ignore[arg-type]
+                        EventLog(redis, keys, 10_000, 10_000), backlog_limit=1)  # one read
+    both_read = asyncio.Event()
+
+    def delta(text_: str) -> dict:
+        return ev("message.part.delta", sessionID=sid, messageID=mid, partID=pid, field="text",
+                  delta=text_)
+
+    async def stream() -> AsyncIterator[list[dict]]:
+        yield [delta(" x1")]  # queued
+        both_read.set()
+        yield [delta(" x2")]  # received (counted), waits for room in the inbox
+        await ingestor.synced.wait()
+        yield [delta(" late")]  # after the snapshot: applied
+
+    fetch = fake.messages
+
+    async def messages_after_both(sid_: str, directory: str | None = None) -> list[dict]:
+        await both_read.wait()
+        await asyncio.sleep(0.05)  # the reader is now waiting to queue the second read
+        return await fetch(sid_, directory)
+
+    fake.messages = messages_after_both  # type: ignore[method-assign]
+    with pytest.raises(UpstreamUnavailable, match="closed"):
+        await asyncio.wait_for(ingestor._consume(stream()), 30)
+    part = await ingestor.store.get_part(sid, pid)
+    assert part is not None and part["text"] == "first x1 x2 late"

@@ -1,0 +1,146 @@
+"""How the relay reaches Redis (store/connect.py), what it says when it cannot, and WAIT.
+
+The Sentinel failover itself runs against real Sentinels in tests/test_sentinel.py."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.exceptions import BusyLoadingError
+
+from opencode_relay.cli import load_settings
+from opencode_relay.config import Settings
+from opencode_relay.errors import ConfigurationError
+from opencode_relay.launch.embedded import EmbeddedRedis, free_port
+from opencode_relay.store import connect
+from opencode_relay.store.keys import Keys
+from opencode_relay.store.replication import ReplicaWait
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://user:pw@host:6380/2",
+                                 "unix:///run/redis.sock"])
+def test_redis_urls_redis_py_can_use_are_accepted(url: str) -> None:
+    assert connect.check_url(url) == url
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://127.0.0.1:6379", "must start with redis://, rediss://, unix:// (got 'http://')"),
+    ("127.0.0.1:6379", "must start with redis://"),
+    ("redis://127.0.0.1:sixty/0", "cannot be parsed: Port could not be cast"),
+    ("redis://127.0.0.1:6379/zero", "cannot be parsed"),
+])
+def test_a_redis_url_that_cannot_work_says_why(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match="REDIS_URL") as raised:
+        connect.check_url(url)
+    assert problem in str(raised.value)
+
+
+def test_sentinel_addresses_are_host_port_pairs() -> None:
+    assert connect.parse_sentinels(" s1:26379, [::1]:26380 ,") == [("s1", 26379), ("::1", 26380)]
+    for bad in ("s1", "s1:", ":26379", "s1:0", "s1:70000", "s1:port", " , "):
+        with pytest.raises(ValueError, match="RELAY_REDIS_SENTINELS"):
+            connect.parse_sentinels(bad)
+
+
+@pytest.mark.parametrize(("given", "problem"), [
+    ({"redis_sentinels": "s:26379"}, "RELAY_REDIS_SENTINELS needs RELAY_REDIS_MASTER"),
+    ({"redis_master": "relay"}, "RELAY_REDIS_MASTER needs RELAY_REDIS_SENTINELS"),
+    ({"redis_sentinels": "s:26379", "redis_master": "relay", "redis_url": "redis://h:1/0"},
+     "set either REDIS_URL or RELAY_REDIS_SENTINELS, not both"),
+])
+def test_settings_take_one_way_to_redis(given: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        Settings(**given)
+
+
+@pytest.mark.parametrize(("variable", "value", "line"), [
+    ("REDIS_URL", "http://x", "opencode-relay: invalid setting: REDIS_URL must start with "
+                              "redis://, rediss://, unix:// (got 'http://')"),
+    ("RELAY_REDIS_WAIT_REPLICAS", "-1", "opencode-relay: invalid setting: "
+                                        "RELAY_REDIS_WAIT_REPLICAS: Input should be greater "
+                                        "than or equal to 0"),
+    ("RELAY_REDIS_START_TIMEOUT_SECONDS", "soon", "opencode-relay: invalid setting: "
+                                                  "RELAY_REDIS_START_TIMEOUT_SECONDS: Input "
+                                                  "should be a valid number"),
+])
+def test_an_invalid_setting_is_one_line_naming_its_variable(
+        monkeypatch: pytest.MonkeyPatch, variable: str, value: str, line: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as exited:
+        load_settings()
+    message = str(exited.value.code)
+    assert message.startswith(line) and "\n" not in message
+
+
+def test_a_sentinel_client_asks_the_sentinels_for_the_named_primary() -> None:
+    settings = Settings(redis_sentinels="127.0.0.1:26379,127.0.0.1:26380", redis_master="relay")
+    client = connect.redis_client(settings)
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool) and pool.service_name == "relay"
+    assert [s.connection_pool.connection_kwargs["port"]
+            for s in pool.sentinel_manager.sentinels] == [26379, 26380]
+
+
+async def test_a_reachable_redis_passes_the_start_check(redis_server: EmbeddedRedis) -> None:
+    await connect.check(Settings(redis_url=redis_server.url), timeout_seconds=0)
+
+
+async def test_an_unreachable_redis_is_named_without_its_password() -> None:
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    with pytest.raises(ConfigurationError) as raised:
+        await connect.check(Settings(redis_url=url), timeout_seconds=0)
+    message = str(raised.value)
+    assert "s3cret" not in message
+    assert message.startswith(f"Redis at redis://:***@127.0.0.1:{url.rsplit(':', 1)[1]} "
+                              "cannot be reached")
+    assert message.endswith("start it, or fix REDIS_URL")
+
+
+async def test_unreachable_sentinels_are_named() -> None:
+    sentinels = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    with pytest.raises(ConfigurationError, match="none of the Sentinels in "
+                                                 "RELAY_REDIS_SENTINELS .* can be reached"):
+        await connect.check(Settings(redis_sentinels=sentinels, redis_master="relay"),
+                            timeout_seconds=0)
+
+
+async def _wait_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_wait", {}).get("calls", 0))
+
+
+async def test_without_its_replicas_the_commit_stops_waiting_until_they_are_back(
+        redis: Redis, keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
+    """The test Redis has no replica: the first wait times out and warns once; the next ones
+    only check ROLE and issue no WAIT, so batches do not each pay the timeout."""
+    wait = ReplicaWait(redis, keys.ingest_replicated("default"), replicas=1, timeout_ms=50)
+    before = await _wait_calls(redis)
+    with caplog.at_level(logging.INFO, logger="opencode_relay.ingest"):
+        assert await wait() == 0
+        assert wait.short
+        assert await wait() == 0
+        assert await wait() == 0
+    assert await _wait_calls(redis) == before + 1
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "only 0 of 1 Redis replicas" in warnings[0].getMessage()
+    assert await redis.exists(keys.ingest_replicated("default"))
+
+
+class _Loading:
+    """A Redis that answers, but is still loading its data set (INFO persistence: loading:1)."""
+
+    async def info(self, section: str) -> dict[str, int]:
+        assert section == "persistence"
+        return {"loading": 1}
+
+
+async def test_a_redis_still_loading_its_data_is_not_usable(redis: Redis) -> None:
+    await connect.usable(redis)  # the test Redis serves data
+    with pytest.raises(BusyLoadingError, match="loading its data set"):
+        await connect.usable(_Loading())  # type: ignore[arg-type]
