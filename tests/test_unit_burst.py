@@ -21,6 +21,7 @@ from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventLog, LogEntry
 from opencode_relay.store.replies import text
+from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from opencode_relay.upstream.client import OpencodeClient, UpstreamUnavailable
 from tests.test_unit_core import SID, FakeOpencode, ev, session_info, text_part
@@ -153,15 +154,21 @@ async def test_reads_fan_out_once_in_order_and_a_slow_client_is_dropped_then_res
     await hub.start()
     child, other = "ses_child", "ses_other"
 
-    async def write(count: int, tag: str) -> list[str]:
-        """`count` events in one transaction (one read of the log), alternately of the child
-        session (routed to it and its parent SID) and of another session."""
-        pipe = redis.pipeline(transaction=True)
+    async def write(count: int, tag: str) -> dict[str, list[str]]:
+        """`count` events in one commit (one read of the global log), alternately of the child
+        session (routed to it and its parent SID) and of another session; the ids each stream
+        gives them (a session's stream: its own log's ids)."""
         entries = [LogEntry(None, json.dumps({"n": f"{tag}{i}"}).encode(),
                             (child, SID) if i % 2 == 0 else (other,)) for i in range(count)]
-        await log.stage_append(pipe, entries)
-        await pipe.execute()
-        return [text(i) for i, _f in (await redis.xrevrange(keys.events, count=count))[::-1]]
+        async with Staging(redis) as stage:
+            await log.commit(stage, entries, "default")
+
+        async def last(key: str, n: int) -> list[str]:
+            return [text(i) for i, _f in (await redis.xrevrange(key, count=n))[::-1]]
+
+        return {"all": await last(keys.events, count),
+                "parent": await last(keys.session_events(SID), count // 2),
+                "child": await last(keys.session_events(child), count // 2)}
 
     streams = {name: event_stream(hub, log, key, sid, None, 30) for name, key, sid in [
         ("all", keys.events, None), ("parent", keys.session_events(SID), SID),
@@ -172,25 +179,24 @@ async def test_reads_fan_out_once_in_order_and_a_slow_client_is_dropped_then_res
             assert b"connected" in await anext(stream)
         start = await log.last_id()
         got: dict[str, list[str]] = {name: [] for name in streams if name != "slow"}
-        written: list[str] = []
+        written: dict[str, list[str]] = {name: [] for name in got}
         for round_ in range(3):
             ids = await write(60, f"r{round_}-")
-            written += ids
             for name in got:
-                want = ids if name == "all" else ids[::2]  # the child's: every other one
-                while len(got[name]) < len(written if name == "all" else written[::2]):
+                written[name] += ids[name]
+                while len(got[name]) < len(written[name]):
                     got[name] += ids_in(await asyncio.wait_for(anext(streams[name]), 10))
-                assert got[name][-len(want):] == want, (name, round_)
-        assert got["parent"] == got["child"] == written[::2] and got["all"] == written
+                assert got[name][-len(ids[name]):] == ids[name], (name, round_)
+        assert got == written and len(written["parent"]) == len(written["all"]) // 2
         # The client that never read holds no more than its bound, and its stream ends at
         # once when it looks, so it reconnects with the last id it has: nothing is lost.
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(anext(streams["slow"]), 5)
         resumed = event_stream(hub, log, keys.events, None, start, 30)
         again: list[str] = []
-        while len(again) < len(written):
+        while len(again) < len(written["all"]):
             again += ids_in(await asyncio.wait_for(anext(resumed), 10))
-        assert again == written
+        assert again == written["all"]
         await resumed.aclose()
     finally:
         for stream in streams.values():

@@ -29,6 +29,7 @@ from opencode_relay.security.access import Access, Right
 from opencode_relay.security.principal import Principal, reset_principal, set_principal
 from opencode_relay.security.tokens import TokenStore
 from opencode_relay.store.keys import Keys
+from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from opencode_relay.teams import Teams
 from tests.support.fake_opencode import FakeOpencode
@@ -416,12 +417,12 @@ async def test_a_deleted_team_leaves_its_sessions_to_their_owners_even_if_made_a
     store = StateStore(redis, keys)
     old = await teams.create("team1")
     await teams.set_member(old, "tok_mate", "member")
-    async with redis.pipeline(transaction=True) as pipe:
-        store.put_session(pipe, session_info("ses_teamwork"))
-        store.put_session(pipe, session_info("ses_subagent", parent="ses_teamwork"))
-        pipe.set(keys.session_owner("ses_teamwork"), "tok_owner")
-        pipe.set(keys.session_team("ses_teamwork"), old.id)
-        await pipe.execute()
+    async with Staging(redis) as stage:
+        store.put_session(stage, session_info("ses_teamwork"))
+        store.put_session(stage, session_info("ses_subagent", parent="ses_teamwork"))
+        stage.on("ses_teamwork").set(keys.session_owner("ses_teamwork"), "tok_owner")
+        stage.on("ses_teamwork").set(keys.session_team("ses_teamwork"), old.id)
+        await stage.commit()
     mate = Principal("tok_mate", "mate", admin=False)
     assert (await access.standing(mate, "ses_subagent")).right is Right.DRIVE  # inherited
     await teams.delete(old)
