@@ -161,28 +161,31 @@ class Teams:
         await self.redis.hset(self.keys.teams, team.id, json.dumps(asdict(team)))
         return team
 
+    # A team's record, its member list and each member's list of teams live in different hash
+    # slots (a Redis Cluster runs no transaction over them), so each change is written in an
+    # order that is safe at every step: a grant (`principal_teams`, what access checks read)
+    # is added after the member list names it and removed before (docs/architecture.md).
+
     async def delete(self, team: Team) -> None:
-        """The team and its memberships go; its sessions stay their owners' (nobody else's)."""
+        """The team and its memberships go; its sessions stay their owners' (nobody else's).
+        The members' grants go first, then the member list, then the record: a delete cut
+        short leaves a team with fewer members, and deleting it again finishes."""
         members = await self.members(team)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self.keys.teams, team.id)
-            pipe.delete(self.keys.team_members(team.id))
-            for principal_id in members:
-                pipe.hdel(self.keys.principal_teams(principal_id), team.id)
-            await pipe.execute()
+        if members:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for principal_id in members:
+                    pipe.hdel(self.keys.principal_teams(principal_id), team.id)
+                await pipe.execute()
+        await self.redis.delete(self.keys.team_members(team.id))
+        await self.redis.hdel(self.keys.teams, team.id)
 
     async def set_member(self, team: Team, principal_id: str, role: Role) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.team_members(team.id), principal_id, role)
-            pipe.hset(self.keys.principal_teams(principal_id), team.id, role)
-            await pipe.execute()
+        await self.redis.hset(self.keys.team_members(team.id), principal_id, role)
+        await self.redis.hset(self.keys.principal_teams(principal_id), team.id, role)
 
     async def remove_member(self, team: Team, principal_id: str) -> bool:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self.keys.team_members(team.id), principal_id)
-            pipe.hdel(self.keys.principal_teams(principal_id), team.id)
-            removed, _ = await pipe.execute()
-        return bool(removed)
+        await self.redis.hdel(self.keys.principal_teams(principal_id), team.id)
+        return bool(await self.redis.hdel(self.keys.team_members(team.id), principal_id))
 
     async def update(self, team: Team, **changes: str | None) -> Team:
         """The team with `group`, `group_role`, `upstream` or `root` changed (checked by the
