@@ -5,6 +5,7 @@ The Sentinel failover itself runs against real Sentinels in tests/test_sentinel.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -16,9 +17,11 @@ from opencode_relay.cli import load_settings
 from opencode_relay.config import Settings
 from opencode_relay.errors import ConfigurationError
 from opencode_relay.launch.embedded import EmbeddedRedis, free_port
+from opencode_relay.relay import build_relay
 from opencode_relay.store import connect
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.replication import ReplicaWait
+from opencode_relay.testing.cluster import RedisClusterServer
 
 pytestmark = pytest.mark.unit
 
@@ -53,6 +56,10 @@ def test_sentinel_addresses_are_host_port_pairs() -> None:
     ({"redis_master": "relay"}, "RELAY_REDIS_MASTER needs RELAY_REDIS_SENTINELS"),
     ({"redis_sentinels": "s:26379", "redis_master": "relay", "redis_url": "redis://h:1/0"},
      "set either REDIS_URL or RELAY_REDIS_SENTINELS, not both"),
+    ({"redis_sentinels": "s:26379", "redis_master": "relay", "redis_cluster": "true"},
+     "RELAY_REDIS_CLUSTER=true needs REDIS_URL naming a cluster node"),
+    ({"redis_url": "redis://h:1/0", "redis_cluster": "true", "redis_wait_replicas": "1"},
+     "RELAY_REDIS_WAIT_REPLICAS applies to one Redis or a Sentinel-managed primary"),
 ])
 def test_settings_take_one_way_to_redis(given: dict[str, str], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
@@ -144,3 +151,30 @@ async def test_a_redis_still_loading_its_data_is_not_usable(redis: Redis) -> Non
     await connect.usable(redis)  # the test Redis serves data
     with pytest.raises(BusyLoadingError, match="loading its data set"):
         await connect.usable(_Loading())  # type: ignore[arg-type]
+
+
+async def test_a_cluster_is_found_by_asking_checked_on_every_primary_and_not_waited_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`connect` asks the node (INFO cluster) and builds the cluster client; `usable` reads
+    every primary's INFO; WAIT (one primary's writes) is not used on a cluster."""
+    cluster = RedisClusterServer(tmp_path / "cluster").start()
+    try:
+        settings = Settings(redis_url=cluster.url, redis_wait_replicas=1,
+                            data_dir=tmp_path / "data", opencode_url="http://127.0.0.1:9")
+        redis = await connect.connect(settings)
+        try:
+            assert connect.is_cluster(redis)
+            await connect.usable(redis)
+            with caplog.at_level(logging.WARNING, logger="opencode_relay"):
+                relay = build_relay(settings, redis)
+            assert [u.ingestor.after_commit for u in relay.upstreams.values()] == [None]
+            assert "RELAY_REDIS_WAIT_REPLICAS is ignored on a Redis Cluster" in caplog.text
+            for upstream in relay.upstreams.values():
+                await upstream.client.aclose()
+            one = await connect.connect(Settings(redis_url=cluster.url, redis_cluster=False))
+            assert not connect.is_cluster(one)
+            await connect.close(one)
+        finally:
+            await connect.close(redis)
+    finally:
+        cluster.stop()

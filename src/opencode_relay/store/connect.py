@@ -211,10 +211,12 @@ async def usable(redis: Redis) -> None:
     """Returns if Redis serves data; raises (a RedisError) otherwise. PING alone would pass
     while Redis is still loading its data set after a restart, when every other command fails
     with LOADING: readiness and the start check must not say yes then."""
-    persistence = await redis.info("persistence")
-    # A cluster client asks every node and answers {node: info}.
-    nodes = persistence.values() if is_cluster(redis) else [persistence]
-    if any(isinstance(node, dict) and node.get("loading") for node in nodes):
+    if isinstance(redis, RedisCluster):  # every primary: {node: its INFO}
+        found = await redis.info("persistence", target_nodes=RedisCluster.PRIMARIES)
+        nodes = [info for info in found.values() if isinstance(info, dict)]
+    else:
+        nodes = [await redis.info("persistence")]
+    if any(info.get("loading") for info in nodes):
         raise BusyLoadingError("Redis is loading its data set")
 
 
