@@ -123,9 +123,20 @@ async def _wait_calls(redis: Redis) -> int:
 
 
 async def test_without_its_replicas_the_commit_stops_waiting_until_they_are_back(
-        redis: Redis, keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
-    """The test Redis has no replica: the first wait times out and warns once; the next ones
-    only check ROLE and issue no WAIT, so batches do not each pay the timeout."""
+        tmp_path: Path, keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
+    """A Redis with no replica: the first wait times out and warns once; the next ones only
+    check ROLE and issue no WAIT, so batches do not each pay the timeout. (One Redis of its
+    own: WAIT is for one Redis or Sentinel, not a cluster.)"""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    redis = Redis.from_url(server.url)
+    try:
+        await _stops_waiting(redis, keys, caplog)
+    finally:
+        await redis.aclose()
+        server.stop()
+
+
+async def _stops_waiting(redis: Redis, keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
     wait = ReplicaWait(redis, keys.ingest_replicated("default"), replicas=1, timeout_ms=50)
     before = await _wait_calls(redis)
     with caplog.at_level(logging.INFO, logger="opencode_relay.ingest"):
