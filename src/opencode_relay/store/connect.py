@@ -17,7 +17,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ..config import Settings
 
@@ -63,11 +63,15 @@ def _node_options(cluster: RedisCluster) -> dict[str, Any]:
 
 
 async def refresh(redis: Redis) -> None:
-    """After a transaction failed on a cluster: relearn which node serves which slot."""
+    """After a command failed on a cluster (a node down, a slot moved): relearn which node
+    serves which slot, from any node that answers (never raises: the caller retries)."""
     if isinstance(redis, RedisCluster):
         for client in _NODE_CLIENTS.pop(redis, {}).values():
             await client.aclose()
-        await redis.nodes_manager.initialize()
+        try:
+            await redis.nodes_manager.initialize()
+        except (RedisError, RedisClusterException) as exc:
+            logger.warning("could not relearn the cluster's slots yet: %s", exc)
 
 
 async def close(redis: Redis) -> None:
