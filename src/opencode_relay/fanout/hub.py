@@ -22,6 +22,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
+from ..store.connect import refresh
 from ..store.keys import Keys
 from ..store.log import EventId, EventLog, LogEntry, Ref, parse_entry
 from ..store.replies import Entry, xread_entries
@@ -248,6 +249,7 @@ class Hub:
                 if self._stopping:
                     return
                 logger.warning("event log reader: %s; retrying in %.1fs", exc, delay)
+                await refresh(self.redis)  # a cluster: the log's slot may have a new primary
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except Exception:  # a bug must not end live fan-out: skip what was read, go on

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .. import events as event_types
-from ..store.connect import transaction
+from ..store.connect import refresh, transaction
 from ..store.log import EventLog, LogEntry
 from ..store.staging import Staging
 from ..store.state import JSON, StateStore, dumps
@@ -174,6 +174,7 @@ class Ingestor:
                     await asyncio.sleep(lease.renew_every)
             except RedisError as exc:
                 logger.warning("redis unavailable for the ingest lease: %s", exc)
+                await refresh(self.redis)  # a cluster: the lease's slot may have a new primary
                 await asyncio.sleep(self.backoff.next_delay())
 
     @property
@@ -194,6 +195,7 @@ class Ingestor:
                 logger.warning("opencode event stream: %s", exc)
             except RedisError as exc:
                 logger.warning("redis error while ingesting: %s", exc)
+                await refresh(self.redis)
             except Exception:  # a bug must not stop ingestion for good: log it, reconnect
                 logger.exception("ingest failed; reconnecting")
             self.connected.clear()

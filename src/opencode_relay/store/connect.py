@@ -36,7 +36,13 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.connection import parse_url
-from redis.exceptions import AuthenticationError, BusyLoadingError, RedisError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from ..errors import ConfigurationError
 
@@ -186,11 +192,15 @@ def _node_options(cluster: RedisCluster) -> dict[str, Any]:
 
 
 async def refresh(redis: Redis) -> None:
-    """After a transaction failed on a cluster: relearn which node serves which slot."""
+    """After a command failed on a cluster (a node down, a slot moved): relearn which node
+    serves which slot, from any node that answers (never raises: the caller retries)."""
     if isinstance(redis, RedisCluster):
         for client in _NODE_CLIENTS.pop(redis, {}).values():
             await client.aclose()
-        await redis.nodes_manager.initialize()
+        try:
+            await redis.nodes_manager.initialize()
+        except (RedisError, RedisClusterException) as exc:
+            logger.warning("could not relearn the cluster's slots yet: %s", exc)
 
 
 def _secret(value: Any) -> str | None:
