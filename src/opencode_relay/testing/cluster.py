@@ -127,12 +127,17 @@ class RedisClusterServer:
         raise RuntimeError(f"no primary serves slot {slot}")
 
     def wait_failover(self, killed: ClusterNode, timeout: float = 30) -> None:
-        """Waits until a replica took over from `killed` and the cluster is ok again."""
+        """Waits until a replica took over from `killed` and the cluster is ok again.
+
+        Right after the kill every node still reports `cluster_state:ok` (the failure is not
+        detected yet), so it also waits until no live node says `killed` serves a slot."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             alive = [n for n in self.nodes if n is not killed and n.process is not None
                      and n.process.poll() is None]
-            if all("cluster_state:ok" in _cli(n.port, "CLUSTER", "INFO") for n in alive):
+            if all("cluster_state:ok" in _cli(n.port, "CLUSTER", "INFO")
+                   and not _serves_slots(_cli(n.port, "CLUSTER", "NODES"), killed.port)
+                   for n in alive):
                 return
             time.sleep(0.2)
         raise RuntimeError("the cluster did not fail over in time")
@@ -140,6 +145,15 @@ class RedisClusterServer:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+def _serves_slots(nodes: str, port: int) -> bool:
+    """Whether the `CLUSTER NODES` answer `nodes` gives the node on `port` any slot."""
+    for line in nodes.splitlines():
+        fields = line.split()
+        if len(fields) > 1 and fields[1].split("@")[0].endswith(f":{port}"):
+            return len(fields) > 8
+    return False
 
 
 def _owns(port: int, slot: int) -> bool:
