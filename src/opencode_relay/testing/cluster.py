@@ -111,8 +111,12 @@ class RedisClusterServer:
         return self
 
     def ready(self) -> bool:
+        """Every node says the cluster is ok, and every replica has synced with its primary
+        (a replica that never did counts its data as too old and never takes over)."""
         alive = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
-        return all("cluster_state:ok" in _cli(n.port, "CLUSTER", "INFO") for n in alive)
+        return all("cluster_state:ok" in _cli(n.port, "CLUSTER", "INFO") for n in alive) and \
+            all("master_link_status:up" in info or "role:master" in info
+                for info in (_cli(n.port, "INFO", "replication") for n in alive))
 
     def primaries(self) -> list[ClusterNode]:
         return [n for n in self.nodes if n.process is not None and n.process.poll() is None
