@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from opencode_relay.errors import SignInRefused
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
@@ -32,6 +31,7 @@ from tests.support.oidc import (
     sign_in,
     tokens_for_another_client,
 )
+from tests.support.redis_under_test import redis_client
 from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import REFUSED_PORT, RelayProcess
 
@@ -247,7 +247,7 @@ async def test_states_expire_and_are_kept_by_digest_only(
     async with httpx.AsyncClient() as browser:
         start = await browser.get(f"{relay.url}/sso/login")
     state = query_of(start.headers["location"])["state"]
-    client = Redis.from_url(redis_server.url)
+    client = redis_client(redis_server.url)  # the cluster client on the cluster pass
     try:
         keys = [k.decode() async for k in client.scan_iter(match=f"{relay.prefix}auth:sso-state:*")]
         assert keys and all(state not in k for k in keys)
