@@ -10,7 +10,7 @@ from ..attachments import check_file_parts
 from ..audit import audited, note
 from ..errors import InvalidInput
 from ..relay import Relay
-from ..security.access import Right
+from ..security.access import ANSWERING, Right
 from ..security.principal import current_principal
 from ..session_service import SessionTarget
 from ..store.log import LogEntry
@@ -250,9 +250,9 @@ async def pending_requests(sid: SessionId, relay: Relay = Depends(get_relay)) ->
 async def _request_target(relay: Relay, sid: str, request_id: str) -> SessionTarget:
     """The session (this one or a sub-agent's) whose pending request this is. Answering is
     for the session's owner and its team's admins (security/access.py)."""
-    await relay.sessions.get(sid, Right.MANAGE)
+    await relay.sessions.get(sid, ANSWERING)
     owner, _request = await relay.sessions.pending_request(sid, request_id)
-    return await relay.sessions.target(owner, Right.MANAGE)
+    return await relay.sessions.target(owner, ANSWERING)
 
 
 @router.post("/sessions/{sid}/permissions/{request_id}",
