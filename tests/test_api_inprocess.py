@@ -156,7 +156,7 @@ async def test_with_auth_on_others_sessions_are_unknown(redis_server: EmbeddedRe
         assert hidden.status_code == 404
         assert hidden.json() == {"error": {"code": "not_found",
                                            "message": f"session {sid!r} was not found"}}
-        assert (await as_bob.get("/api/sessions")).json() == {"sessions": []}
+        assert (await as_bob.get("/api/sessions")).json() == {"sessions": [], "teams": {}}
     await redis.aclose()
 
 

@@ -4,7 +4,7 @@ Two relay replicas (auth on) share one Redis; browsers made by the test subscrib
 API; the scripted model asks for a permission (from a sub-agent), a question, finishes turns,
 a prompt fails on an unreachable provider; the push service checks each VAPID token and
 decrypts each message, and the test asserts exactly one notification per event, for the owner
-only.
+only; a team session's requests also reach the team's admins, and only them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from opencode_relay.launch.embedded import EmbeddedOpencode, EmbeddedRedis
 from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.push_service import Browser, PushService, unb64url
-from tests.support.secured import bearer, make_token, relay_cli
+from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import RelayProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -195,6 +195,58 @@ def test_one_notification_per_event_for_the_owner_only(
     # Only the replica that ingests sent them; the standby one sent none.
     assert _pushes(stack.first, stack.root, "sent") >= 10
     assert _pushes(stack.second, stack.root, "sent") == 0
+
+
+def test_a_team_request_reaches_its_admins_and_not_its_viewers(
+        stack: Stack, scripted: ScriptedProvider, script_key: str) -> None:
+    """A permission asked in a team's session goes to everyone who may answer it (its
+    creator, the team's admins), each once; not to members who may not answer, viewers,
+    outsiders (an admin of another team included). The turn's end goes to its creator."""
+    suffix = uuid.uuid4().hex[:6]
+    people = ("owner", "boss", "mia", "vera", "outsider")
+    tokens = {who: make_token(stack.first, f"{who}-{suffix}") for who in people}
+    ids = {who: token_id(stack.first, f"{who}-{suffix}") for who in people}
+    red, blue = f"red-{suffix}", f"blue-{suffix}"
+    for args in (("create", red), ("create", blue), ("add", red, ids["owner"], "member"),
+                 ("add", red, ids["boss"], "admin"), ("add", red, ids["mia"], "member"),
+                 ("add", red, ids["vera"], "viewer"), ("add", blue, ids["outsider"], "admin")):
+        done = relay_cli(stack.first, "team", *args)
+        assert done.returncode == 0, (args, done.stderr)
+    clients = {who: httpx.Client(base_url=stack.first.url, headers=bearer(tokens[who]),
+                                 timeout=60) for who in people}
+    try:
+        browsers = {who: stack.push.browser(f"team-{who}-{suffix}") for who in people}
+        for who in people:
+            _subscribe(clients[who], browsers[who])
+        marker = scripted.script(script_key, [
+            [{"tool": "bash", "args": {"command": "echo team-push", "description": "echo"}}],
+            [{"text": "The team command ran."}]])
+        owner, boss = clients["owner"], clients["boss"]
+        created = owner.post("/api/sessions", json={"title": "team push", "team": red})
+        assert created.status_code == 200, created.text
+        sid = created.json()["id"]
+        assert owner.post(f"/api/sessions/{sid}/prompt", json={"text": marker}).status_code \
+            == 202
+        (asked,) = _wait_messages(stack.push, browsers["boss"], 1)
+        assert asked["kind"] == "permission" and asked["sessionID"] == sid
+        assert asked["title"] == "Permission needed: team push"
+        assert stack.push.messages(browsers["owner"]) == [asked]
+        # The admin it reached may answer it.
+        pending = boss.get(f"/api/sessions/{sid}/requests").json()["permissions"]
+        assert asked["tag"] == f"permission:{pending[0]['id']}"
+        answer = boss.post(f"/api/sessions/{sid}/permissions/{pending[0]['id']}",
+                           json={"reply": "once"})
+        assert answer.status_code == 200, answer.text
+        # The turn's end is the creator's news only.
+        messages = _wait_messages(stack.push, browsers["owner"], 2)
+        assert [m["kind"] for m in messages] == ["permission", "idle"], messages
+        assert stack.push.messages(browsers["boss"]) == [asked]
+        for who in ("mia", "vera", "outsider"):
+            assert stack.push.messages(browsers[who]) == [], who
+        assert stack.push.problems() == []
+    finally:
+        for client in clients.values():
+            client.close()
 
 
 def _pushes(relay: RelayProcess, headers: dict[str, str], outcome: str) -> float:

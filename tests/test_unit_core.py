@@ -421,7 +421,9 @@ async def test_title_search_folds_case_and_looks_at_titles_only(redis: Redis, ke
     sids = list(titles)
 
     async def search(needle: str, limit: int = 10) -> list[str]:
-        return [json.loads(raw)["id"] for raw in await store.sessions_titled(sids, needle, limit)]
+        found = await store.sessions_titled(sids, needle, limit)
+        assert all(json.loads(raw)["id"] == sid for sid, raw in found)
+        return [sid for sid, _raw in found]
 
     assert await search("PARSER") == ["ses_1", "ses_6"]
     assert await search("parser", limit=1) == ["ses_1"]

@@ -32,6 +32,7 @@ from opencode_relay.security.access import Access
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
+from opencode_relay.teams import Teams
 from tests.support.push_service import Browser, PushService, unb64url
 from tests.test_unit_core import session_info
 
@@ -216,6 +217,44 @@ async def test_a_sub_agent_error_reaches_the_parents_owner_once(rig: Rig) -> Non
     (delivery,) = rig.service.deliveries
     assert delivery.headers["ttl"] == "60" and delivery.headers["urgency"] == "normal"
     assert len(delivery.headers["topic"]) <= 32
+
+
+async def test_a_team_request_reaches_who_may_answer_it_and_a_finished_turn_the_owner(
+        rig: Rig) -> None:
+    teams = Teams(rig.redis, rig.keys)
+    red = await teams.create("red")
+    for principal_id, role in (("alice", "admin"), ("boss", "admin"), ("mia", "member"),
+                               ("vera", "viewer"), ("leaving", "admin")):
+        await teams.set_member(red, principal_id, role)
+    # Half way through a removal: its grant is gone, the member list still names it.
+    await rig.redis.hdel(rig.keys.principal_teams("leaving"), red.id)
+    async with Staging(rig.redis) as stage:
+        rig.store.put_session(stage, {**session_info("ses_red"), "title": "Red work"})
+        rig.store.put_session(stage, session_info("ses_red_child", parent="ses_red"))
+        stage.on("ses_red").set(rig.keys.session_owner("ses_red"), "alice")
+        stage.on("ses_red").set(rig.keys.session_team("ses_red"), red.id)
+        await stage.commit()
+    people = ("alice", "boss", "mia", "vera", "leaving", "bob")
+    browsers = {who: rig.service.browser(who) for who in people}
+    for who, browser in browsers.items():
+        await rig.subscriptions.add(who, browser.endpoint, **browser.to_json()["keys"])
+    # A sub-agent's permission (the team is its parent's), a question, then the turn's end.
+    rig.notifier.observe(event("permission.asked", id="per_red", sessionID="ses_red_child",
+                               permission="bash", patterns=[], metadata={}, always=[]))
+    rig.notifier.observe(event("question.asked", id="que_red", sessionID="ses_red", questions=[
+        {"question": "Which colour?", "header": "C", "options": []}]))
+    rig.notifier.observe(event("session.status", sessionID="ses_red", status={"type": "busy"}))
+    rig.notifier.observe(event("session.idle", sessionID="ses_red"))
+    rig.notifier.observe(event("session.error", sessionID="ses_red",
+                               error={"name": "UnknownError", "data": {"message": "broke"}}))
+    await rig.notifier.stop(timeout=5)
+    assert rig.service.problems() == []
+    told = {who: [m["tag"] for m in rig.service.messages(browsers[who])] for who in people}
+    assert told == {"alice": ["permission:per_red", "question:que_red", "idle:ses_red",
+                              "error:ses_red"],  # the owner (and an admin): each once
+                    "boss": ["permission:per_red", "question:que_red"],
+                    "mia": [], "vera": [], "leaving": [], "bob": []}
+    assert rig.service.messages(browsers["boss"])[0]["url"] == "/?session=ses_red"
 
 
 async def test_a_session_the_relay_stopped_is_an_error(rig: Rig) -> None:

@@ -222,8 +222,14 @@ async def test_sessions_of_a_team_are_listed_for_its_members_only(
         mine = (await w.call("owner", "POST", "/api/sessions", json={"team": None})).json()["id"]
         for who, sees in (("member", {sid}), ("viewer", {sid}), ("boss", {sid}),
                           ("outsider", set()), ("owner", {sid, mine}), ("root", {sid, mine})):
-            listed = (await w.call(who, "GET", "/api/sessions")).json()["sessions"]
-            assert {s["id"] for s in listed} == sees, who
+            listed = (await w.call(who, "GET", "/api/sessions")).json()
+            assert {s["id"] for s in listed["sessions"]} == sees, who
+            # Each row's team, by name (the session of no team is not named).
+            assert listed["teams"] == ({sid: "alpha"} if sid in sees else {}), who
+            title = listed["sessions"][0]["title"] if sees else "anything"
+            found = (await w.call(who, "GET", "/api/sessions", params={"search": title})).json()
+            assert found["teams"] == {s["id"]: "alpha" for s in found["sessions"]
+                                      if s["id"] == sid}, who
         seen = (await w.call("viewer", "GET", f"/api/sessions/{sid}")).json()
         assert seen["access"] == {"team": "alpha", "role": "viewer", "right": "read"}
         own = (await w.call("owner", "GET", f"/api/sessions/{mine}")).json()
@@ -429,6 +435,7 @@ async def test_a_deleted_team_leaves_its_sessions_to_their_owners_even_if_made_a
     again = await teams.create("team1")
     await teams.set_member(again, "tok_mate", "admin")
     assert again.id != old.id
+    assert await teams.names([old.id, again.id, old.id]) == {again.id: "team1"}  # no old name
     assert (await access.standing(mate, "ses_teamwork")).right is None
     owner = Principal("tok_owner", "owner", admin=False)
     assert (await access.standing(owner, "ses_teamwork")).right is Right.MANAGE

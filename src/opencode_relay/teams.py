@@ -17,6 +17,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
@@ -109,6 +110,31 @@ class Teams:
     async def members(self, team: Team) -> dict[str, Role]:
         raw = await self.redis.hgetall(self.keys.team_members(team.id))
         return {text(k): check_role(text(v)) for k, v in raw.items()}
+
+    async def names(self, team_ids: Iterable[str]) -> dict[str, str]:
+        """Team id -> its name, for the ids that name a team (a deleted one's are left out).
+        One round trip."""
+        wanted = list(dict.fromkeys(team_ids))
+        if not wanted:
+            return {}
+        raw = await self.redis.hmget(self.keys.teams, wanted)
+        return {team_id: _team(record).name
+                for team_id, record in zip(wanted, raw, strict=True) if record is not None}
+
+    async def explicit_members(self, team_id: str, roles: Collection[Role]) -> list[str]:
+        """The principals named members of the team with one of `roles`, as access checks
+        read them (each one's own grant, `principal_teams`: added after the member list names
+        it and removed before). A group's holders are not listed anywhere, so not here."""
+        listed = await self.redis.hgetall(self.keys.team_members(team_id))
+        candidates = [text(k) for k, v in listed.items() if text(v) in roles]
+        if not candidates:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:  # several hash slots
+            for principal_id in candidates:
+                pipe.hget(self.keys.principal_teams(principal_id), team_id)
+            grants = await pipe.execute()
+        return [principal_id for principal_id, grant in zip(candidates, grants, strict=True)
+                if grant is not None and text(grant) in roles]
 
     async def roles_of(self, principal: Principal) -> dict[str, Role]:
         """Team id -> the principal's role there: its own memberships, and the teams whose

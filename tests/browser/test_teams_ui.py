@@ -1,6 +1,6 @@
 """Teams in the browser, with auth on: a member picks a team in `team-select` and starts a
 session; a teammate sees it appear live and drives it; a viewer reads it with the prompt box
-off and says why."""
+off and says why; the session list names each session's team."""
 
 from __future__ import annotations
 
@@ -18,10 +18,13 @@ from tests.support.stack import RelayProcess, wait_for
 pytestmark = pytest.mark.browser
 
 SECURED_ENV = {"RELAY_COOKIE_SECURE": "false"}  # plain http here
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
+         "device_scale_factor": 2}
 
 
-def _signed_in(new_page: Any, relay: RelayProcess, token: str, path: str = "/") -> Any:
-    page = new_page()
+def _signed_in(new_page: Any, relay: RelayProcess, token: str, path: str = "/",
+               **context: Any) -> Any:
+    page = new_page(**context)
     page.goto(f"{relay.url}{path}")
     page.get_by_test_id("login-token").fill(token)
     page.get_by_test_id("login-submit").click()
@@ -115,3 +118,40 @@ def test_a_session_started_for_a_team_shows_up_for_teammates_by_role(
     refused = httpx.post(f"{secured.url}/api/sessions/{sid}/prompt", json={"text": "hi"},
                          headers=bearer(tokens["vera"]), timeout=30)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "role_refused"
+
+
+def test_the_session_list_shows_each_sessions_team(
+        web_built: Any, secured: RelayProcess, new_page: Any) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    tokens = {who: make_token(secured, f"{who}-{suffix}") for who in ("rita", "ravi")}
+    ids = {who: token_id(secured, f"{who}-{suffix}") for who in tokens}
+    for args in (("create", "red"), ("add", "red", ids["rita"], "admin"),
+                 ("add", "red", ids["ravi"], "member")):
+        done = relay_cli(secured, "team", *args)
+        assert done.returncode == 0, done.stderr
+
+    def row(page: Any, sid: str) -> Any:
+        found = page.locator(f"[data-testid=session-item][data-session-id='{sid}']")
+        found.wait_for()
+        return found
+
+    ravi = _signed_in(new_page, secured, tokens["ravi"])
+    with httpx.Client(base_url=secured.url, headers=bearer(tokens["rita"]), timeout=60) as api:
+        made = api.post("/api/sessions", json={"title": "red team work", "team": "red"})
+        assert made.status_code == 200, made.text
+        alone = api.post("/api/sessions", json={"title": "rita alone", "team": None})
+        assert alone.status_code == 200, alone.text
+    sid, own = made.json()["id"], alone.json()["id"]
+    # Live: ravi's list gets the new session from the global stream, with its team.
+    badge = row(ravi, sid).get_by_test_id("session-row-team")
+    badge.wait_for()
+    assert badge.inner_text() == "red"
+    # Loaded: rita's list (GET /api/sessions) names it too; her own session has no team.
+    for context in ({}, PHONE):
+        rita = _signed_in(new_page, secured, tokens["rita"], **context)
+        badge = row(rita, sid).get_by_test_id("session-row-team")
+        badge.wait_for()
+        assert badge.inner_text() == "red" and badge.get_attribute("title") == "Team red"
+        assert row(rita, own).get_by_test_id("session-row-team").count() == 0
+        assert badge.is_visible()
+        shot(rita, "teams-list-phone" if context else "teams-list")

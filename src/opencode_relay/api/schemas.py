@@ -126,6 +126,12 @@ class SessionList(_Closed):
     sessions: list[Session]
 
 
+class ListedSessions(SessionList):
+    teams: dict[str, str] = Field(
+        description="Session id -> the name of its team, for each listed session made for one "
+                    "(a sub-agent's is its parent's); sessions of no team are not named")
+
+
 class CacheTokens(_Closed):
     read: int
     write: int

@@ -10,7 +10,7 @@ from ..attachments import check_file_parts
 from ..audit import audited, note
 from ..errors import InvalidInput
 from ..relay import Relay
-from ..security.access import Right
+from ..security.access import ANSWERING, Right
 from ..security.principal import current_principal
 from ..session_service import SessionTarget
 from ..store.log import LogEntry
@@ -29,6 +29,7 @@ from .schemas import (
     Deleted,
     DiffBody,
     Done,
+    ListedSessions,
     Message,
     OneSession,
     PartList,
@@ -59,7 +60,7 @@ def _transcript(records: list[MessageRecord], cursor: str) -> bytes:
     return b'{"messages":[' + messages + b'],"cursor":"' + cursor.encode() + b'"}'
 
 
-@router.get("/sessions", responses={**ok(SessionList), **errors(422)})
+@router.get("/sessions", responses={**ok(ListedSessions), **errors(422)})
 async def list_sessions(limit: int = Query(50, ge=1, le=1000),
                         search: str | None = Query(None, max_length=200),
                         relay: Relay = Depends(get_relay)) -> Response:
@@ -67,9 +68,18 @@ async def list_sessions(limit: int = Query(50, ge=1, le=1000),
         # Anyone but an admin sees only their own sessions: the whole list is filtered.
         ids = await relay.access.visible(
             await relay.store.list_session_ids(limit if relay.access.sees_all() else None), limit)
-        return raw_json(_list(b"sessions", await relay.store.get_sessions_raw(ids)))
+        return await _listed(relay, await relay.store.sessions_raw(ids))
     ids = await relay.access.visible(await relay.store.list_session_ids())
-    return raw_json(_list(b"sessions", await relay.store.sessions_titled(ids, search, limit)))
+    return await _listed(relay, await relay.store.sessions_titled(ids, search, limit))
+
+
+async def _listed(relay: Relay, found: list[tuple[str, bytes]]) -> Response:
+    """The list's answer: the sessions as stored, and the name of each one's team."""
+    holders = await relay.access.holders(sid for sid, _raw in found)  # cached once read
+    names = await relay.access.teams.names(h.team for h in holders.values() if h.team)
+    teams = {sid: names[h.team] for sid, h in holders.items() if h.team in names}
+    sessions = b",".join(raw for _sid, raw in found)
+    return raw_json(b'{"sessions":[' + sessions + b'],"teams":' + dumps(teams) + b"}")
 
 
 @router.post("/sessions", openapi_extra=audited("session.create"),
@@ -122,9 +132,11 @@ async def commit_created(relay: Relay, stage: Staging, session: JSON,
                          streams: tuple[str, ...], upstream: str, team: str | None) -> None:
     """Commits `stage` with the caller as the owner of a session it just made (for `team`, an
     id, or none), and `relay.session.created` on `streams` (opencode's own session.created may
-    have gone out before the owner record)."""
-    created = {"type": "relay.session.created", "properties": {"sessionID": session["id"],
-                                                               "info": session}}
+    have gone out before the owner record), naming the team."""
+    names = await relay.access.teams.names([team] if team else [])
+    created = {"type": "relay.session.created",
+               "properties": {"sessionID": session["id"], "info": session,
+                              "team": names.get(team) if team else None}}
     relay.access.claim(stage.on(session["id"]), session["id"], team)
     await relay.log.commit(stage, [LogEntry(None, dumps(created), streams)], upstream)
 
@@ -250,9 +262,9 @@ async def pending_requests(sid: SessionId, relay: Relay = Depends(get_relay)) ->
 async def _request_target(relay: Relay, sid: str, request_id: str) -> SessionTarget:
     """The session (this one or a sub-agent's) whose pending request this is. Answering is
     for the session's owner and its team's admins (security/access.py)."""
-    await relay.sessions.get(sid, Right.MANAGE)
+    await relay.sessions.get(sid, ANSWERING)
     owner, _request = await relay.sessions.pending_request(sid, request_id)
-    return await relay.sessions.target(owner, Right.MANAGE)
+    return await relay.sessions.target(owner, ANSWERING)
 
 
 @router.post("/sessions/{sid}/permissions/{request_id}",

@@ -4,8 +4,10 @@ An ingest observer (`observe`, called by the replica that ingests, after each ba
 asks the Detector whether an event needs a notification and queues it; that is all it does on
 the ingest path. Workers (at most `concurrency` sends at once) then claim the notification in
 Redis (SET NX per event: exactly one send even if ingest leadership moves and an event is seen
-twice), find the session's owner (a sub-agent's is its parent's), and post it to each of the
-owner's browsers. A push service's 404/410 drops that subscription.
+twice), find who is told (`recipients`: for a permission or question request everyone who may
+answer it, the owner and the team's admins; otherwise the owner; a sub-agent's are its
+parent's), and post it to each of their browsers. A push service's 404/410 drops that
+subscription.
 
 A send that may work a little later (429, 5xx, a timeout, no connection) is retried, up to
 `retries` more times, after an exponential backoff with jitter, or after the push service's
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from py_vapid import Vapid02
 from redis.exceptions import RedisError
 
-from ..security.access import Access
+from ..security.access import ANSWERING, Access
 from ..security.principal import LOCAL
 from ..store.keys import Keys
 from ..store.state import StateStore
@@ -38,6 +40,7 @@ logger = logging.getLogger("opencode_relay.push")
 
 _CLAIM_SECONDS = 86400  # far longer than a change of ingest leadership takes
 _MAX_DEPTH = 16
+_REQUESTS = frozenset({"permission", "question"})  # notices someone must act on
 
 
 @dataclass
@@ -58,7 +61,7 @@ class _Send:
     """One notification to one subscription: what a retry sends again."""
 
     notice: Notice
-    owner: str
+    principal_id: str  # whose subscription it is
     sub: Subscription
     data: bytes
     vapid: Vapid02
@@ -153,17 +156,9 @@ class Notifier:
         root = await self._root_of(notice.session_id)
         if notice.kind == "idle" and root != notice.session_id:
             return  # a sub-agent's turn ends inside its parent's: the parent's end is the news
-        owner = await self.access.owner_of(notice.session_id)
-        if owner is None and not self.auth_enabled:
-            owner = LOCAL.id  # with auth off everyone is the local principal
-        if owner is None:
-            return  # nobody owns it (made outside the relay): admins see it, nobody subscribed
-        subs = await self.subscriptions.of(owner)
-        now = time.time()
-        for sub in [s for s in subs if s.expires is not None and s.expires < now]:
-            await self.subscriptions.drop(owner, sub.id)  # the browser said it would lapse
-            subs.remove(sub)
-        if not subs:
+        targets = [(principal_id, sub) for principal_id in await self.recipients(notice)
+                   for sub in await self._live_subscriptions(principal_id)]
+        if not targets:
             return
         if not await self.store.redis.set(self.keys.push_sent(notice.claim), "1", nx=True,
                                           ex=_CLAIM_SECONDS):
@@ -171,10 +166,33 @@ class Notifier:
         info = await self.store.get_session(root)
         body = payload(notice, (info or {}).get("title"), root)
         data, vapid = encode(body), await self.vapid.current()
-        urgent = notice.kind in ("permission", "question")
+        urgent = notice.kind in _REQUESTS
         await asyncio.gather(*(
-            self._attempt(_Send(notice, owner, sub, data, vapid, urgent, topic(body["tag"])), 0)
-            for sub in subs))
+            self._attempt(_Send(notice, principal_id, sub, data, vapid, urgent,
+                                topic(body["tag"])), 0)
+            for principal_id, sub in targets))
+
+    async def recipients(self, notice: Notice) -> list[str]:
+        """Who is told, each once: a request (permission, question) goes to everyone who may
+        answer it (the owner and the team's admins, security/access.py), a finished turn or a
+        failure to the owner only (a sub-agent's owner is its parent's)."""
+        if notice.kind in _REQUESTS:
+            named = await self.access.named_holders(notice.session_id, ANSWERING)
+        else:
+            owner = await self.access.owner_of(notice.session_id)
+            named = [owner] if owner else []
+        if not named and not self.auth_enabled:
+            return [LOCAL.id]  # with auth off everyone is the local principal
+        return named  # none: made outside the relay; admins see it, nobody subscribed
+
+    async def _live_subscriptions(self, principal_id: str) -> list[Subscription]:
+        """The principal's subscriptions, without (and dropping) those past their expiry."""
+        subs = await self.subscriptions.of(principal_id)
+        now = time.time()
+        for sub in [s for s in subs if s.expires is not None and s.expires < now]:
+            await self.subscriptions.drop(principal_id, sub.id)  # the browser said it lapses
+            subs.remove(sub)
+        return subs
 
     async def _attempt(self, send: _Send, attempt: int) -> None:
         """Sends once (attempt 0 is the first try) and acts on the answer."""
@@ -186,7 +204,7 @@ class Notifier:
             self.counts.sent += 1
         elif result.outcome is Outcome.GONE:
             self.counts.expired += 1
-            await self.subscriptions.drop(send.owner, sub.id)
+            await self.subscriptions.drop(send.principal_id, sub.id)
             logger.info("push: %s answered %s; subscription %s dropped", sub.origin,
                         result.reason, sub.id)
         elif result.outcome is Outcome.FAILED:

@@ -54,6 +54,10 @@ class Right(IntEnum):
     MANAGE = 3  # answer permission and question requests, rename, delete, share
 
 
+# What answering a session's permission and question requests needs (the answer routes, and
+# who is notified of a request: push/notifier.py).
+ANSWERING = Right.MANAGE
+
 # A team role's right on the team's sessions.
 ROLE_RIGHTS: dict[Role, Right] = {"viewer": Right.READ, "member": Right.DRIVE,
                                   "admin": Right.MANAGE}
@@ -259,6 +263,17 @@ class Access:
         if ROLES.index(held) < ROLES.index(role):
             raise RoleRefused(f"you are a {held} of team {team.name!r}: managing the team "
                               f"needs the {role} role")
+
+    async def named_holders(self, sid: str, right: Right) -> list[str]:
+        """The principals who hold `right` on the session by name, each once: its owner, then
+        its team's explicit members whose role grants it (`team_members`). Not relay admins
+        (they hold every right on every session) nor a group's holders: neither is a list."""
+        holder = (await self.holders([sid]))[sid]
+        named = [holder.owner] if holder.owner else []
+        if holder.team:
+            roles = [role for role in ROLES if ROLE_RIGHTS[role] >= right]
+            named += await self.teams.explicit_members(holder.team, roles)
+        return list(dict.fromkeys(named))
 
     def event_filter(self) -> SessionFilter | None:
         """For the global event stream: None (everything) or the current principal's filter."""

@@ -200,8 +200,12 @@ class StateStore:
         return zset_members(await self.redis.zrevrange(self.keys.session_list, 0, stop))
 
     async def get_sessions_raw(self, sids: list[str]) -> list[bytes]:
+        return [raw for _sid, raw in await self.sessions_raw(sids)]
+
+    async def sessions_raw(self, sids: list[str]) -> list[tuple[str, bytes]]:
+        """Each stored session among `sids`, in order, with its id (its JSON undecoded)."""
         found = await self._get_each([self.keys.session(sid) for sid in sids])
-        return [raw for raw in found if raw is not None]
+        return [(sid, raw) for sid, raw in zip(sids, found, strict=True) if raw is not None]
 
     async def _get_each(self, keys: list[str]) -> list[bytes | None]:
         """GET of each key in one round trip (a pipeline, not MGET: the keys' slots differ)."""
@@ -212,22 +216,23 @@ class StateStore:
                 pipe.get(key)
             return await pipe.execute()
 
-    async def sessions_titled(self, sids: list[str], needle: str, limit: int) -> list[bytes]:
+    async def sessions_titled(self, sids: list[str], needle: str,
+                              limit: int) -> list[tuple[str, bytes]]:
         """The sessions among `sids`, in order, whose title contains `needle` ignoring case
-        (at most `limit`; read 500 at a time).
+        (at most `limit`; read 500 at a time), each with its id.
 
         Most sessions are ruled out on their raw JSON, undecoded: stored JSON is orjson's,
         which leaves non-ASCII text as it is, so in an all-ASCII session lowercasing is case
         folding, and a title holding the needle means the JSON holds it JSON-escaped."""
         folded = needle.casefold()
         escaped = dumps(folded)[1:-1] if folded.isascii() else None
-        found: list[bytes] = []
+        found: list[tuple[str, bytes]] = []
         for start in range(0, len(sids), 500):
-            for raw in await self.get_sessions_raw(sids[start:start + 500]):
+            for sid, raw in await self.sessions_raw(sids[start:start + 500]):
                 if raw.isascii() and (escaped is None or escaped not in raw.lower()):
                     continue
                 if folded in str(orjson.loads(raw).get("title", "")).casefold():
-                    found.append(raw)
+                    found.append((sid, raw))
                     if len(found) == limit:
                         return found
         return found

@@ -42,6 +42,8 @@ export class SessionList {
     this.sessions = new Map();
     /** @type {Map<string, SessionStatus>} */
     this.status = new Map();
+    /** @type {Map<string, string>} session id -> its team's name (a session's team never changes) */
+    this.teams = new Map();
     /** @type {Map<string, HTMLLIElement>} */
     this.items = new Map();
     /** @type {WeakMap<HTMLLIElement, SessionInfo>} the session each row was drawn from */
@@ -109,6 +111,7 @@ export class SessionList {
     if (token !== this.loadToken) return;
     this.sessions.clear();
     for (const s of data.sessions || []) this.sessions.set(s.id, s);
+    for (const [id, team] of Object.entries(data.teams || {})) this.teams.set(id, team);
     this.attention.loaded(this.sessions.values());
     this.render();
     this.loadStatuses([...this.sorted()].slice(0, 30));
@@ -228,6 +231,7 @@ export class SessionList {
     li.className = `session-item${s.id === this.activeId ? ' active' : ''}${unread ? ' unread' : ''}`;
     li.dataset.status = status;
     li.title = s.directory || '';
+    const team = this.teams.get(s.id);
     clear(li).append(
       h('a', { href: `/?session=${encodeURIComponent(s.id)}`, class: 'session-link' },
         h('div', { class: 'session-row' },
@@ -240,6 +244,7 @@ export class SessionList {
           }) : null,
           unread ? h('span', { class: 'session-unread', testid: 'session-unread', title: 'New activity since you last looked', text: 'new' }) : null),
         h('div', { class: 'session-meta' },
+          team ? h('span', { class: 'session-row-team', testid: 'session-row-team', title: `Team ${team}`, text: team }) : null,
           h('span', { class: 'session-dir', text: shortDir(s.directory) }),
           h('span', { class: 'session-time', text: timeAgo(s.time && (s.time.updated || s.time.created)) }))));
   }
@@ -263,6 +268,7 @@ export class SessionList {
   /** @param {string} id */
   remove(id) {
     this.sessions.delete(id);
+    this.teams.delete(id);
     this.attention.forget(id);
     this.status.delete(id);
     this.render();
@@ -290,8 +296,11 @@ export class SessionList {
     const marked = this.attention.apply(event);
     if (marked) this.redraw(marked);
     switch (event.type) {
-      case E.SESSION_CREATED:
       case E.RELAY_SESSION_CREATED:
+        if (p.team && p.sessionID) this.teams.set(p.sessionID, p.team);
+        this.upsert(p.info);
+        break;
+      case E.SESSION_CREATED:
       case E.SESSION_UPDATED:
         this.upsert(p.info);
         break;
