@@ -246,7 +246,12 @@ class Hub:
                         self.position = added.last
                         self.on_dispatch(added.first)
                     continue
-                await self._hand_out(added.entries())
+                try:
+                    await self._hand_out(added.entries())
+                except (RedisError, RedisClusterException, OSError) as exc:
+                    # A filter could not look a session up: the reader reads these instead.
+                    logger.warning("fan-out of a commit deferred to the log reader: %s", exc)
+                    return
         finally:
             self._committing -= 1
             if not self._committing:
@@ -263,7 +268,10 @@ class Hub:
             if self._all:
                 await self._prepare_filters({s for entry in fresh for s in entry.sessions})
                 fresh = [entry for entry in fresh if entry.id > self.position]  # type: ignore[operator]
-            self.dispatch_read(fresh)
+            try:
+                self.dispatch_read(fresh)
+            except Exception:  # a bug must not end live fan-out (nor a commit): skip these
+                logger.exception("fan-out failed on a read of the log; skipping it")
         # Once per read, for its oldest entry (the one that waited longest): per event, the
         # histogram cost as much as the fan-out itself.
         if fresh:
