@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -304,3 +305,36 @@ async def test_own_commits_reach_clients_without_a_read_back_and_others_are_read
         await hub_redis.aclose()
         await redis.aclose()
         redis_server.stop()
+
+
+async def test_a_batch_staged_while_the_last_commits_reads_what_that_one_wrote(
+        redis: Redis, keys: Keys) -> None:
+    """The next batch is staged while Redis commits the last; a delta for a part the batch in
+    flight removes must not read the part back from Redis before that removal is in (it would
+    bring the part back)."""
+    sid, mid, pid = "ses_a", "msg_ses_a", "prt_ses_a"
+    fake = FakeOpencode()
+    fake.add(sid, 2000, "first")
+    ingestor = Ingestor(redis, fake, StateStore(redis, keys),  # type: ignore[arg-type]
+                        EventLog(redis, keys, 10_000, 10_000))
+    commit = ingestor.log.commit
+    in_flight = asyncio.Event()
+
+    async def slow_commit(*args: Any, **kwargs: Any) -> None:
+        in_flight.set()
+        await asyncio.sleep(0.3)  # Redis is slow: the next read is staged meanwhile
+        await commit(*args, **kwargs)
+
+    async def stream() -> AsyncIterator[list[dict]]:
+        await ingestor.synced.wait()
+        ingestor.log.commit = slow_commit  # type: ignore[method-assign]
+        yield [ev("message.part.removed", sessionID=sid, messageID=mid, partID=pid)]
+        await in_flight.wait()
+        yield [ev("message.part.delta", sessionID=sid, messageID=mid, partID=pid, field="text",
+                  delta=" again")]
+        await asyncio.sleep(0.6)  # both batches committed before the stream ends
+
+    with pytest.raises(UpstreamUnavailable, match="closed"):
+        await asyncio.wait_for(ingestor._consume(stream()), 30)
+    assert await ingestor.store.get_part(sid, pid) is None
+    assert pid.encode() not in await redis.zrange(keys.message_parts(sid, mid), 0, -1)
