@@ -28,15 +28,19 @@ def test_two_replicas_share_one_log_and_fail_over(
         assert b.get("/api/health").json()["opencode"]["events"] == "standby"
         marker = scripted.script(script_key, [[{"text": "served by both replicas"}]])
         sid = a.post("/api/sessions", json={"title": "replicas"}).json()["id"]
-        on_a = EventCollector(f"{first.url}/api/sessions/{sid}/events").start()
-        on_b = EventCollector(f"{second.url}/api/sessions/{sid}/events").start()
+        # Both from the session log's start (a stream opened without a cursor begins with
+        # whatever its replica hands out after it opened: the two open at different moments).
+        on_a = EventCollector(f"{first.url}/api/sessions/{sid}/events?after=0").start()
+        on_b = EventCollector(f"{second.url}/api/sessions/{sid}/events?after=0").start()
         assert a.post(f"/api/sessions/{sid}/messages", json={"text": marker}).status_code == 200
         on_a.wait_for_type("session.idle")
         on_b.wait_for_type("session.idle")
         # Same events, same ids, each once: only one replica ingested.
         def same_on_both() -> bool:
-            return [(e.id, e.data) for e in on_a.events if e.id] == \
-                [(e.id, e.data) for e in on_b.events if e.id]
+            sent_a = [(e.id, e.data) for e in on_a.events if e.id]
+            sent_b = [(e.id, e.data) for e in on_b.events if e.id]
+            assert sent_a == sent_b, f"a: {[i for i, _ in sent_a]}, b: {[i for i, _ in sent_b]}"
+            return True
 
         wait_for(same_on_both, 10, "both replicas to have sent the same events")
         upstream_ids = [json.loads(e.data).get("id") for e in on_b.events if e.id]

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -238,3 +239,102 @@ async def test_deltas_received_before_a_snapshot_are_not_applied_twice_even_when
         await asyncio.wait_for(ingestor._consume(stream()), 30)
     part = await ingestor.store.get_part(sid, pid)
     assert part is not None and part["text"] == "first x1 x2 late"
+
+
+async def test_own_commits_reach_clients_without_a_read_back_and_others_are_read(
+        tmp_path: Path) -> None:
+    """What this process commits the hub hands out as the log reported it (EventLog.watcher);
+    what another process (a replica's ingester) commits meanwhile it reads from Redis. Either
+    way every stream gets every entry once, in the log's order, under the log's ids."""
+    redis_server = EmbeddedRedis(tmp_path / "redis").start()
+    redis = Redis.from_url(redis_server.url)
+    keys = Keys("own:")
+    ours, theirs = EventLog(redis, keys, 200_000, 50_000), EventLog(redis, keys, 200_000, 50_000)
+    hub_redis = Redis.from_url(redis_server.url)
+    read_back = 0
+    xread = hub_redis.xread
+
+    async def counted_xread(*args: object, **kwargs: object) -> object:
+        nonlocal read_back
+        found = await xread(*args, **kwargs)  # type: ignore[arg-type]
+        read_back += sum(len(entries) for _stream, entries in found or [])
+        return found
+
+    hub_redis.xread = counted_xread  # type: ignore[method-assign]
+    hub = Hub(hub_redis, keys, ours)
+    ours.watcher = hub
+    await hub.start()
+    other = "ses_other"
+
+    async def commit(log: EventLog, count: int, tag: str) -> None:
+        entries = [LogEntry(None, json.dumps({"n": f"{tag}{i}"}).encode(),
+                            (SID,) if i % 2 == 0 else (other,)) for i in range(count)]
+        async with Staging(redis) as stage:
+            await log.commit(stage, entries, "default")
+
+    streams = {name: event_stream(hub, ours, key, sid, None, 30) for name, key, sid in [
+        ("all", keys.events, None), ("session", keys.session_events(SID), SID)]}
+    try:
+        for stream in streams.values():
+            assert b"retry:" in await anext(stream)
+            assert b"connected" in await anext(stream)
+        plan = [(ours, 100, "a"), (theirs, 40, "b"), (ours, 100, "c"), (ours, 100, "d"),
+                (theirs, 40, "e"), (ours, 100, "f")]
+        for log, count, tag in plan:
+            await commit(log, count, tag)
+            await asyncio.sleep(0.05)  # the hub is done with it (read or handed out)
+        # Read back from Redis: the other process's 80 entries, and at most the one entry a
+        # blocked read asks for per commit of ours; never our batches themselves.
+        assert read_back <= 80 + len(plan), read_back
+        # Both at once: whichever lands first, the other follows it in the log (ours is read
+        # back if theirs came first: the hub hands out only what follows what it has).
+        await asyncio.gather(commit(ours, 100, "g"), commit(theirs, 40, "h"))
+        expected = {"all": [text(i) for i, _f in await redis.xrange(keys.events)],
+                    "session": [text(i) for i, _f in
+                                await redis.xrange(keys.session_events(SID))]}
+        got: dict[str, list[str]] = {name: [] for name in streams}
+        for name, stream in streams.items():
+            while len(got[name]) < len(expected[name]):
+                got[name] += ids_in(await asyncio.wait_for(anext(stream), 10))
+        assert got == expected
+        assert len(expected["all"]) == 620 and len(expected["session"]) == 310
+    finally:
+        for stream in streams.values():
+            await stream.aclose()
+        await hub.stop()
+        await hub_redis.aclose()
+        await redis.aclose()
+        redis_server.stop()
+
+
+async def test_a_batch_staged_while_the_last_commits_reads_what_that_one_wrote(
+        redis: Redis, keys: Keys) -> None:
+    """The next batch is staged while Redis commits the last; a delta for a part the batch in
+    flight removes must not read the part back from Redis before that removal is in (it would
+    bring the part back)."""
+    sid, mid, pid = "ses_a", "msg_ses_a", "prt_ses_a"
+    fake = FakeOpencode()
+    fake.add(sid, 2000, "first")
+    ingestor = Ingestor(redis, fake, StateStore(redis, keys),  # type: ignore[arg-type]
+                        EventLog(redis, keys, 10_000, 10_000))
+    commit = ingestor.log.commit
+    in_flight = asyncio.Event()
+
+    async def slow_commit(*args: Any, **kwargs: Any) -> None:
+        in_flight.set()
+        await asyncio.sleep(0.3)  # Redis is slow: the next read is staged meanwhile
+        await commit(*args, **kwargs)
+
+    async def stream() -> AsyncIterator[list[dict]]:
+        await ingestor.synced.wait()
+        ingestor.log.commit = slow_commit  # type: ignore[method-assign]
+        yield [ev("message.part.removed", sessionID=sid, messageID=mid, partID=pid)]
+        await in_flight.wait()
+        yield [ev("message.part.delta", sessionID=sid, messageID=mid, partID=pid, field="text",
+                  delta=" again")]
+        await asyncio.sleep(0.6)  # both batches committed before the stream ends
+
+    with pytest.raises(UpstreamUnavailable, match="closed"):
+        await asyncio.wait_for(ingestor._consume(stream()), 30)
+    assert await ingestor.store.get_part(sid, pid) is None
+    assert pid.encode() not in await redis.zrange(keys.message_parts(sid, mid), 0, -1)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import SentinelConnectionPool
-from redis.exceptions import BusyLoadingError
+from redis.exceptions import BusyLoadingError, DataError
 
 from opencode_relay.cli import load_settings
 from opencode_relay.config import Settings
@@ -189,3 +189,32 @@ async def test_a_cluster_is_found_by_asking_checked_on_every_primary_and_not_wai
             await connect.close(redis)
     finally:
         cluster.stop()
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6380/0",
+                                 "unix:///run/redis.sock"])
+def test_commands_are_packed_in_c_into_the_same_bytes(url: str) -> None:
+    """store/packing.py: the relay's connections pack with hiredis what redis-py packs in
+    Python, byte for byte (the command name split as redis-py splits it, every argument type)."""
+    client = connect.build_client(url, cluster=False)
+    packing = client.connection_pool.connection_class
+    python = packing.__mro__[2]  # redis-py's own class (plain, TLS or Unix socket)
+    assert packing.__name__ == python.__name__ and packing is not python
+    conn, reference = packing(), python()
+    for args in [("SET", "k", "välue"), ("CONFIG GET", "maxmemory"), (b"XADD", b"s", "*", 1, 2.5),
+                 ("EVALSHA", "a" * 40, 2, "{x}a", "{x}b", b"\x00\xff" * 5000, memoryview(b"mv"))]:
+        assert b"".join(conn.pack_command(*args)) == b"".join(reference.pack_command(*args))
+    with pytest.raises(DataError):
+        conn.pack_command("SET", "k", None)
+
+
+async def test_a_client_packing_in_c_talks_to_redis(redis_server: EmbeddedRedis) -> None:
+    client = connect.build_client(redis_server.url, cluster=False)
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.set("packed:k", "välue").xadd("packed:s", {"e": b"\x00" * 10_000}).get("packed:k")
+            found = await pipe.execute()
+        assert found[0] is True and found[2] == "välue".encode()
+    finally:
+        await client.delete("packed:k", "packed:s")
+        await client.aclose()

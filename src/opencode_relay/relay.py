@@ -143,6 +143,7 @@ def build_relay(settings: Settings, redis: Redis, observer: Observer | None = No
     log = EventLog(redis, keys, settings.log_max_events, settings.session_log_max_events)
     hub = Hub(redis, keys, log, settings.client_queue_size, on_drop=seen.on_drop,
               on_dispatch=seen.on_dispatch)
+    log.watcher = hub  # what this process logs goes to its clients without a read back
     access = Access(redis, keys, settings.auth_enabled)
     push = build_push(settings, redis, keys, store, access) if settings.push else None
     upstreams: dict[str, Upstream] = {}

@@ -1,12 +1,17 @@
 """One reader of the Redis event log per relay process, fanning out to bounded client queues.
 
-Clients never touch Redis for live events: the hub reads each entry of the global log once and
-hands the same pre-encoded bytes to every subscriber whose filter matches. A subscriber of
-every event gets it under the global log's id; a subscriber of one session gets it under that
-session's own log id, with the id before it there (`prev`), both carried by the global entry
-(store/log.py), so its replay (the session's log) and the live events join without gap or
-double. A read of the log goes to a subscriber as one list (one queue operation per read and
-client, not per event: a burst of deltas to many clients cost more in queue traffic than in
+Clients never touch Redis for live events: the hub takes each entry of the global log once and
+hands the same pre-encoded bytes to every subscriber whose filter matches. What this process
+commits to the log it hears of from the log itself (`committed`, with the ids Redis gave) and
+fans out without reading it back, when it follows the last entry the hub has; the hub reads from
+Redis what other processes (other replicas' ingesters) add. A blocked read asks for one entry: if
+it is one this process is committing, the hub waits for that commit instead of reading it all.
+
+A subscriber of every event gets it under the global log's id; a subscriber of one session gets
+it under that session's own log id, with the id before it there (`prev`), both carried by the
+global entry (store/log.py), so its replay (the session's log) and the live events join without
+gap or double. A read of the log goes to a subscriber as one list (one queue operation per read
+and client, not per event: a burst of deltas to many clients cost more in queue traffic than in
 anything else). A subscriber with more than `queue_size` events waiting is dropped (it resumes
 with Last-Event-ID), so a slow client never delays the others.
 """
@@ -14,6 +19,7 @@ with Last-Event-ID), so a slow client never delays the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +30,8 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from ..store.connect import refresh
 from ..store.keys import Keys
-from ..store.log import EventId, EventLog, LogEntry, Ref, parse_entry
-from ..store.replies import Entry, xread_entries
+from ..store.log import EventId, EventLog, LogEntry, Logged, Ref, parse_entry
+from ..store.replies import xread_entries
 from .sse import event_frame
 
 logger = logging.getLogger("opencode_relay.fanout")
@@ -120,13 +126,18 @@ class Hub:
         self._by_session: dict[str, set[Subscriber]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.position: EventId | None = None
+        self.position: EventId | None = None  # the last entry of the global log handed out
+        self._committing = 0  # commits of this process under way (EventLog.watcher)
+        self._settled = asyncio.Event()  # set while none is
+        self._settled.set()
 
     @property
     def client_count(self) -> int:
         return len(self._all) + sum(len(s) for s in self._by_session.values())
 
     async def start(self) -> None:
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
+            self.position = await self.log.last_id()  # else the reader asks, until it can
         self._task = asyncio.create_task(self._read_forever())
 
     async def stop(self) -> None:
@@ -216,33 +227,84 @@ class Hub:
         for accept in filters.values():
             await accept.prepare(sessions)
 
+    # ----- what this process commits (store/log.py CommitWatcher) ---------------------------
+    def committing(self) -> None:
+        self._committing += 1
+        self._settled.clear()
+
+    async def committed(self, logged: list[Logged]) -> None:
+        """Fans out what a commit of this process added to the global log, when nothing
+        comes before it that the hub has not handed out (else the reader reads it all)."""
+        try:
+            for added in logged:
+                if self.position is None or self.position < added.prev:
+                    return
+                if not self._all and not self._by_session:
+                    # Nobody listens here: keep the position, skip the work (a client that
+                    # comes later replays what it missed from Redis).
+                    if added.last > self.position:
+                        self.position = added.last
+                        self.on_dispatch(added.first)
+                    continue
+                try:
+                    await self._hand_out(added.entries())
+                except (RedisError, RedisClusterException, OSError) as exc:
+                    # A filter could not look a session up: the reader reads these instead.
+                    logger.warning("fan-out of a commit deferred to the log reader: %s", exc)
+                    return
+        finally:
+            self._committing -= 1
+            if not self._committing:
+                self._settled.set()
+
+    async def _hand_out(self, entries: list[LogEntry]) -> None:
+        """Fans out the entries (oldest first, contiguous in the global log) that follow
+        `position`, and moves it past them."""
+        assert self.position is not None
+        fresh = [entry for entry in entries if entry.id is not None and entry.id > self.position]
+        if not fresh:
+            return
+        if self._all or self._by_session:
+            if self._all:
+                await self._prepare_filters({s for entry in fresh for s in entry.sessions})
+                fresh = [entry for entry in fresh if entry.id > self.position]  # type: ignore[operator]
+            try:
+                self.dispatch_read(fresh)
+            except Exception:  # a bug must not end live fan-out (nor a commit): skip these
+                logger.exception("fan-out failed on a read of the log; skipping it")
+        # Once per read, for its oldest entry (the one that waited longest): per event, the
+        # histogram cost as much as the fan-out itself.
+        if fresh:
+            self.position = fresh[-1].id
+            self.on_dispatch(fresh[0].id)  # type: ignore[arg-type]
+
+    # ----- what other processes add ------------------------------------------------------
     async def _read_forever(self) -> None:
         # BLOCK stays under the client's socket timeout (store/connect.py), so an idle log is
         # not an error.
         delay = 0.1
+        waited = False
         while not self._stopping:
-            found: list[tuple[bytes, list[Entry]]] = []
             try:
                 if self.position is None:
                     self.position = await self.log.last_id()
                 found = xread_entries(await self.redis.xread(
-                    {self.keys.events: str(self.position)}, count=1000, block=2000))
+                    {self.keys.events: str(self.position)}, count=1, block=2000))
                 delay = 0.1
-                for _stream, entries in found:
-                    if not self._all and not self._by_session:
-                        # Nobody listens here: keep the position, skip the work (a client that
-                        # comes later replays what it missed from Redis).
-                        self.position = EventId.parse(entries[-1][0])
-                        self.on_dispatch(EventId.of_entry(entries[0][0]))
-                        continue
-                    batch = [parse_entry(raw_id, fields) for raw_id, fields in entries]
-                    if self._all:
-                        await self._prepare_filters({s for e in batch for s in e.sessions})
-                    self.dispatch_read(batch)
-                    self.position = batch[-1].id
-                    # Once per read, for its oldest entry (the one that waited longest): per
-                    # event, the histogram cost as much as the fan-out itself.
-                    self.on_dispatch(EventId.of_entry(entries[0][0]))
+                if not found:
+                    continue
+                probed = EventId.of_entry(found[0][1][0][0])
+                if probed <= self.position:
+                    continue  # handed out meanwhile by `committed`
+                if self._committing and not waited:
+                    # Most likely this process's own commit, whose ids are on their way: wait
+                    # for it, once (another process's entry may be what stops the hand-over).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._settled.wait(), 2.0)
+                    waited = probed > self.position  # not handed out: read it next time
+                    continue
+                waited = False
+                await self._catch_up()
             except asyncio.CancelledError:
                 raise
             except (RedisError, RedisClusterException, OSError) as exc:
@@ -252,9 +314,29 @@ class Hub:
                 await refresh(self.redis)  # a cluster: the log's slot may have a new primary
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            except Exception:  # a bug must not end live fan-out: skip what was read, go on
-                logger.exception("event log reader failed on a batch; skipping it")
-                for _stream, entries in found:
-                    if entries:
-                        self.position = EventId.parse(entries[-1][0])
-                await asyncio.sleep(delay)
+
+    async def _catch_up(self, count: int = 1000) -> None:
+        """Reads and fans out everything after `position`, `count` entries at a time."""
+        while True:
+            assert self.position is not None
+            found = xread_entries(await self.redis.xread(
+                {self.keys.events: str(self.position)}, count=count))
+            read = found[0][1] if found else []
+            fresh = [(raw_id, fields) for raw_id, fields in read
+                     if EventId.of_entry(raw_id) > self.position]
+            if fresh:
+                if not self._all and not self._by_session:
+                    # Nobody listens here: keep the position, skip the work (a client that
+                    # comes later replays what it missed from Redis).
+                    self.position = EventId.of_entry(fresh[-1][0])
+                    self.on_dispatch(EventId.of_entry(fresh[0][0]))
+                else:
+                    try:
+                        batch = [parse_entry(raw_id, fields) for raw_id, fields in fresh]
+                    except Exception:  # a bug must not end live fan-out: skip what was read
+                        logger.exception("event log reader failed on a batch; skipping it")
+                        self.position = EventId.of_entry(fresh[-1][0])
+                        continue
+                    await self._hand_out(batch)
+            if len(read) < count:
+                return

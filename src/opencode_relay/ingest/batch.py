@@ -9,6 +9,7 @@ need no read (and no commit) in the middle of the batch.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,9 @@ class Batch:
     parts: dict[str, JSON] = field(default_factory=dict)  # changed parts by id, written last
     log: list[LogEntry] = field(default_factory=list)     # appended to the event log last
     hints: dict[str, set[str]] = field(default_factory=dict)  # search: term -> sessions
+    # Heard once committed: the events for the ingest observers, the count of each type.
+    events: list[JSON] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
     # Sessions (sid,), messages (sid, mid) and parts (sid, mid, pid) removed by this batch: Redis
     # still holds them until the commit, so a read must not bring them back.
     _removed: set[tuple[str, ...]] = field(default_factory=set)

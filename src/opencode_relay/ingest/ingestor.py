@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import random
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -129,6 +128,8 @@ class Ingestor:
         self._parents: LRUCache[str, str | None] = LRUCache(maxsize=part_cache_size * 10)
         self._lineages: dict[str, tuple[str, ...]] = {}  # from _parents; emptied when it changes
         self._batch: Batch | None = None  # the transaction being staged, if any
+        # The batch being committed while `_consume` reads and stages the next one.
+        self._committing: asyncio.Task[None] | None = None
         self.file_signal = FileSignal()  # which sessions hear of file changes
         self._handlers = self._handler_table()
 
@@ -265,16 +266,36 @@ class Ingestor:
                 # burst is written in few transactions.
                 if queue.empty():
                     idle.set()
-                reads = [await queue.get()]
+                reads = [await self._next_read(queue)]
                 idle.clear()
                 size = _size(reads[0])
                 while size < self.batch_size and not queue.empty():
                     reads.append(queue.get_nowait())
                     size += _size(reads[-1])
-                await self._apply_or_raise(fresh(_flat(reads)))
+                await self._apply_or_raise(fresh(_flat(reads)), in_turn=True)
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
+            if self._committing is not None:  # cancelled mid-commit: the next ingester replays
+                self._committing.cancel()
+                await asyncio.gather(self._committing, return_exceptions=True)
+                self._committing = None
+
+    async def _next_read(self, queue: asyncio.Queue[Any]) -> Any:
+        """The next read of opencode's stream; raises at once if the batch being committed
+        meanwhile fails (its events must be replayed: the caller reconnects)."""
+        committing = self._committing
+        if committing is None or not queue.empty():
+            return await queue.get()
+        getter = asyncio.ensure_future(queue.get())
+        try:
+            await asyncio.wait({getter, committing}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                await self._committed()
+            return await getter
+        finally:
+            if not getter.done():
+                getter.cancel()
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Shutdown: stops reading opencode, then waits until what was read is in Redis."""
@@ -283,11 +304,12 @@ class Ingestor:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         # No event marks "batch applied and inbox empty"; a short poll up to the deadline.
-        while loop.time() < deadline and (self._batch is not None or (  # noqa: ASYNC110
-                self._inbox is not None and not self._inbox.empty())):
+        while loop.time() < deadline and (  # noqa: ASYNC110
+                self._batch is not None or (self._inbox is not None and not self._inbox.empty())
+                or (self._committing is not None and not self._committing.done())):
             await asyncio.sleep(0.02)
 
-    async def _apply_or_raise(self, items: list[Any]) -> None:
+    async def _apply_or_raise(self, items: list[Any], in_turn: bool = False) -> None:
         events: list[JSON] = []
         for item in items:
             if item is _STREAM_END:
@@ -297,7 +319,7 @@ class Ingestor:
                 await self.apply(events)
                 raise item
             events.append(item)
-        await self.apply(events)
+        await (self._apply_in_turn(events) if in_turn else self.apply(events))
 
     # ----- reconcile ---------------------------------------------------------------------
     async def reconcile(self) -> Reconciled:
@@ -462,38 +484,55 @@ class Ingestor:
     # ----- applying events ---------------------------------------------------------------
     async def apply(self, events: list[JSON]) -> None:
         """Writes a batch of `{directory, payload}` events, state changes and log entries, as
-        one transaction."""
+        one transaction (after the batch being committed, if any), and waits for it."""
+        await self._committed()
+        batch = await self._stage(events)
+        if batch is not None:
+            await self._commit(batch)
+
+    async def _apply_in_turn(self, events: list[JSON]) -> None:
+        """`apply`, without waiting for the commit: the next batch is read and staged while
+        Redis runs this one. Batches commit one after another, in order; staging reads Redis
+        only after the batch in flight is in (`_committed`), so it reads what that wrote."""
+        batch = await self._stage(events)
+        try:
+            await self._committed()
+        except BaseException:
+            if batch is not None:
+                await batch.stage.reset()
+            raise
+        if batch is not None:
+            self._committing = asyncio.create_task(self._commit(batch))
+
+    async def _committed(self) -> None:
+        """Waits for the batch being committed, if any; raises what its commit raised."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            await committing
+
+    async def _stage(self, events: list[JSON]) -> Batch | None:
+        """The batch of `events`, staged (nothing is sent yet); None when none is logged."""
         payloads = [p for p in (e.get("payload") if isinstance(e, dict) else None for e in events)
                     if isinstance(p, dict) and p.get("type") not in NOT_LOGGED]
         if not payloads:
-            return
+            return None
         notices = self.file_signal.notices(e for e in events if isinstance(e, dict))
         sessions = [session_id_of(payload) for payload in payloads]
-        kinds: Counter[str] = Counter()
-        async with self._transaction() as batch:
+        async with self._staging() as batch:
             await self._warm_parents({sid for sid in sessions if sid})
             for payload, sid in zip(payloads, sessions, strict=True):
-                kinds[await self._stage_event(batch, payload, sid)] += 1
+                batch.kinds[await self._stage_event(batch, payload, sid)] += 1
             for notice in notices:
                 await self._stage_log(batch, notice)
             self.sequence.stage(batch.stage, self.store.keys, payloads, batch.session_removed)
-        for kind, count in kinds.items():
-            self.on_event(kind, count)
-        for observe in self.observers:
-            for event in events:
-                if isinstance(event, dict) and isinstance(event.get("payload"), dict):
-                    try:
-                        observe(event)
-                    except Exception:  # an observer's bug must not stop ingestion
-                        logger.exception("an ingest observer failed")
+            batch.events = [e for e in events
+                            if isinstance(e, dict) and isinstance(e.get("payload"), dict)]
+        return batch
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Batch]:
-        """A batch to stage writes on, committed on leaving: one transaction per session's
-        slot, then the global indexes, then the publish to the global log (store/log.py).
-
-        Changed parts and the log entries go last; a failure before the commit commits nothing.
-        Sessions are marked as possibly unpublished before their first commit (`repair`)."""
+    async def _staging(self) -> AsyncIterator[Batch]:
+        """A batch to stage writes on; on leaving, its changed parts and search hints are
+        staged too, ready to commit. A failure stages nothing."""
         batch = self._batch = Batch(Staging(self.redis, self.split))
         try:
             yield batch
@@ -501,12 +540,40 @@ class Ingestor:
                 self.store.put_part(batch.stage.on(part["sessionID"]), part)
             if batch.hints and self.store.search is not None:
                 await self.store.search.stage_hints(batch.stage.indexes, batch.hints)
+        except BaseException:
+            await batch.stage.reset()
+            raise
+        finally:
+            self._batch = None
+
+    async def _commit(self, batch: Batch) -> None:
+        """Commits a staged batch: one transaction per session's slot, then the global
+        indexes, then the publish to the global log (store/log.py); then tells the observers.
+
+        Changed parts and the log entries go last; a failure before the commit commits nothing.
+        Sessions are marked as possibly unpublished before their first commit (`repair`)."""
+        try:
             await self.log.commit(batch.stage, batch.log, self.name, self._marked)
             if self.after_commit is not None:
                 await self.after_commit()
         finally:
-            self._batch = None
             await batch.stage.reset()
+        for kind, count in batch.kinds.items():
+            self.on_event(kind, count)
+        for observe in self.observers:
+            for event in batch.events:
+                try:
+                    observe(event)
+                except Exception:  # an observer's bug must not stop ingestion
+                    logger.exception("an ingest observer failed")
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Batch]:
+        """A batch to stage writes on, committed on leaving (after the one in flight)."""
+        await self._committed()
+        async with self._staging() as batch:
+            yield batch
+        await self._commit(batch)
 
     async def _stage_event(self, batch: Batch, payload: JSON, sid: str | None) -> str:
         """Stages one event (its state change, then its log entry); answers its type."""
@@ -559,6 +626,7 @@ class Ingestor:
         for _ in range(_MAX_DEPTH):
             if not todo:
                 return
+            await self._committed()  # what the batch in flight writes is read back
             found = await self.store.parent_ids(sorted(todo))
             for sid, parent in found.items():
                 self._remember_parent(sid, parent)
@@ -621,6 +689,7 @@ class Ingestor:
             if part is None:
                 if batch.removed(sid, mid, pid):
                     return  # removed earlier in this batch (Redis has it until the commit)
+                await self._committed()  # what the batch in flight writes is read back
                 part = await self.store.get_part(sid, pid)
                 if part is None:
                     return  # a delta for a part never seen: logged; the next snapshot has it

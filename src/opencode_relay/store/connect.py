@@ -45,6 +45,7 @@ from redis.exceptions import (
 )
 
 from ..errors import ConfigurationError
+from .packing import packed_in_c
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -117,7 +118,7 @@ def build_client(url: str, cluster: bool) -> Redis:
         url = url.rsplit("/", 1)[0] if url.rstrip("/").rsplit("/", 1)[-1].isdigit() else url
         client = RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS, **CLIENT_OPTIONS)
         return cast(Redis, client)
-    return Redis.from_url(url, max_connections=MAX_CONNECTIONS, **CLIENT_OPTIONS)
+    return packed_in_c(Redis.from_url(url, max_connections=MAX_CONNECTIONS, **CLIENT_OPTIONS))
 
 
 async def connect(settings: Settings, url: str | None = None) -> Redis:
@@ -178,7 +179,8 @@ def transaction(redis: Redis, key: str) -> Pipeline:
     clients = _NODE_CLIENTS.setdefault(redis, {})
     client = clients.get(node.name)
     if client is None:
-        client = clients[node.name] = Redis(host=node.host, port=node.port, **_node_options(redis))
+        client = clients[node.name] = packed_in_c(
+            Redis(host=node.host, port=node.port, **_node_options(redis)))
     return client.pipeline(transaction=True)
 
 
@@ -214,7 +216,7 @@ def _sentinel_client(settings: Settings) -> Redis:
                         sentinel_kwargs={**CLIENT_OPTIONS, "password": sentinel_password},
                         password=_secret(settings.redis_password), **CLIENT_OPTIONS)
     client: Redis = sentinel.master_for(settings.redis_master, max_connections=MAX_CONNECTIONS)
-    return client
+    return packed_in_c(client)
 
 
 async def usable(redis: Redis) -> None:

@@ -25,10 +25,10 @@ opencode server publishes what those logs hold past their pointers (`repair`) be
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -57,9 +57,13 @@ end
 # session is gone (its pointer goes too), data, sessions (own first, space separated),
 # references (`<session>,<prev>,<id>` space separated; none for an event of no session, which
 # has no log of its own and is published as it comes).
-# Reply: {events handled, false} or, stopped at a reference whose log has unpublished entries
-# before it, {events handled before it, that session, its pointer, the reference's prev}.
+# Reply: {events handled, false, false, false} or, stopped at a reference whose log has
+# unpublished entries before it, {events handled before it, that session, its pointer, the
+# reference's prev}; then the global log's newest id before the call, and four per entry it
+# added: the event's index (from 0), the entry's id, its references, '1' if hidden else '0'.
 _PUBLISH = _LESS + """
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local reply = {0, false, false, false, newest[1] and newest[1][1] or '0-0'}
 for i = 2, #ARGV, 4 do
   local own, data, sessions, refs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local gone = string.sub(own, -1) == '!'
@@ -69,16 +73,22 @@ for i = 2, #ARGV, 4 do
     local at = redis.call('HGET', KEYS[2], log)
     if not at or less(at, id) then
       if at and at ~= prev and less(at, prev) then
-        return {(i - 2) / 4, log, at, prev}
+        reply[1], reply[2], reply[3], reply[4] = (i - 2) / 4, log, at, prev
+        return reply
       end
       todo[#todo + 1] = log .. ',' .. prev .. ',' .. id
       if log == own then visible = true end
     end
   end
   if #todo > 0 or refs == '' then
-    local fields = {'e', data, 's', sessions, 'r', table.concat(todo, ' ')}
+    local joined = table.concat(todo, ' ')
+    local fields = {'e', data, 's', sessions, 'r', joined}
     if not visible then fields[#fields + 1] = 'h'; fields[#fields + 1] = '1' end
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    reply[#reply + 1] = (i - 2) / 4
+    reply[#reply + 1] = id
+    reply[#reply + 1] = joined
+    reply[#reply + 1] = visible and '0' or '1'
     for _, ref in ipairs(todo) do
       local log, _, id = string.match(ref, '^([^,]+),([^,]+),([^,]+)$')
       redis.call('HSET', KEYS[2], log, id)
@@ -86,7 +96,8 @@ for i = 2, #ARGV, 4 do
   end
   if gone then redis.call('HDEL', KEYS[2], own) end
 end
-return {(#ARGV - 1) / 4, false}
+reply[1] = (#ARGV - 1) / 4
+return reply
 """
 
 # Appends a batch's events to one session's log (one command however many: cheap to pack).
@@ -110,35 +121,63 @@ return out
 # "<flag>|<sessions>|<i,j…>" (flag 1: its own session is gone; i,j…: the KEYS indexes of its
 # sessions' logs, own first).
 _APPEND_AND_PUBLISH = """
-local last = {}
+local gcap, scap = ARGV[1], ARGV[2]
+local last, pointers = {}, {}  -- per session log: its newest id; the pointers, written at the end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local out = {newest[1] and newest[1][1] or '0-0'}
+local function append(key, name, data, sessions)
+  local before = last[key]
+  if not before then
+    local found = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    before = found[1] and found[1][1] or '0-0'
+  end
+  local id = redis.call('XADD', key, 'MAXLEN', '~', scap, '*', 'e', data, 's', sessions)
+  last[key], pointers[name] = id, id
+  return name .. ',' .. before .. ',' .. id
+end
 for i = 3, #ARGV, 2 do
   local data, meta = ARGV[i], ARGV[i + 1]
-  local flag, sessions, indexes = string.match(meta, '^(%d)|([^|]*)|(.*)$')
-  local refs, own = {}, nil
-  local names = {}
-  for name in string.gmatch(sessions, '%S+') do names[#names + 1] = name end
-  local n = 0
-  for index in string.gmatch(indexes, '%d+') do
-    n = n + 1
-    local key = KEYS[tonumber(index)]
-    own = own or key
-    if not last[key] then
-      local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-      last[key] = newest[1] and newest[1][1] or '0-0'
+  local bar = string.find(meta, '|', 3, true)
+  local sessions, indexes = string.sub(meta, 3, bar - 1), string.sub(meta, bar + 1)
+  local joined, own, first = '', nil, nil
+  if indexes ~= '' and not string.find(indexes, ',', 1, true) then  -- one session's event
+    own, first = KEYS[tonumber(indexes)], sessions
+    joined = append(own, sessions, data, sessions)
+  elseif indexes ~= '' then  -- a sub-agent's event: its own log, then its ancestors'
+    local names, refs, n = {}, {}, 0
+    for name in string.gmatch(sessions, '%S+') do names[#names + 1] = name end
+    first = names[1]
+    for index in string.gmatch(indexes, '%d+') do
+      n = n + 1
+      local key = KEYS[tonumber(index)]
+      own = own or key
+      refs[n] = append(key, names[n], data, sessions)
     end
-    local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[2], '*', 'e', data, 's', sessions)
-    refs[#refs + 1] = names[n] .. ',' .. last[key] .. ',' .. id
-    last[key] = id
-    redis.call('HSET', KEYS[2], names[n], id)
+    joined = table.concat(refs, ' ')
   end
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', data, 's', sessions,
-             'r', table.concat(refs, ' '))
-  if flag == '1' and own then
+  out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', gcap, '*', 'e', data,
+                             's', sessions, 'r', joined)
+  out[#out + 1] = joined
+  if string.byte(meta, 1) == 49 and own then  -- '1': its session is gone
     redis.call('EXPIRE', own, 3600)
-    redis.call('HDEL', KEYS[2], names[1])
+    pointers[first] = false
   end
 end
-return 1
+local set = {}
+for name, id in pairs(pointers) do
+  if id then
+    set[#set + 1] = name
+    set[#set + 1] = id
+  else
+    redis.call('HDEL', KEYS[2], name)
+  end
+  if #set >= 1000 then
+    redis.call('HSET', KEYS[2], unpack(set))
+    set = {}
+  end
+end
+if #set > 0 then redis.call('HSET', KEYS[2], unpack(set)) end
+return out
 """
 
 # Moves a log's pointer forward to ARGV[2] (never back). KEYS: the `published` hash.
@@ -150,8 +189,10 @@ return 1
 """
 
 
-@dataclass(frozen=True, order=True)
-class EventId:
+class EventId(NamedTuple):
+    """A position in one log (Redis's `<ms>-<seq>`), ordered as the log orders them. A tuple:
+    the hub makes and compares thousands a second."""
+
     ms: int
     seq: int
 
@@ -166,9 +207,9 @@ class EventId:
         return cls(int(found.group(1)), int(found.group(2) or 0))
 
     @classmethod
-    def of_entry(cls, raw: bytes) -> EventId:
-        """The id of an entry read back from Redis (always `<ms>-<seq>`): no pattern needed."""
-        ms, _, seq = raw.partition(b"-")
+    def of_entry(cls, raw: bytes | str) -> EventId:
+        """The id of an entry Redis gave back (always `<ms>-<seq>`): no pattern needed."""
+        ms, _, seq = (raw.decode() if isinstance(raw, bytes) else raw).partition("-")
         return cls(int(ms), int(seq))
 
     def __str__(self) -> str:
@@ -178,8 +219,7 @@ class EventId:
 ZERO = EventId(0, 0)
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """An event's place in one session's log: its id there and the entry before it."""
 
     session: str
@@ -191,12 +231,12 @@ class Ref:
 
     @classmethod
     def parse(cls, text: str) -> Ref:
+        """A reference as the log scripts write it (ids from Redis, so no pattern check)."""
         session, prev, id_ = text.split(",")
-        return cls(session, EventId.parse(prev), EventId.parse(id_))
+        return cls(session, EventId.of_entry(prev), EventId.of_entry(id_))
 
 
-@dataclass(frozen=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     id: EventId | None  # None until the log assigned it
     data: bytes          # the event JSON, as opencode sent it
     sessions: tuple[str, ...]  # the sessions whose streams it belongs to (own + ancestors)
@@ -206,12 +246,51 @@ class LogEntry:
 
 
 @dataclass
+class Logged:
+    """Entries this process just added to the global log, contiguous there: the entry before
+    them (so a reader can tell whether it has everything up to them), the first and the last;
+    the entries themselves are made from the script's reply only when asked for (a replica
+    with no client of its own never needs them)."""
+
+    prev: EventId
+    first: EventId
+    last: EventId
+    make: Callable[[], list[LogEntry]]
+
+    def entries(self) -> list[LogEntry]:
+        return self.make()
+
+
+class CommitWatcher(Protocol):
+    """Hears this process's commits to the log (the hub: fanout/hub.py), so what was just
+    written need not be read back."""
+
+    def committing(self) -> None: ...  # a commit starts
+
+    async def committed(self, logged: list[Logged]) -> None: ...  # it ended (may be empty);
+    # called exactly once per `committing`, also when the commit failed (empty)
+
+
+@dataclass
 class Appended:
     """Events staged for their session logs; after the commit, where each one landed."""
 
     entries: list[LogEntry]
     refs: list[list[Ref]] = field(default_factory=list)
     published: bool = False  # published with the commit (one Redis)
+    logged: list[Logged] = field(default_factory=list)  # the global entries, once published
+
+    def published_with_commit(self, reply: Any, _follow_up: Pipeline) -> None:
+        """One Redis: the append-and-publish script's reply (the global log's newest id
+        before, then each event's global id and references)."""
+        def make() -> list[LogEntry]:
+            return [LogEntry(EventId.of_entry(reply[i]), entry.data, entry.sessions,
+                             entry.expire_own_log, _refs(reply[i + 1]))
+                    for i, entry in zip(range(1, len(reply), 2), self.entries, strict=True)]
+
+        if len(reply) > 1:
+            self.logged.append(Logged(EventId.of_entry(reply[0]), EventId.of_entry(reply[1]),
+                                      EventId.of_entry(reply[-2]), make))
 
     def landed(self, session: str, indexes: list[int], reply: Any, _follow_up: Pipeline) -> None:
         """The append script's reply for `session`: its newest id before, then each new id."""
@@ -225,6 +304,7 @@ class Appended:
 class EventLog:
     def __init__(self, redis: Redis, keys: Keys, max_events: int, session_max_events: int) -> None:
         self.redis = redis
+        self.watcher: CommitWatcher | None = None  # hears each commit of this process
         self.keys = keys
         self.max_events = max_events
         self.session_max_events = session_max_events
@@ -238,8 +318,9 @@ class EventLog:
         """Stages each event on its sessions' logs, each in that session's transaction (one
         script call per log). Call `publish` with the result once the staging committed."""
         if not staging.split:
-            await self._stage_append_and_publish(staging, log)
-            return Appended(log, published=True)
+            appended = Appended(log, published=True)
+            await self._stage_append_and_publish(staging, appended)
+            return appended
         appended = Appended(log, [[] for _ in log])
         by_log: dict[str, tuple[list[int], list[Any], list[bool]]] = {}
         for index, entry in enumerate(log):
@@ -258,7 +339,8 @@ class EventLog:
             staging.then(pipe, partial(appended.landed, session, indexes))
         return appended
 
-    async def _stage_append_and_publish(self, staging: Staging, log: list[LogEntry]) -> None:
+    async def _stage_append_and_publish(self, staging: Staging, appended: Appended) -> None:
+        log = appended.entries
         if not log:
             return
         keys = [self.keys.events, self.keys.published]
@@ -273,7 +355,9 @@ class EventLog:
                 positions.append(str(index[sid]))
             flag = "1" if entry.expire_own_log else "0"
             args += [entry.data, f"{flag}|{' '.join(entry.sessions)}|{','.join(positions)}"]
-        await self._append_and_publish(keys=keys, args=args, client=staging.on(""))
+        pipe = staging.on("")
+        await self._append_and_publish(keys=keys, args=args, client=pipe)
+        staging.then(pipe, appended.published_with_commit)
 
     async def commit(self, stage: Staging, log: list[LogEntry], owner: str,
                      marked: set[str] | None = None) -> None:
@@ -281,47 +365,65 @@ class EventLog:
 
         `owner` (the opencode server whose ingester repairs after a crash) first records the
         sessions as possibly unpublished, except those in `marked` (recorded already; the
-        newly recorded are added to it)."""
-        appended = await self.stage_append(stage, log)
-        unmarked = {s for entry in log for s in entry.sessions} - (marked or set())
-        if unmarked and not appended.published:
-            await self.redis.sadd(self.keys.unpublished(owner), *sorted(unmarked))
-            if marked is not None:
-                marked |= unmarked
-        await stage.commit()
-        if log:
-            await self.publish(appended)
+        newly recorded are added to it). The watcher hears of the commit and what it added."""
+        watcher = self.watcher
+        if watcher is not None:
+            watcher.committing()
+        logged: list[Logged] = []
+        try:
+            appended = await self.stage_append(stage, log)
+            unmarked = {s for entry in log for s in entry.sessions} - (marked or set())
+            if unmarked and not appended.published:
+                await self.redis.sadd(self.keys.unpublished(owner), *sorted(unmarked))
+                if marked is not None:
+                    marked |= unmarked
+            await stage.commit()
+            if log:
+                await self.publish(appended)
+            logged = appended.logged
+        finally:
+            if watcher is not None:
+                await watcher.committed(logged)
 
     async def publish(self, appended: Appended) -> None:
-        """Publishes committed events to the global log (see the module's docstring)."""
+        """Publishes committed events to the global log (see the module's docstring); what it
+        added is in `appended.logged`."""
         if appended.published:
             return
-        await self._publish_events([
+        appended.logged += await self._publish_events([
             (_own(entry), entry.data, entry.sessions, _own_first(entry, refs))
             for entry, refs in zip(appended.entries, appended.refs, strict=True)])
 
     async def _publish_events(
-            self, events: Sequence[tuple[str, bytes, Sequence[str], Sequence[Ref]]]) -> None:
+            self, events: Sequence[tuple[str, bytes, Sequence[str], Sequence[Ref]]],
+    ) -> list[Logged]:
+        """Publishes `events`; answers what was added to the global log, in its order."""
         healed: set[tuple[str, str]] = set()
+        logged: list[Logged] = []
         while events:
             args: list[Any] = [self.max_events]
             for own, data, sessions, refs in events:
                 args += [own, data, " ".join(sessions), " ".join(map(str, refs))]
             reply = await self._publish(keys=[self.keys.events, self.keys.published], args=args)
+            if len(reply) > 5:
+                logged.append(Logged(EventId.of_entry(reply[4]), EventId.of_entry(reply[6]),
+                                     EventId.of_entry(reply[-3]),
+                                     partial(_published_entries, events, reply)))
             done = int(reply[0])
             if reply[1] is None or reply[1] is False or done >= len(events):
-                return
+                return logged
             session, at, prev = text(reply[1]), text(reply[2]), text(reply[3])
             if (session, prev) in healed:  # what it needs is gone from the log (trimmed)
                 await self._advance(keys=[self.keys.published], args=[session, prev])
             else:
                 healed.add((session, prev))
-                await self._heal(session, EventId.parse(at), EventId.parse(prev))
+                logged += await self._heal(session, EventId.parse(at), EventId.parse(prev))
             events = events[done:]
+        return logged
 
-    async def _heal(self, session: str, after: EventId, until: EventId | None) -> None:
+    async def _heal(self, session: str, after: EventId, until: EventId | None) -> list[Logged]:
         """Publishes the entries of `session`'s log after `after` (up to `until`), each with
-        its reference to that log only."""
+        its reference to that log only; answers what that added to the global log."""
         stream = self.keys.session_events(session)
         found = entries(await self.redis.xrange(stream, min=f"({after}",
                                                 max=str(until) if until else "+"))
@@ -332,10 +434,10 @@ class EventLog:
             sessions = text(fields.get(b"s", b"")).split() or [session]
             events.append((sessions[0], fields[b"e"], sessions, [Ref(session, prev, at)]))
             prev = at
-        if events:
-            await self._publish_events(events)
+        logged = await self._publish_events(events) if events else []
         if until is not None and prev != until:
             await self._advance(keys=[self.keys.published], args=[session, str(until)])
+        return logged
 
     async def repair(self, owner: str) -> int:
         """Publishes whatever the logs `owner` appended to hold past their pointers (a crash
@@ -409,7 +511,22 @@ def _own_first(entry: LogEntry, refs: list[Ref]) -> list[Ref]:
 
 def parse_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> LogEntry:
     refs = fields.get(b"r")
-    return LogEntry(EventId.parse(raw_id), fields[b"e"],
+    return LogEntry(EventId.of_entry(raw_id), fields[b"e"],
                     tuple(fields.get(b"s", b"").decode().split()),
-                    refs=tuple(Ref.parse(r) for r in refs.decode().split()) if refs else (),
-                    hidden=b"h" in fields)
+                    refs=_refs(refs) if refs else (), hidden=b"h" in fields)
+
+
+def _published_entries(events: Sequence[tuple[str, bytes, Sequence[str], Sequence[Ref]]],
+                       reply: list[Any]) -> list[LogEntry]:
+    """The global entries a publish script's `reply` says it added for `events`."""
+    added = []
+    for i in range(5, len(reply), 4):
+        _own, data, sessions, _refs_sent = events[int(reply[i])]
+        added.append(LogEntry(EventId.of_entry(reply[i + 1]), data, tuple(sessions),
+                              refs=_refs(reply[i + 2]), hidden=text(reply[i + 3]) == "1"))
+    return added
+
+
+def _refs(raw: bytes | str) -> tuple[Ref, ...]:
+    """The references a log script wrote (`<session>,<prev>,<id>`, space separated)."""
+    return tuple(Ref.parse(ref) for ref in text(raw).split())
