@@ -247,7 +247,7 @@ async def test_a_team_request_reaches_who_may_answer_it_and_a_finished_turn_the_
     rig.notifier.observe(event("session.idle", sessionID="ses_red"))
     rig.notifier.observe(event("session.error", sessionID="ses_red",
                                error={"name": "UnknownError", "data": {"message": "broke"}}))
-    await rig.notifier.stop(timeout=5)
+    await rig.notifier.stop(timeout=30)  # sends all (returns once done); a loaded machine is slow
     assert rig.service.problems() == []
     told = {who: [m["tag"] for m in rig.service.messages(browsers[who])] for who in people}
     assert told == {"alice": ["permission:per_red", "question:que_red", "idle:ses_red",
