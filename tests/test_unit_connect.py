@@ -4,6 +4,7 @@ The Sentinel failover itself runs against real Sentinels in tests/test_sentinel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 import redis as sync_redis
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
-from redis.exceptions import BusyLoadingError, ConnectionError
+from redis.exceptions import BusyLoadingError, ConnectionError, RedisError
 
 from opencode_relay.cli import load_settings
 from opencode_relay.config import Settings
@@ -196,6 +198,36 @@ async def test_a_cluster_transaction_whose_reply_is_lost_is_not_sent_again(
             await connect.close(redis)
     finally:
         proxy.stop()
+        cluster.stop()
+
+
+async def test_after_a_failover_refresh_finds_a_node_to_route_reads_by(tmp_path: Path) -> None:
+    """redis-py learns where a command with movable keys (XREAD: the hub's read) goes by asking
+    one node (COMMAND GETKEYS), the one it chose at start, and outside its own retries. That
+    node killed, every such command failed until the relay restarted, however often `refresh`
+    relearned the slots: `refresh` also picks a node that answers for it."""
+    cluster = RedisClusterServer(tmp_path / "cluster", primaries=3, replicas=1).start()
+    try:
+        redis = await connect.connect(Settings(redis_url=cluster.url))
+        assert isinstance(redis, RedisCluster)
+        try:
+            key = f"test-{uuid.uuid4().hex}:log"
+            await redis.xadd(key, {"e": "1"})
+            asked = redis.commands_parser.node
+            victim = next(n for n in cluster.primaries() if n.port == asked.port)
+            victim.kill()
+            await asyncio.to_thread(cluster.wait_failover, victim)
+            found = None
+            for _ in range(10):  # as the hub does: refresh after each failed read
+                try:
+                    found = await redis.xread({key: "0"}, count=1)
+                    break
+                except (RedisError, OSError):
+                    await connect.refresh(redis)
+            assert found and found[0][1][0][1] == {b"e": b"1"}
+        finally:
+            await connect.close(redis)
+    finally:
         cluster.stop()
 
 

@@ -169,15 +169,17 @@ class SentOnce(Pipeline):
     """A MULTI/EXEC pipeline that redis-py never sends twice.
 
     redis-py retries a pipeline, a transaction included, after a connection error or a timeout
-    (the client's `Retry`, 3 retries by default). When EXEC was applied and only its reply was
-    lost, the retry applies the transaction once more: an ingest batch logged twice, every one
-    of its events doubled on every stream. Here the first such error is raised to the caller
-    instead (a WatchError as before when keys were WATCHed), after redis-py dropped the
-    connection: the ingestor then reconnects and reconciles (a batch that was applied has its
-    durable sequence recorded with it, so nothing is replayed twice; one that was not is
-    replayed from opencode's history), a route answers 503. Connecting, and the health check
-    before a command, still retry as configured: nothing of the transaction was sent then.
-    Only transactions are built this way; reads and other commands keep the client's retries."""
+    (its connections' `Retry`: in redis-py 8, 10 retries with backoff for `Redis(host=…,
+    port=…)`, a cluster node's client here; none for a client from a URL, unless given). When
+    EXEC was applied and only its reply was lost, the retry applies the transaction once more:
+    an ingest batch logged twice, every one of its events doubled on every stream. Here the
+    first such error is raised to the caller instead (a WatchError as before when keys were
+    WATCHed), after redis-py dropped the connection: the ingestor then reconnects and
+    reconciles (a batch that was applied recorded its durable sequence with it, so none of it
+    is replayed; one that was not is replayed from opencode's history), a route answers 503.
+    Connecting, and the health check before a command, still retry as configured: nothing of
+    the transaction was sent then. Only transactions are built this way; reads and other
+    commands keep the client's retries."""
 
     async def _disconnect_raise_on_watching(self, conn: Any, error: Exception,
                                             *args: Any, **kwargs: Any) -> None:
@@ -216,14 +218,31 @@ def _node_options(cluster: RedisCluster) -> dict[str, Any]:
 
 async def refresh(redis: Redis) -> None:
     """After a command failed on a cluster (a node down, a slot moved): relearn which node
-    serves which slot, from any node that answers (never raises: the caller retries)."""
+    serves which slot, from any node that answers, and which node to ask where a command goes
+    (never raises: the caller retries)."""
     if isinstance(redis, RedisCluster):
         for client in _NODE_CLIENTS.pop(redis, {}).values():
             await client.aclose()
         try:
             await redis.nodes_manager.initialize()
-        except (RedisError, RedisClusterException) as exc:
+            await _ask_a_live_node(redis)
+        except (RedisError, RedisClusterException, OSError) as exc:
             logger.warning("could not relearn the cluster's slots yet: %s", exc)
+
+
+async def _ask_a_live_node(redis: RedisCluster) -> None:
+    """redis-py learns where a command with movable keys goes (XREAD: the hub's read) by asking
+    one node, `COMMAND GETKEYS`, before its own retries: the node it chose when it started,
+    kept even when relearning the slots. That node down, every such command fails for good.
+    So: the first primary that answers `COMMAND` (the default node first) is asked from now."""
+    default = redis.get_default_node()
+    for node in sorted(redis.get_primaries(), key=lambda node: node is not default):
+        try:
+            await redis.commands_parser.initialize(node)
+            return
+        except (RedisError, OSError):
+            continue
+    raise RedisClusterException("no primary answered COMMAND")
 
 
 def _secret(value: Any) -> str | None:
