@@ -1,6 +1,8 @@
 """An ingest commit whose EXEC reached Redis but whose reply was lost (the connection dropped
 in between) is not sent again: the ingestor reconnects and reconciles instead, and no stream
-holds an event twice (redis-py's default retry applied such a batch a second time).
+holds an event twice. (On a cluster, the default retry of redis-py's node clients applied such
+a batch a second time; the relay's one-node client, built from a URL, has no retry in redis-py
+8: there the test guards against one coming back.)
 
 A proxy sits between the relay and Redis: on the cluster pass one in front of each primary,
 which announces the proxy's port as its own (`cluster-announce-port`), so the relay reaches
