@@ -19,7 +19,7 @@ run: setup
 # (RELAY_TEST_REDIS=cluster; tests/support/redis_under_test.py), and the log protocol's unit
 # tests. The rest of the unit layer (in-process, one private redis-server; some count round
 # trips of a single-node client), the browser layer (the UI sees only the API, the same on
-# both) and bench run once.
+# both), bench and tests/test_cluster_failover.py (a 3+3 cluster of its own) run once.
 test: setup browser lint webcheck
 	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 	RELAY_TEST_REDIS=cluster $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile \

@@ -118,7 +118,8 @@ def script_key() -> str:
 LAYERS = ("unit", "integration", "browser", "bench")
 # The longest files (each one long test with a stack of its own) start first, so parallel
 # workers (make test) do not wait for them at the end.
-LONGEST_FIRST = ("tests/test_contract.py", "tests/test_bench.py")
+LONGEST_FIRST = ("tests/test_contract.py", "tests/test_bench.py",
+                 "tests/test_cluster_failover.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,14 +4,18 @@ The Sentinel failover itself runs against real Sentinels in tests/test_sentinel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from pathlib import Path
 
 import pytest
+import redis as sync_redis
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
-from redis.exceptions import BusyLoadingError, DataError
+from redis.exceptions import BusyLoadingError, ConnectionError, DataError, RedisError
 
 from opencode_relay.cli import load_settings
 from opencode_relay.config import Settings
@@ -22,6 +26,7 @@ from opencode_relay.store import connect
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.replication import ReplicaWait
 from opencode_relay.testing.cluster import RedisClusterServer
+from tests.support.proxy import CuttableProxy
 
 pytestmark = pytest.mark.unit
 
@@ -148,6 +153,83 @@ async def _stops_waiting(redis: Redis, keys: Keys, caplog: pytest.LogCaptureFixt
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "only 0 of 1 Redis replicas" in warnings[0].getMessage()
     assert await redis.exists(keys.ingest_replicated("default"))
+
+
+async def _applied_once_when_its_reply_is_lost(redis: Redis, proxy: CuttableProxy,
+                                               key: str) -> None:
+    """A transaction through `proxy` whose EXEC reaches Redis and whose reply is lost: the
+    caller hears of it (a client that retries, as `Redis(host=…, port=…)` and a cluster node's
+    client do by default, sent it again: applied twice)."""
+    pipe = connect.transaction(redis, key)
+    pipe.incr(key)
+    proxy.lose_exec_reply(containing=key.encode())
+    with pytest.raises(ConnectionError):
+        await pipe.execute()
+    assert proxy.lost_replies == 1
+    assert await redis.get(key) == b"1"  # applied, once (reads go on retrying as before)
+
+
+async def test_a_transaction_whose_reply_is_lost_is_not_sent_again(
+        redis_server: EmbeddedRedis) -> None:
+    proxy = CuttableProxy("127.0.0.1", redis_server.port).start()
+    redis = Redis(host="127.0.0.1", port=proxy.port)  # redis-py's default Retry
+    try:
+        await _applied_once_when_its_reply_is_lost(redis, proxy, f"test-{uuid.uuid4().hex}:n")
+    finally:
+        await connect.close(redis)
+        proxy.stop()
+
+
+async def test_a_cluster_transaction_whose_reply_is_lost_is_not_sent_again(
+        tmp_path: Path) -> None:
+    """The same on a cluster: the slot's primary announces the proxy's port as its own, so
+    the relay's client reaches it through the proxy."""
+    cluster = RedisClusterServer(tmp_path / "cluster").start()
+    key = f"test-{{{uuid.uuid4().hex}}}:n"
+    owner = cluster.owner_of(key)
+    proxy = CuttableProxy("127.0.0.1", owner.port).start()
+    try:
+        with sync_redis.Redis(port=owner.port) as node:
+            node.config_set("cluster-announce-port", proxy.port)
+        redis = await connect.connect(Settings(redis_url=f"redis://127.0.0.1:{owner.port}"))
+        try:
+            assert redis.get_node_from_key(key).port == proxy.port  # type: ignore[attr-defined]
+            await _applied_once_when_its_reply_is_lost(redis, proxy, key)
+        finally:
+            await connect.close(redis)
+    finally:
+        proxy.stop()
+        cluster.stop()
+
+
+async def test_after_a_failover_refresh_finds_a_node_to_route_reads_by(tmp_path: Path) -> None:
+    """redis-py learns where a command with movable keys (XREAD: the hub's read) goes by asking
+    one node (COMMAND GETKEYS), the one it chose at start, and outside its own retries. That
+    node killed, every such command failed until the relay restarted, however often `refresh`
+    relearned the slots: `refresh` also picks a node that answers for it."""
+    cluster = RedisClusterServer(tmp_path / "cluster", primaries=3, replicas=1).start()
+    try:
+        redis = await connect.connect(Settings(redis_url=cluster.url))
+        assert isinstance(redis, RedisCluster)
+        try:
+            key = f"test-{uuid.uuid4().hex}:log"
+            await redis.xadd(key, {"e": "1"})
+            asked = redis.commands_parser.node
+            victim = next(n for n in cluster.primaries() if n.port == asked.port)
+            victim.kill()
+            await asyncio.to_thread(cluster.wait_failover, victim)
+            found = None
+            for _ in range(10):  # as the hub does: refresh after each failed read
+                try:
+                    found = await redis.xread({key: "0"}, count=1)
+                    break
+                except (RedisError, OSError):
+                    await connect.refresh(redis)
+            assert found and found[0][1][0][1] == {b"e": b"1"}
+        finally:
+            await connect.close(redis)
+    finally:
+        cluster.stop()
 
 
 class _Loading:

@@ -1,5 +1,5 @@
 """A TCP proxy whose open connections can be cut, to break a stream for real (the browser's
-event stream, or the relay's upstream connection to opencode)."""
+event stream, the relay's upstream connection to opencode, or a Redis reply: `lose_exec_reply`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import threading
 import time
 
 from opencode_relay.launch.embedded import free_port
+
+# How redis-py (any RESP client) sends EXEC: an array of one bulk string.
+EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 
 REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
            b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
@@ -23,7 +26,9 @@ class CuttableProxy:
         self._stopped = threading.Event()
         self._refuse_until = 0.0
         self._down = False
+        self._lose_exec: bytes | None = None  # armed: the bytes the transaction must hold
         self.accepted = 0
+        self.lost_replies = 0  # EXECs forwarded whose replies the client never got
 
     @property
     def url(self) -> str:
@@ -64,6 +69,14 @@ class CuttableProxy:
     def up(self) -> None:
         self._down = False
 
+    def lose_exec_reply(self, containing: bytes = b"") -> None:
+        """Once: the next transaction sent through the proxy whose bytes hold `containing`
+        reaches the server whole, EXEC included, and its reply never reaches the client: the
+        client's side of that connection is cut as soon as the EXEC is forwarded (the server's
+        side stays open until `stop`, so the server reads and applies all of it)."""
+        with self._lock:
+            self._lose_exec = containing
+
     def _accept(self) -> None:
         while not self._stopped.is_set():
             try:
@@ -89,24 +102,72 @@ class CuttableProxy:
                 continue
             with self._lock:
                 self._sockets.update((client, upstream))
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+            silenced = threading.Event()  # set: what the server sends goes nowhere
+            threading.Thread(target=self._requests, args=(client, upstream, silenced),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, silenced),
+                             daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _requests(self, client: socket.socket, upstream: socket.socket,
+                  silenced: threading.Event) -> None:
+        """Client to server; an armed `lose_exec_reply` watches each transaction go by."""
+        sent = b""  # while armed: this connection's bytes since its last EXEC
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                if self._lose_exec is not None:
+                    sent += data
+                    if EXEC in sent[-len(data) - len(EXEC):]:
+                        if self._take_exec(sent):
+                            silenced.set()  # before the server can answer
+                            upstream.sendall(data)
+                            self._cut_one(client)
+                            return
+                        sent = b""
+                upstream.sendall(data)
+        except OSError:
+            pass
+        self._close_pair(client, upstream)
+
+    def _take_exec(self, transaction: bytes) -> bool:
+        with self._lock:
+            if self._lose_exec is None or self._lose_exec not in transaction:
+                return False
+            self._lose_exec = None
+            self.lost_replies += 1
+            return True
+
+    def _cut_one(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket,
+              silenced: threading.Event) -> None:
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
-                sink.sendall(data)
+                if not silenced.is_set():
+                    sink.sendall(data)
         except OSError:
             pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            with self._lock:
-                self._sockets.discard(source)
-                self._sockets.discard(sink)
+        if not silenced.is_set():
+            self._close_pair(source, sink)
+
+    def _close_pair(self, one: socket.socket, other: socket.socket) -> None:
+        for sock in (one, other):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        with self._lock:
+            self._sockets.discard(one)
+            self._sockets.discard(other)

@@ -166,22 +166,46 @@ _NODE_CLIENTS: weakref.WeakKeyDictionary[RedisCluster, dict[str, Redis]] = (
     weakref.WeakKeyDictionary())
 
 
+class SentOnce(Pipeline):
+    """A MULTI/EXEC pipeline that redis-py never sends twice.
+
+    redis-py retries a pipeline, a transaction included, after a connection error or a timeout
+    (its connections' `Retry`: in redis-py 8, 10 retries with backoff for `Redis(host=…,
+    port=…)`, a cluster node's client here; none for a client from a URL, unless given). When
+    EXEC was applied and only its reply was lost, the retry applies the transaction once more:
+    an ingest batch logged twice, every one of its events doubled on every stream. Here the
+    first such error is raised to the caller instead (a WatchError as before when keys were
+    WATCHed), after redis-py dropped the connection: the ingestor then reconnects and
+    reconciles (a batch that was applied recorded its durable sequence with it, so none of it
+    is replayed; one that was not is replayed from opencode's history), a route answers 503.
+    Connecting, and the health check before a command, still retry as configured: nothing of
+    the transaction was sent then. Only transactions are built this way; reads and other
+    commands keep the client's retries."""
+
+    async def _disconnect_raise_on_watching(self, conn: Any, error: Exception,
+                                            *args: Any, **kwargs: Any) -> None:
+        # redis-py's failure hook, called before it decides to retry: raising ends the retries.
+        await super()._disconnect_raise_on_watching(conn, error, *args, **kwargs)
+        raise error
+
+
 def transaction(redis: Redis, key: str) -> Pipeline:
-    """A MULTI/EXEC pipeline for keys in `key`'s hash slot.
+    """A MULTI/EXEC pipeline for keys in `key`'s hash slot, never retried (`SentOnce`).
 
     On a cluster it is a plain pipeline of the primary that serves the slot: redis-py's own
     cluster transactions run every queued command in a thread of its own (with its own event
     loop), far too slow for ingest. A slot that moved (a failover) fails the transaction with
     a connection or MOVED error; `refresh` then relearns the slots."""
-    if not isinstance(redis, RedisCluster):
-        return redis.pipeline(transaction=True)
-    node = redis.get_node_from_key(key)
-    clients = _NODE_CLIENTS.setdefault(redis, {})
-    client = clients.get(node.name)
-    if client is None:
-        client = clients[node.name] = packed_in_c(
-            Redis(host=node.host, port=node.port, **_node_options(redis)))
-    return client.pipeline(transaction=True)
+    client = redis
+    if isinstance(redis, RedisCluster):
+        node = redis.get_node_from_key(key)
+        clients = _NODE_CLIENTS.setdefault(redis, {})
+        found = clients.get(node.name)
+        if found is None:
+            found = clients[node.name] = packed_in_c(
+                Redis(host=node.host, port=node.port, **_node_options(redis)))
+        client = found
+    return SentOnce(client.connection_pool, client.response_callbacks, True, None)
 
 
 def _node_options(cluster: RedisCluster) -> dict[str, Any]:
@@ -195,14 +219,31 @@ def _node_options(cluster: RedisCluster) -> dict[str, Any]:
 
 async def refresh(redis: Redis) -> None:
     """After a command failed on a cluster (a node down, a slot moved): relearn which node
-    serves which slot, from any node that answers (never raises: the caller retries)."""
+    serves which slot, from any node that answers, and which node to ask where a command goes
+    (never raises: the caller retries)."""
     if isinstance(redis, RedisCluster):
         for client in _NODE_CLIENTS.pop(redis, {}).values():
             await client.aclose()
         try:
             await redis.nodes_manager.initialize()
-        except (RedisError, RedisClusterException) as exc:
+            await _ask_a_live_node(redis)
+        except (RedisError, RedisClusterException, OSError) as exc:
             logger.warning("could not relearn the cluster's slots yet: %s", exc)
+
+
+async def _ask_a_live_node(redis: RedisCluster) -> None:
+    """redis-py learns where a command with movable keys goes (XREAD: the hub's read) by asking
+    one node, `COMMAND GETKEYS`, before its own retries: the node it chose when it started,
+    kept even when relearning the slots. That node down, every such command fails for good.
+    So: the first primary that answers `COMMAND` (the default node first) is asked from now."""
+    default = redis.get_default_node()
+    for node in sorted(redis.get_primaries(), key=lambda node: node is not default):
+        try:
+            await redis.commands_parser.initialize(node)
+            return
+        except (RedisError, OSError):
+            continue
+    raise RedisClusterException("no primary answered COMMAND")
 
 
 def _secret(value: Any) -> str | None:
