@@ -24,11 +24,10 @@ import httpx
 from tests.support.stack import RelayProcess
 
 from .clients import open_files_limit
-from .fanout import Swarm
-from .harness import Bench, percentile, rss_bytes
+from .fanout import Swarm, rate_for
+from .harness import Bench, cpu_seconds, percentile, rss_bytes
 
 REPLICAS = 4
-DELIVERIES_PER_SECOND = 20_000  # over all clients: bounds the rate so the swarms keep up
 
 
 @dataclass(frozen=True)
@@ -59,11 +58,18 @@ def layout(urls: list[str], clients: int) -> list[Group]:
     return [Group(url, per, stalled if i < stalled_urls else 0) for i, url in enumerate(urls)]
 
 
+@dataclass(frozen=True)
+class Pass:
+    found: list[Found]  # per group
+    sender_cpu: float  # CPU seconds the processes writing to the clients spent on the events
+
+
 async def measure(bench: Bench, groups: list[Group], events: int, rate: float,
-                  connected: Callable[[], Awaitable[None]] | None = None) -> list[Found]:
+                  senders: list[int],
+                  connected: Callable[[], Awaitable[None]] | None = None) -> Pass:
     """Opens every group's swarm (one after another: the listen backlogs stay short), calls
     `connected`, sends `events` paced events, and answers what each group's reading clients
-    got."""
+    got, and the CPU time of the `senders` (pids) meanwhile."""
     swarms: list[Swarm] = []
     try:
         for group in groups:
@@ -72,13 +78,15 @@ async def measure(bench: Bench, groups: list[Group], events: int, rate: float,
             await swarm.connected()
         if connected is not None:
             await connected()
+        cpu_before = sum(cpu_seconds(pid) for pid in senders)
         await bench.upstream.paced(events, rate)
         found = await asyncio.gather(*(swarm.results(patience=30) for swarm in swarms))
+        cpu = sum(cpu_seconds(pid) for pid in senders) - cpu_before
     finally:
         for swarm in swarms:
             if swarm.process.poll() is None:
                 swarm.process.kill()
-    return [Found.of(raw) for raw in found]
+    return Pass([Found.of(raw) for raw in found], cpu)
 
 
 def merged(found: list[Found]) -> Found:
@@ -109,7 +117,7 @@ async def ingest_states(relays: list[RelayProcess]) -> list[str]:
 async def run(bench: Bench) -> None:
     size = bench.size
     clients, events = size.replica_clients, size.replica_events
-    rate = min(size.paced_rate, DELIVERIES_PER_SECOND / clients)
+    rate = rate_for(size.paced_rate, clients)
     for name in ("ingest_relay", "fanout_relay"):
         old = bench.extra.pop(name, None)
         if old is not None:
@@ -120,7 +128,9 @@ async def run(bench: Bench) -> None:
           f"at {rate:g}/s", flush=True)
 
     direct_url = f"{bench.upstream.url}/global/event"
-    direct = await measure(bench, layout([direct_url] * REPLICAS, clients), events, rate)
+    assert bench.upstream.process is not None
+    direct = await measure(bench, layout([direct_url] * REPLICAS, clients), events, rate,
+                           [bench.upstream.process.pid])
     relays = await bench.replicas(bench.upstream.url, "replicas", REPLICAS)
     states = await ingest_states(relays)
     if sorted(states) != ["connected"] + ["standby"] * (REPLICAS - 1):
@@ -135,7 +145,7 @@ async def run(bench: Bench) -> None:
         gauges.extend(await asyncio.gather(*(scrape(relay) for relay in relays)))
 
     groups = layout([f"{relay.url}/api/events" for relay in relays], clients)
-    via = await measure(bench, groups, events, rate, connected)
+    via = await measure(bench, groups, events, rate, pids, connected)
     dropped = sum(found["relay_sse_clients_dropped_total"]
                   for found in await asyncio.gather(*(scrape(relay) for relay in relays)))
     record(bench, groups, direct, via, events, rate)
@@ -143,10 +153,11 @@ async def run(bench: Bench) -> None:
                   [int(found["relay_sse_clients"]) for found in gauges], int(dropped))
 
 
-def record(bench: Bench, groups: list[Group], direct: list[Found], via: list[Found],
+def record(bench: Bench, groups: list[Group], direct_pass: Pass, relay_pass: Pass,
            events: int, rate: float) -> None:
     clients = sum(g.clients for g in groups)
     stalled = sum(g.stalled for g in groups)
+    direct, via = direct_pass.found, relay_pass.found
     relay_all, direct_all = merged(via), merged(direct)
     what = f"{clients} SSE clients over {REPLICAS} replicas ({rate:g} events/s)"
     baseline_what = "same swarms reading the upstream directly"
@@ -160,6 +171,14 @@ def record(bench: Bench, groups: list[Group], direct: list[Found], via: list[Fou
               delivered(relay_all, events), "fraction", delivered(direct_all, events),
               "direct", target="1.0, no event twice", met=lambda v, _b: v == 1.0 and not repeated,
               note=f"{repeated} events arrived twice on a stream (direct: {direct_all.repeated})")
+
+    frames = events * clients
+    bench.add("replicas.cpu_us_per_frame", "CPU time of the relay processes (all replicas, "
+              "one of them ingesting) per event frame sent to a client",
+              relay_pass.sender_cpu / frames * 1e6, "us",
+              direct_pass.sender_cpu / frames * 1e6,
+              "the synthetic upstream's CPU per frame, writing the same events to as many "
+              "direct clients (one pre-encoded frame, one socket write per client)")
 
     beside = [g.stalled > 0 for g in groups]
     relay_p99 = [p99_of(via, beside, side) for side in (True, False)]
