@@ -15,12 +15,14 @@ the p99 of the reading clients beside stalled ones against the p99 of those on r
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from opencode_relay.store.keys import Keys
 from tests.support.stack import RelayProcess
 
 from .clients import open_files_limit
@@ -28,6 +30,7 @@ from .fanout import Swarm, rate_for
 from .harness import Bench, cpu_seconds, percentile, rss_bytes
 
 REPLICAS = 4
+WRITTEN = re.compile(rb'"benchW":(\d+)')  # wall-clock ns at which the upstream wrote the event
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,22 @@ async def scrape(relay: RelayProcess) -> dict[str, float]:
             if line.split(" ", 1)[0] in wanted}
 
 
+async def logged_delays(bench: Bench, prefix: str) -> list[float]:
+    """Per paced event in the replicas' shared log: its entry id's ms (Redis's clock when the
+    ingesting replica appended it) minus the upstream's wall clock when it wrote the event."""
+    redis = bench.redis_client()
+    try:
+        entries = await redis.xrange(Keys(prefix).events)
+    finally:
+        await redis.aclose()
+    delays = []
+    for entry_id, fields in entries:
+        written = WRITTEN.search(fields[b"e"])
+        if written:
+            delays.append(int(entry_id.split(b"-")[0]) - int(written.group(1)) / 1e6)
+    return delays
+
+
 async def ingest_states(relays: list[RelayProcess]) -> list[str]:
     async with httpx.AsyncClient(timeout=30) as client:
         return [(await client.get(f"{relay.url}/api/health")).json()["opencode"]["events"]
@@ -148,13 +167,14 @@ async def run(bench: Bench) -> None:
     via = await measure(bench, groups, events, rate, pids, connected)
     dropped = sum(found["relay_sse_clients_dropped_total"]
                   for found in await asyncio.gather(*(scrape(relay) for relay in relays)))
-    record(bench, groups, direct, via, events, rate)
+    record(bench, groups, direct, via, events, rate,
+           await logged_delays(bench, relays[0].prefix))
     record_memory(bench, clients, rss_before, rss_connected,
                   [int(found["relay_sse_clients"]) for found in gauges], int(dropped))
 
 
 def record(bench: Bench, groups: list[Group], direct_pass: Pass, relay_pass: Pass,
-           events: int, rate: float) -> None:
+           events: int, rate: float, logged: list[float]) -> None:
     clients = sum(g.clients for g in groups)
     stalled = sum(g.stalled for g in groups)
     direct, via = direct_pass.found, relay_pass.found
@@ -164,7 +184,9 @@ def record(bench: Bench, groups: list[Group], direct_pass: Pass, relay_pass: Pas
     for stat, q in (("p50", 50), ("p99", 99), ("max", 100)):
         bench.add(f"replicas.{stat}_ms", f"{what}: {stat} latency upstream -> client",
                   percentile(relay_all.latencies_ms, q), "ms",
-                  percentile(direct_all.latencies_ms, q), baseline_what)
+                  percentile(direct_all.latencies_ms, q), baseline_what,
+                  note=f"of which upstream -> in the shared log (the ingesting replica, ms "
+                       f"clock; {len(logged)} events): {percentile(logged, q):.0f} ms")
     repeated = relay_all.repeated
     bench.add("replicas.delivered", f"{what}: share of the {events} events each of the "
               f"{clients - stalled} reading clients got ({stalled} stalled clients)",
