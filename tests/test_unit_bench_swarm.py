@@ -68,8 +68,8 @@ async def test_swarm_counts_an_event_sent_twice_once() -> None:
     assert len(found["latencies_us"]) == 6  # type: ignore[arg-type]
 
 
-def test_layout_spreads_clients_evenly_and_stalls_one_percent_on_half_the_urls() -> None:
+def test_layout_spreads_clients_evenly_and_stalls_one_percent_on_two_standbys() -> None:
     urls = [f"http://127.0.0.1:{port}/api/events" for port in (1, 2, 3, 4)]
     groups = layout(urls, 10_000)
-    assert groups == [Group(urls[0], 2_500, 50), Group(urls[1], 2_500, 50),
-                      Group(urls[2], 2_500, 0), Group(urls[3], 2_500, 0)]
+    assert groups == [Group(urls[0], 2_500, 0), Group(urls[1], 2_500, 50),
+                      Group(urls[2], 2_500, 50), Group(urls[3], 2_500, 0)]
