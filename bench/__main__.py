@@ -20,7 +20,7 @@ from pathlib import Path
 from .harness import ROOT, SIZES, Bench, dump
 
 SECTIONS = ("ingest", "resume", "fanout", "burst", "history", "memory", "browser", "files",
-            "terminal", "push", "search")
+            "terminal", "push", "search", "replicas")
 
 
 async def run_sections(bench: Bench, only: set[str]) -> None:
@@ -33,6 +33,7 @@ async def run_sections(bench: Bench, only: set[str]) -> None:
         ingest,
         memory,
         push,
+        replicas,
         resume,
         search,
         terminal,
@@ -41,7 +42,7 @@ async def run_sections(bench: Bench, only: set[str]) -> None:
     modules = {"ingest": ingest, "resume": resume, "fanout": fanout, "burst": burst,
                "history": history,
                "memory": memory, "browser": browser, "files": files, "terminal": terminal,
-               "push": push, "search": search}
+               "push": push, "search": search, "replicas": replicas}
     for name in SECTIONS:
         if name in only:
             started = time.monotonic()

@@ -4,8 +4,8 @@
 after sending their request: slow clients), prints `connected` once every reading stream has its
 first bytes, then records, for every event carrying `"benchT":<monotonic ns>`, the time it was
 read (one clock read per socket read). When every reading client has `--expect` events, or a
-line arrives on stdin, it prints one JSON line: the latencies in microseconds, and per-client
-event counts.
+line arrives on stdin, it prints one JSON line: the latencies in microseconds, per-client counts
+of distinct events, and how many events arrived again (the same stamp twice on one stream).
 
 With `--frames-with TEXT` (repeatable) a client records instead the arrival time
 (`time.monotonic_ns()`, one clock read per socket read) of every frame that holds all the TEXTs,
@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import sys
 import time
 from urllib.parse import urlsplit
@@ -35,6 +36,8 @@ class Client:
         self.frames_with = frames_with
         self.latencies: list[int] = []
         self.arrivals: list[int] = []
+        self.stamps: set[bytes] = set()
+        self.repeated = 0
         self.events = 0
         self.first = asyncio.Event()
 
@@ -67,7 +70,12 @@ class Client:
                             self._counted()
                     continue
                 for found in STAMP.finditer(data, 0, cut):
-                    self.latencies.append((now - int(found.group(1))) // 1000)
+                    stamp = found.group(1)
+                    if stamp in self.stamps:  # every event has its own stamp
+                        self.repeated += 1
+                        continue
+                    self.stamps.add(stamp)
+                    self.latencies.append((now - int(stamp)) // 1000)
                     self._counted()
         finally:
             writer.close()
@@ -80,8 +88,19 @@ class Client:
                 self.done.set()
 
 
+def open_files_limit(needed: int) -> None:
+    """Raises this process's open-file limit (children inherit it) to its hard limit, which
+    must leave room for `needed` sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise RuntimeError(f"{needed} sockets need an open-file limit above the hard {hard}")
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def main(url: str, clients: int, stalled: int, expect: int,
                frames_with: list[bytes], baseline: str | None) -> None:
+    open_files_limit(clients + 100)
     step = max(1, clients // stalled) if stalled else 0
     slow = set(list(range(0, clients, step))[:stalled]) if stalled else set()
     done = asyncio.Event()
@@ -113,7 +132,9 @@ async def main(url: str, clients: int, stalled: int, expect: int,
             arrivals.append(client.arrivals)
     for task, _ in tasks:
         task.cancel()
-    found: dict[str, object] = {"latencies_us": latencies, "counts": counts}
+    repeated = sum(client.repeated for i, client in enumerate(swarm) if i not in slow)
+    found: dict[str, object] = {"latencies_us": latencies, "counts": counts,
+                                "repeated": repeated}
     if frames_with:
         found["arrivals_ns"] = arrivals
     if twins:

@@ -47,16 +47,19 @@ class Size:
     burst_deltas: int           # deltas of the answer real opencode bursts (burst latency)
     burst_rounds: int           # answers per client count
     cluster: bool = False       # ingest also into a 3-primary Redis Cluster, side by side
+    replica_clients: int = 400  # SSE clients spread over the replicas (bench/replicas.py)
+    replica_events: int = 20    # paced events they all receive
 
 
 SIZES = {
     "tiny": Size("tiny", 5_000, 1_000, (1, 100, 1000), 30, 50.0, 100, 2_000, 100, 500, 1),
-    "small": Size("small", 30_000, 5_000, (1, 100, 1000), 100, 50.0, 300, 10_000, 500, 2_000, 1),
+    "small": Size("small", 30_000, 5_000, (1, 100, 1000), 100, 50.0, 300, 10_000, 500, 2_000, 1,
+                  replica_clients=2_000, replica_events=40),
     "full": Size("full", 100_000, 20_000, (1, 100, 1000), 500, 50.0, 1000, 10_000, 2000, 2_000,
-                  3),
+                  3, replica_clients=10_000, replica_events=60),
     # `small`, plus the ingest figures on a Redis Cluster against the same on one Redis.
     "cluster": Size("cluster", 30_000, 5_000, (1, 100, 1000), 100, 50.0, 300, 10_000, 500,
-                    2_000, 1, cluster=True),
+                    2_000, 1, cluster=True, replica_clients=2_000, replica_events=40),
 }
 
 
@@ -175,12 +178,29 @@ class Bench:
         process = RelayProcess(redis_url or self.redis.url, upstream_url,
                                self.workdir / f"relay-{name}.log",
                                prefix=f"bench-{name}-{uuid.uuid4().hex[:6]}:",
-                               extra_env={"RELAY_DATA_DIR": str(self.workdir / "var"),
-                                          **workspace_env(self.workdir / "opencode" / "project"),
-                                          **env})
+                               extra_env=self._relay_env(env))
         process.start(wait_synced=True)
         self.stack.callback(process.stop)
         return process
+
+    async def replicas(self, upstream_url: str, name: str, count: int) -> list[RelayProcess]:
+        """`count` relay processes on the bench's Redis under one key prefix, as replicas of
+        one deployment: the first takes the ingest lease (it is up and synced before the others
+        start), the others serve from the shared log on standby."""
+        leader = await asyncio.to_thread(self.relay, upstream_url, f"{name}-0")
+        standbys = [RelayProcess(self.redis.url, upstream_url,
+                                 self.workdir / f"relay-{name}-{i}.log", prefix=leader.prefix,
+                                 extra_env=self._relay_env({}))
+                    for i in range(1, count)]
+        for process in standbys:
+            self.stack.callback(process.stop)
+        await asyncio.gather(*(asyncio.to_thread(process.start, wait_synced=False)
+                               for process in standbys))
+        return [leader, *standbys]
+
+    def _relay_env(self, env: dict[str, str]) -> dict[str, str]:
+        return {"RELAY_DATA_DIR": str(self.workdir / "var"),
+                **workspace_env(self.workdir / "opencode" / "project"), **env}
 
     def close(self) -> None:
         self.stack.close()

@@ -34,6 +34,8 @@ FIGURES = [
     "search.corpus_ingest_eps", "search.ingest_eps", "search.query_p50_ms", "search.query_p99_ms",
     *[f"burst.c{n}.{stat}" for n in (1, 20) for stat in ("added_p50_ms", "added_p99_ms",
                                                          "delivered")],
+    "replicas.p50_ms", "replicas.p99_ms", "replicas.max_ms", "replicas.delivered",
+    "replicas.cpu_us_per_frame", "replicas.beside_stalled_p99_ms", "replicas.rss_mb",
 ]
 MAY_SKIP = {"browser.first_paint_ms", "browser.delta_to_screen_ms", "files.tree_paint_ms",
             "files.tree_paint_on_load_ms"}

@@ -1,0 +1,75 @@
+"""The bench's client swarm counts each event once, and the replica bench's layout.
+
+The replicas bench (bench/replicas.py) claims "nothing lost, nothing twice" from the swarm's
+counts, so the swarm must tell an event sent twice on one stream from two events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import pytest
+
+from bench.harness import ROOT
+from bench.replicas import Group, layout
+
+pytestmark = pytest.mark.unit
+
+
+def _frame(stamp: int) -> bytes:
+    return b'data: {"payload":{"properties":{"benchT":%d}}}\n\n' % stamp
+
+
+async def _serve_stamps(frames: list[bytes]) -> asyncio.Server:
+    """An SSE server that writes `frames` to each client once its request has arrived."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n: hello\n\n")
+        await writer.drain()
+        await asyncio.sleep(0.2)  # after the swarm has said `connected`
+        writer.write(b"".join(frames))
+        await writer.drain()
+        await reader.read()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def _swarm(url: str, clients: int, expect: int) -> dict[str, object]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.clients", url, "--clients", str(clients),
+        "--expect", str(expect), cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE)
+    assert process.stdout is not None and process.stdin is not None
+    assert (await asyncio.wait_for(process.stdout.readline(), 30)).strip() == b"connected"
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 5)
+    except TimeoutError:  # not every event came: ask for what it has
+        process.stdin.write(b"stop\n")
+        await process.stdin.drain()
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+    await asyncio.wait_for(process.wait(), 30)
+    found: dict[str, object] = json.loads(line)
+    return found
+
+
+async def test_swarm_counts_an_event_sent_twice_once() -> None:
+    now = 1_000_000
+    server = await _serve_stamps([_frame(now), _frame(now + 1), _frame(now), _frame(now + 2)])
+    port = server.sockets[0].getsockname()[1]
+    try:
+        found = await _swarm(f"http://127.0.0.1:{port}/events", clients=2, expect=3)
+    finally:
+        server.close()
+    assert found["counts"] == [3, 3]  # distinct events per client
+    assert found["repeated"] == 2  # one per client
+    assert len(found["latencies_us"]) == 6  # type: ignore[arg-type]
+
+
+def test_layout_spreads_clients_evenly_and_stalls_one_percent_on_two_standbys() -> None:
+    urls = [f"http://127.0.0.1:{port}/api/events" for port in (1, 2, 3, 4)]
+    groups = layout(urls, 10_000)
+    assert groups == [Group(urls[0], 2_500, 0), Group(urls[1], 2_500, 50),
+                      Group(urls[2], 2_500, 50), Group(urls[3], 2_500, 0)]
