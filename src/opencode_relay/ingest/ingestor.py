@@ -109,7 +109,8 @@ class Ingestor:
         self.split = split  # one transaction per slot (default: on a cluster only)
         self._marked: set[str] = set()  # sessions in our `unpublished` set (store/log.py)
         self.on_event = on_event or (lambda _type, _count: None)
-        # Hear every ingested `{directory, payload}` event once it is in Redis (retry_guard).
+        # Hear every ingested `{directory, payload}` event but text deltas once it is in Redis
+        # (retry_guard, push).
         self.observers = tuple(observers)
         # Awaited after each committed batch, before the next (store/replication.ReplicaWait).
         self.after_commit = after_commit
@@ -516,7 +517,11 @@ class Ingestor:
                     if isinstance(p, dict) and p.get("type") not in NOT_LOGGED]
         if not payloads:
             return None
-        notices = self.file_signal.notices(e for e in events if isinstance(e, dict))
+        # What the observers and the file signal hear: every event but text deltas (most of a
+        # stream, and none of them says anything those need).
+        heard = [e for e in events if isinstance(e, dict) and isinstance(e.get("payload"), dict)
+                 and e["payload"].get("type") != event_types.PART_DELTA]
+        notices = self.file_signal.notices(heard)
         sessions = [session_id_of(payload) for payload in payloads]
         async with self._staging() as batch:
             await self._warm_parents({sid for sid in sessions if sid})
@@ -525,8 +530,7 @@ class Ingestor:
             for notice in notices:
                 await self._stage_log(batch, notice)
             self.sequence.stage(batch.stage, self.store.keys, payloads, batch.session_removed)
-            batch.events = [e for e in events
-                            if isinstance(e, dict) and isinstance(e.get("payload"), dict)]
+            batch.events = heard
         return batch
 
     @asynccontextmanager
