@@ -1,13 +1,14 @@
 """Runs deploy/compose.yaml (with deploy/compose.local.yaml) on this machine's Docker and checks it.
 
 What README "Scaling out" reports as run here: the 3+3 Redis Cluster forms and the three relays
-and HAProxy come up; `/readyz` answers through the balancer. Then twice: three clients stream
-one session through the balancer (leastconn puts one on each relay), a prompt answered by the
-scripted model (served on the host, at the compose network's gateway) streams, and mid-answer
-one relay crashes (SIGKILL of its process; Docker's restart policy brings it back): first a
-standby, then the one that ingests. Each client whose connection broke reconnects through the
-balancer with `Last-Event-ID`, as a browser's EventSource does; every client must get every
-event once, in order, to `session.idle`, and the relay's transcript must equal opencode's.
+and HAProxy come up; `/readyz` answers through the balancer. Then twice: clients (three, or more
+until one is on the relay to crash) stream one session through the balancer, a prompt answered
+by the scripted model (served on the host, at the compose network's gateway) streams, and
+mid-answer one relay crashes (SIGKILL of its process; Docker's restart policy brings it back):
+first a standby, then the one that ingests. Each client whose connection broke reconnects
+through the balancer with `Last-Event-ID`, as a browser's EventSource does; every client must
+get every event once, in order, to `session.idle`, all the same events, and the relay's
+transcript must equal opencode's.
 
 Needs a Docker daemon, the images of scripts/local_base_images.sh and a compose (Debian's
 `docker-compose` 1.29, or COMPOSE="docker compose"). Run as root from the repository:
@@ -18,6 +19,7 @@ deployment is taken down at the end (`down -v`) unless --keep.
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
 import re
@@ -177,6 +179,54 @@ def probe(count: int) -> str:
             f"{sorted(set(statuses) - {200}) or 'none'}), the slowest in {slowest:.2f} s")
 
 
+def started_at(service: str, env: dict[str, str]) -> float:
+    """When Docker last started the service's container (seconds since the epoch)."""
+    container = compose("ps", "-q", service, env=env, capture=True).strip()
+    stamp = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container],
+                           check=True, capture_output=True, text=True).stdout.strip()
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{fraction}")
+
+
+class ReadyWatch:
+    """Polls a crashed relay's own /readyz (at its container's current address) and notes
+    when it answers 200 again."""
+
+    def __init__(self, container: str) -> None:
+        self.container = container
+        self.ready: float | None = None
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while self.ready is None:
+            address = subprocess.run(
+                ["docker", "inspect", "-f",
+                 "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", self.container],
+                capture_output=True, text=True).stdout.strip()
+            if address and ingest_state(address) in ("connected", "standby"):
+                self.ready = time.monotonic()
+            time.sleep(0.2)
+
+
+def describe_difference(streams: list[ResumingStream], views: list[list[str]]) -> str:
+    everything = {event_id: payload for stream in streams
+                  for _, event_id, payload in stream.events if event_id}
+    union = sorted(set().union(*views), key=lambda i: tuple(map(int, i.split("-"))))
+    return "clients differ: " + "; ".join(
+        f"client {number} lacks " + ", ".join(f"{i} {everything[i].get('type')}"
+                                             for i in union if i not in view)
+        for number, view in enumerate(views, 1))
+
+
+def the_answer(stream: ResumingStream) -> list[str]:
+    """The ids a client got from the answer's first delta to `session.idle` (it may have
+    opened a moment after the others, and it is closed at idle, before later updates)."""
+    ids = [(event_id, payload) for _, event_id, payload in stream.events if event_id]
+    first = next(i for i, (_, payload) in enumerate(ids) if payload.get("type") == PART_DELTA)
+    last = next(i for i, (_, payload) in enumerate(ids) if payload.get("type") == SESSION_IDLE)
+    return [event_id for event_id, _ in ids[first:last + 1]]
+
+
 class Deployment:
     """The running deployment, as the check sees it: the balancer, each relay's own address
     (the host reaches the containers' network) and opencode's."""
@@ -207,33 +257,36 @@ class Deployment:
         self.api.headers["Authorization"] = f"Bearer {self.token}"
 
     def kill_mid_answer(self, role: str, key: str) -> None:
-        """Three clients stream one session's answer through the balancer (leastconn puts one
-        on each relay); mid-answer the relay in `role` ("standby" or "connected": the one
-        that ingests) crashes. Every client must get every event once, in order."""
+        """Clients stream one session's answer through the balancer (three; more while none
+        is on the relay in `role`, "standby" or "connected": the one that ingests); mid-answer
+        that relay crashes. Every client must get every event once, in order."""
         sid = self.api.post("/api/sessions", json={"title": key}).json()["id"]
         auth = {"Authorization": f"Bearer {self.token}"}
         ips = {relay: self.ip(relay) for relay in RELAYS}
         # A closed stream leaves a relay's count at its next heartbeat: count the new ones.
         before = {relay: sse_clients(ips[relay], self.token) for relay in RELAYS}
-        streams = [ResumingStream(f"{BALANCER}/api/sessions/{sid}/events", auth).start()
-                   for _ in range(3)]
+        streams: list[ResumingStream] = []
 
-        def spread() -> dict[str, int]:
+        def new_streams() -> dict[str, int]:
             return {r: int(sse_clients(ips[r], self.token) - before[r]) for r in RELAYS}
 
-        wait_for(lambda: sum(spread().values()) >= 3, 20, "the three streams to open")
-        spread_ = spread()
         states = self.states()
-        target = next(r for r in RELAYS if states[r] == role and spread_[r] > 0)
+        target = next(r for r in RELAYS if states[r] == role)
+        # leastconn spreads them, unless earlier streams still count: more until `target` has one.
+        while len(streams) < 3 or (new_streams()[target] == 0 and len(streams) < 8):
+            streams.append(ResumingStream(f"{BALANCER}/api/sessions/{sid}/events", auth).start())
+            wait_for(lambda: sum(new_streams().values()) >= len(streams), 20, "a stream to open")
+        placed = new_streams()
         marker = self.provider.script(key, [LONG_ANSWER])
         assert self.api.post(f"/api/sessions/{sid}/prompt",
                              json={"text": marker}).status_code == 202
         wait_for(lambda: all(len(deltas(s.payloads())) >= 20 for s in streams), 60,
                  "the answer to be streaming")
         pid = main_pid(target, self.env)
-        killed = time.monotonic()
+        killed, killed_at = time.monotonic(), time.time()
         os.kill(pid, signal.SIGKILL)
-        print(f"[{key}] new streams per relay {spread_}, ingest {states}: crashed {target} "
+        back = ReadyWatch(compose("ps", "-q", target, env=self.env, capture=True).strip())
+        print(f"[{key}] new streams per relay {placed}, ingest {states}: crashed {target} "
               f"(SIGKILL) mid-answer; /readyz right after: {probe(20)}", flush=True)
         if role == "connected":
             wait_for(lambda: "connected" in self.states().values(), 60, "another ingester")
@@ -245,15 +298,18 @@ class Deployment:
             stream.close()
         for number, stream in enumerate(streams, 1):
             print(f"[{key}] client {number}: {self.verdict(stream, killed)}", flush=True)
+        # Every client got the same events, from the answer's first delta to session.idle.
+        views = [the_answer(s) for s in streams]
+        assert all(view == views[0] for view in views), describe_difference(streams, views)
         opencode = httpx.Client(base_url=f"http://{self.ip('opencode')}:4096", timeout=30,
                                 auth=("opencode", self.env["OPENCODE_SERVER_PASSWORD"]))
         assert "w119" in json.dumps(assert_same_as_opencode(self.api, opencode, sid))
         print(f"[{key}] the relay's transcript equals opencode's; ingest now "
               f"{self.states()}", flush=True)
-        wait_for(lambda: ingest_state(self.ip(target)) in ("connected", "standby"), 90,
-                 f"{target} to be restarted")
-        print(f"[{key}] {target} restarted by Docker (restart: unless-stopped) and ready "
-              f"{time.monotonic() - killed:.1f} s after the crash", flush=True)
+        ready = wait_for(lambda: back.ready, 90, f"{target} to be restarted")
+        print(f"[{key}] {target} restarted by Docker (restart: unless-stopped): started "
+              f"{started_at(target, self.env) - killed_at:.1f} s after the crash, /readyz 200 "
+              f"{ready - killed:.1f} s after it", flush=True)
 
     @staticmethod
     def verdict(stream: ResumingStream, killed: float) -> str:
