@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from httpx_sse import connect_sse
+from httpx_sse import ServerSentEvent, connect_sse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from opencode_relay.events import PART_DELTA, RELAY_SESSION_SYNCED, SESSION_IDLE  # noqa: E402
 from opencode_relay.testing.scripted_provider import ScriptedProvider  # noqa: E402
 from tests.support.compare import assert_same_as_opencode  # noqa: E402
-from tests.support.stack import wait_for  # noqa: E402
+from tests.support.stack import EventCollector, wait_for  # noqa: E402
 
 PROJECT = "relaycheck"
 BALANCER = "http://127.0.0.1:8080"
@@ -70,26 +70,23 @@ def container_ip(service: str, env: dict[str, str]) -> str:
          container], check=True, capture_output=True, text=True).stdout.strip()
 
 
-class ResumingStream:
+class ResumingStream(EventCollector):
     """A session's event stream read as a browser's EventSource reads it: when the connection
     breaks it reconnects (here: through the balancer) with `Last-Event-ID`."""
 
     def __init__(self, url: str, headers: dict[str, str]) -> None:
-        self.url = url
-        self.headers = headers
-        self.events: list[tuple[float, str | None, dict[str, Any]]] = []  # (when, id, payload)
+        super().__init__(url, headers)
+        self.arrived: list[float] = []  # when each of `events` came
         self.breaks: list[float] = []  # when each connection ended
         self.reconnected: list[float] = []  # when each later connection was answered 200
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._response: httpx.Response | None = None
-
-    def start(self) -> ResumingStream:
-        self._thread.start()
-        return self
 
     def last_id(self) -> str | None:
-        return next((event_id for _, event_id, _ in reversed(self.events) if event_id), None)
+        return next((event.id for event in reversed(self.events) if event.id), None)
+
+    def timed(self) -> list[tuple[float, str | None, dict[str, Any]]]:
+        """(when, id, payload) of each event (one being added right now may be left out)."""
+        return [(when, event.id, json.loads(event.data))
+                for when, event in zip(list(self.arrived), list(self.events), strict=False)]
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -102,6 +99,7 @@ class ResumingStream:
                     self._response = source.response
                     if source.response.status_code != 200:
                         raise httpx.HTTPError(f"status {source.response.status_code}")
+                    self.status = 200
                     if self.breaks:
                         self.reconnected.append(time.monotonic())
                     previous_id: str | None = None
@@ -113,24 +111,13 @@ class ResumingStream:
                         # The last id carries over to frames without one (the relay's notices).
                         own_id = sse.id if sse.id and sse.id != previous_id else None
                         previous_id = sse.id or previous_id
-                        self.events.append((time.monotonic(), own_id, json.loads(sse.data)))
+                        self.arrived.append(time.monotonic())
+                        self.events.append(ServerSentEvent(data=sse.data, id=own_id))
             except httpx.HTTPError:
                 pass
             if not self._stop.is_set():
                 self.breaks.append(time.monotonic())
                 time.sleep(0.5)  # an EventSource's retry delay is a few seconds; this is shorter
-
-    def payloads(self) -> list[dict[str, Any]]:
-        return [payload for _, _, payload in list(self.events)]
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._response is not None:
-            try:
-                self._response.close()
-            except Exception:
-                pass
-        self._thread.join(timeout=5)
 
 
 def sse_clients(ip: str, token: str) -> float:
@@ -210,7 +197,7 @@ class ReadyWatch:
 
 def describe_difference(streams: list[ResumingStream], views: list[list[str]]) -> str:
     everything = {event_id: payload for stream in streams
-                  for _, event_id, payload in stream.events if event_id}
+                  for _, event_id, payload in stream.timed() if event_id}
     union = sorted(set().union(*views), key=lambda i: tuple(map(int, i.split("-"))))
     return "clients differ: " + "; ".join(
         f"client {number} lacks " + ", ".join(f"{i} {everything[i].get('type')}"
@@ -221,7 +208,7 @@ def describe_difference(streams: list[ResumingStream], views: list[list[str]]) -
 def the_answer(stream: ResumingStream) -> list[str]:
     """The ids a client got from the answer's first delta to `session.idle` (it may have
     opened a moment after the others, and it is closed at idle, before later updates)."""
-    ids = [(event_id, payload) for _, event_id, payload in stream.events if event_id]
+    ids = [(event_id, payload) for _, event_id, payload in stream.timed() if event_id]
     first = next(i for i, (_, payload) in enumerate(ids) if payload.get("type") == PART_DELTA)
     last = next(i for i, (_, payload) in enumerate(ids) if payload.get("type") == SESSION_IDLE)
     return [event_id for event_id, _ in ids[first:last + 1]]
@@ -313,7 +300,7 @@ class Deployment:
 
     @staticmethod
     def verdict(stream: ResumingStream, killed: float) -> str:
-        ids = [event_id for _, event_id, _ in stream.events if event_id]
+        ids = [event.id for event in stream.events if event.id]
         assert len(ids) == len(set(ids)), "an event was sent twice"
         assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-")))), "out of order"
         words = "".join(p["properties"]["delta"] for p in deltas(stream.payloads())).split()
@@ -327,7 +314,7 @@ class Deployment:
         if not stream.breaks:
             return said + "; its connection never broke"
         again = stream.reconnected[0]
-        first = next(when for when, event_id, _ in stream.events if event_id and when >= again)
+        first = next(when for when, event_id, _ in stream.timed() if event_id and when >= again)
         return (said + f"; its connection broke {stream.breaks[0] - killed:.2f} s after the "
                 f"crash, was answered again through the balancer after {again - killed:.2f} s "
                 f"and sent its first event after {first - killed:.2f} s "
