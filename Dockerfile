@@ -8,9 +8,9 @@
 # Runs as the unprivileged user `relay` (uid 10001). `serve --host 0.0.0.0` turns auth on by
 # itself (RELAY_AUTH); create a token with `docker exec … opencode-relay token create`.
 #
-# The base images are arguments: scripts/local_base_images.sh builds it on images made from
-# Debian's packages (NODE_IMAGE with Debian's nodejs and npm, PYTHON_IMAGE with Debian's
-# python3 and pip), where no registry can be pulled from.
+# The base images are arguments: where no registry can be pulled from,
+# scripts/local_base_images.sh builds it on images made from a Debian debootstrap (NODE_IMAGE
+# with node 20 and npm 10, PYTHON_IMAGE with Debian's python3 and pip).
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
