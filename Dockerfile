@@ -7,9 +7,15 @@
 #
 # Runs as the unprivileged user `relay` (uid 10001). `serve --host 0.0.0.0` turns auth on by
 # itself (RELAY_AUTH); create a token with `docker exec … opencode-relay token create`.
+#
+# The base images are arguments: where no registry can be pulled from,
+# scripts/local_base_images.sh builds it on images made from a Debian debootstrap (NODE_IMAGE
+# with node 20 and npm 10, PYTHON_IMAGE with Debian's python3 and pip).
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- 1. the web UI and the pinned opencode, built with node -------------------------------
-FROM node:20-bookworm-slim AS node
+FROM ${NODE_IMAGE} AS node
 WORKDIR /build
 # opencode-ai's postinstall links the native binary of this platform into bin/opencode.exe.
 COPY package.json package-lock.json ./
@@ -20,7 +26,7 @@ COPY web/ web/
 RUN cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 # --- 2. the Python package, as a wheel with the built UI inside ---------------------------
-FROM python:3.11-slim-bookworm AS wheel
+FROM ${PYTHON_IMAGE} AS wheel
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src/ src/
@@ -29,7 +35,7 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
  && pip wheel --no-cache-dir --wheel-dir /wheels "$(ls /wheels/opencode_relay-*.whl)"
 
 # --- 3. what runs -------------------------------------------------------------------------
-FROM python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 # git: opencode snapshots projects with it (undo) and the relay makes its default workspace a
 # repository; redis-server: the embedded Redis when REDIS_URL is unset (one container, trying
 # it out); ca-certificates: model providers over HTTPS.

@@ -175,11 +175,13 @@ def build_app(book: ScriptBook) -> Starlette:
 
 
 class ScriptedProvider:
-    """Runs the scripted server on 127.0.0.1 in a background thread."""
+    """Runs the scripted server in a background thread, on 127.0.0.1 unless `host` says
+    another address (scripts/compose_check.py: the containers' network gateway)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.book = ScriptBook()
-        config = uvicorn.Config(build_app(self.book), host="127.0.0.1", port=port,
+        self.host = host
+        config = uvicorn.Config(build_app(self.book), host=host, port=port,
                                 log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -191,7 +193,7 @@ class ScriptedProvider:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     def start(self) -> ScriptedProvider:
         self._thread.start()
