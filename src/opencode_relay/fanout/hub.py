@@ -252,6 +252,9 @@ class Hub:
                     # A filter could not look a session up: the reader reads these instead.
                     logger.warning("fan-out of a commit deferred to the log reader: %s", exc)
                     return
+                except Exception:  # a bug must not reach the commit: the reader tries them
+                    logger.exception("fan-out of a commit failed; left to the log reader")
+                    return
         finally:
             self._committing -= 1
             if not self._committing:
@@ -314,6 +317,10 @@ class Hub:
                 await refresh(self.redis)  # a cluster: the log's slot may have a new primary
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            except Exception:  # a bug must not end live fan-out: log it, go on after a pause
+                logger.exception("event log reader failed; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _catch_up(self, count: int = 1000) -> None:
         """Reads and fans out everything after `position`, `count` entries at a time."""
@@ -332,11 +339,12 @@ class Hub:
                     self.on_dispatch(EventId.of_entry(fresh[0][0]))
                 else:
                     try:
-                        batch = [parse_entry(raw_id, fields) for raw_id, fields in fresh]
+                        await self._hand_out([parse_entry(raw_id, fields)
+                                              for raw_id, fields in fresh])
+                    except (RedisError, RedisClusterException, OSError):
+                        raise
                     except Exception:  # a bug must not end live fan-out: skip what was read
                         logger.exception("event log reader failed on a batch; skipping it")
                         self.position = EventId.of_entry(fresh[-1][0])
-                        continue
-                    await self._hand_out(batch)
             if len(read) < count:
                 return
