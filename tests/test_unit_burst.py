@@ -338,3 +338,50 @@ async def test_a_batch_staged_while_the_last_commits_reads_what_that_one_wrote(
         await asyncio.wait_for(ingestor._consume(stream()), 30)
     assert await ingestor.store.get_part(sid, pid) is None
     assert pid.encode() not in await redis.zrange(keys.message_parts(sid, mid), 0, -1)
+
+
+async def test_a_fan_out_bug_neither_fails_the_commit_nor_stops_the_reader(
+        tmp_path: Path) -> None:
+    """A filter that fails once (a bug) while a commit is handed over: the commit still
+    succeeds, the reader reads those entries instead, and every stream gets them."""
+    redis_server = EmbeddedRedis(tmp_path / "redis").start()
+    redis = Redis.from_url(redis_server.url)
+    keys = Keys("bug:")
+    log = EventLog(redis, keys, 200_000, 50_000)
+    hub = Hub(Redis.from_url(redis_server.url), keys, log)
+    log.watcher = hub
+    await hub.start()
+
+    class FailsOnce:
+        failed = False
+
+        async def prepare(self, sessions: object) -> None:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("a bug")
+
+        def __call__(self, sessions: object) -> bool:
+            return True
+
+    streams = [event_stream(hub, log, keys.events, None, None, 30, accept=FailsOnce()),
+               event_stream(hub, log, keys.events, None, None, 30)]
+    try:
+        for stream in streams:
+            assert b"retry:" in await anext(stream)
+            assert b"connected" in await anext(stream)
+        async with Staging(redis) as stage:
+            await log.commit(stage, [LogEntry(None, b'{"n":%d}' % i, (SID,)) for i in range(5)],
+                             "default")
+        written = [text(i) for i, _f in await redis.xrange(keys.events)]
+        for stream in streams:
+            got: list[str] = []
+            while len(got) < len(written):
+                got += ids_in(await asyncio.wait_for(anext(stream), 10))
+            assert got == written
+    finally:
+        for stream in streams:
+            await stream.aclose()
+        await hub.stop()
+        await hub.redis.aclose()
+        await redis.aclose()
+        redis_server.stop()
