@@ -17,8 +17,13 @@ from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.browser
 
+# `ready` resolves once a worker is active, which may still be `activating`: wait for the end.
 WORKER_READY = """async () => {
   const reg = await navigator.serviceWorker.ready;
+  const worker = reg.active;
+  if (worker && worker.state === 'activating') {
+    await new Promise(done => worker.addEventListener('statechange', done, {once: true}));
+  }
   return {scope: reg.scope, state: reg.active && reg.active.state, script: reg.active && reg.active.scriptURL};
 }"""
 NOTIFICATIONS = """async () => (await (await navigator.serviceWorker.ready).getNotifications())
