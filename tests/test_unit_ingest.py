@@ -16,7 +16,7 @@ from opencode_relay.ingest.ingestor import Ingestor
 from opencode_relay.ingest.leader import Lease
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.store.keys import Keys
-from opencode_relay.store.log import EventId, EventLog
+from opencode_relay.store.log import ZERO, EventId, EventLog
 from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from tests.test_unit_core import SID, CountingRedis, ev, parts, session_info, text_part
@@ -149,6 +149,35 @@ async def test_a_removal_takes_what_the_same_batch_wrote_before_it(parts) -> Non
     ])
     assert await store.message_ids(SID) == ["msg_a"]
     assert (await store.get_part(SID, "prt_4"))["text"] == "back again"
+
+
+async def test_deltas_are_joined_onto_their_part_in_order_across_replacements(parts) -> None:
+    store, log, ingestor = parts
+
+    def delta(text: str, field: str = "text", pid: str = "prt_1") -> dict:
+        return ev("message.part.delta", sessionID=SID, messageID="msg_a", partID=pid,
+                  field=field, delta=text)
+
+    await ingestor.apply([ev("session.created", info=session_info()),
+                          ev("message.part.updated", part=text_part("prt_1", text="a"))])
+    await ingestor.apply([
+        delta("b"), delta("c"), delta("x", field="reasoning"),
+        # Replaced in the middle of the batch: the update carries the whole text, the deltas
+        # after it go on from there, and the earlier ones stay out.
+        ev("message.part.updated", part=text_part("prt_1", text="ABC")),
+        delta("d"), delta("e"),
+        delta(["not", "text"]),  # logged as it came, changes nothing
+    ])
+    part = await store.get_part(SID, "prt_1")
+    assert part["text"] == "ABCde" and "reasoning" not in part
+    assert ingestor._parts["prt_1"]["text"] == "ABCde"  # the cache holds what Redis holds
+    await ingestor.apply([delta("f"), delta("y", field="reasoning"), delta("g")])
+    part = await store.get_part(SID, "prt_1")
+    assert (part["text"], part["reasoning"]) == ("ABCdefg", "y")
+    logged = [json.loads(e.data) async for e in log.read_entries_after(log.keys.events, ZERO)]
+    assert [e["properties"].get("delta") for e in logged
+            if e["type"] == "message.part.delta"] == [
+        "b", "c", "x", "d", "e", ["not", "text"], "f", "y", "g"]
 
 
 async def test_parts_changed_beyond_the_cache_size_are_all_written(redis: Redis,

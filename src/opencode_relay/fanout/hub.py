@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
@@ -35,10 +35,12 @@ from ..store.replies import xread_entries
 from .sse import event_frame
 
 logger = logging.getLogger("opencode_relay.fanout")
+_new_tuple = tuple.__new__  # a NamedTuple made without its Python-level __new__ (per event)
 
 
-@dataclass(frozen=True)
-class LiveEvent:
+class LiveEvent(NamedTuple):
+    """One event as a stream sends it (a tuple: the hub makes one per event and stream kind)."""
+
     id: EventId
     frame: bytes  # the SSE frame, ready to send
     prev: EventId | None = None  # on a session's stream: its log's entry before this one
@@ -199,9 +201,10 @@ class Hub:
         """Fans out a read of the global log, oldest first: to every-event subscribers each
         entry not `hidden` under its global id, to each session's subscribers under its `refs`
         id there. Each subscriber gets its share as one list."""
+        new = _new_tuple
         if self._all:
-            everything = [(LiveEvent(entry.id, event_frame(entry.data, str(entry.id).encode())),
-                           entry.sessions)
+            everything = [(new(LiveEvent, (entry.id, event_frame(entry.data, b"%d-%d" % entry.id),
+                                           None)), entry.sessions)
                           for entry in read if not entry.hidden and entry.id is not None]
             events = [event for event, _sessions in everything]
             for sub in self._all:
@@ -216,11 +219,16 @@ class Hub:
             for entry in read:
                 for ref in entry.refs:
                     if ref.session in watched:
-                        by_session.setdefault(ref.session, []).append(LiveEvent(
-                            ref.id, event_frame(entry.data, str(ref.id).encode()), ref.prev))
-            for sid, picked in by_session.items():
+                        event = new(LiveEvent, (ref.id, event_frame(entry.data, b"%d-%d" % ref.id),
+                                                ref.prev))
+                        found = by_session.get(ref.session)
+                        if found is None:
+                            by_session[ref.session] = [event]
+                        else:
+                            found.append(event)
+            for sid, shared in by_session.items():
                 for sub in watched.get(sid, ()):
-                    self._deliver(sub, picked)
+                    self._deliver(sub, shared)
 
     async def _prepare_filters(self, sessions: set[str]) -> None:
         filters = {id(sub.accept): sub.accept for sub in self._all if sub.accept is not None}
@@ -240,11 +248,7 @@ class Hub:
                 if self.position is None or self.position < added.prev:
                     return
                 if not self._all and not self._by_session:
-                    # Nobody listens here: keep the position, skip the work (a client that
-                    # comes later replays what it missed from Redis).
-                    if added.last > self.position:
-                        self.position = added.last
-                        self.on_dispatch(added.first)
+                    self._pass(added.first, added.last)
                     continue
                 try:
                     await self._hand_out(added.entries())
@@ -260,11 +264,21 @@ class Hub:
             if not self._committing:
                 self._settled.set()
 
+    def _pass(self, first: EventId, last: EventId) -> None:
+        """Nobody listens here: moves the position past `first`..`last` without the work (a
+        client that comes later replays what it missed from Redis)."""
+        assert self.position is not None
+        if last > self.position:
+            self.position = last
+            self.on_dispatch(first)
+
     async def _hand_out(self, entries: list[LogEntry]) -> None:
         """Fans out the entries (oldest first, contiguous in the global log) that follow
         `position`, and moves it past them."""
         assert self.position is not None
-        fresh = [entry for entry in entries if entry.id is not None and entry.id > self.position]
+        position = self.position
+        fresh = entries if entries and entries[0].id is not None and entries[0].id > position \
+            else [entry for entry in entries if entry.id is not None and entry.id > position]
         if not fresh:
             return
         if self._all or self._by_session:
@@ -333,10 +347,7 @@ class Hub:
                      if EventId.of_entry(raw_id) > self.position]
             if fresh:
                 if not self._all and not self._by_session:
-                    # Nobody listens here: keep the position, skip the work (a client that
-                    # comes later replays what it missed from Redis).
-                    self.position = EventId.of_entry(fresh[-1][0])
-                    self.on_dispatch(EventId.of_entry(fresh[0][0]))
+                    self._pass(EventId.of_entry(fresh[0][0]), EventId.of_entry(fresh[-1][0]))
                 else:
                     try:
                         await self._hand_out([parse_entry(raw_id, fields)

@@ -32,9 +32,29 @@ class Batch:
     # Sessions (sid,), messages (sid, mid) and parts (sid, mid, pid) removed by this batch: Redis
     # still holds them until the commit, so a read must not bring them back.
     _removed: set[tuple[str, ...]] = field(default_factory=set)
+    # Text deltas not yet joined onto their part, by part object and field: joined once per
+    # batch (`join_texts`). A part grows one delta at a time, and adding each to its text
+    # copied the whole text per delta: quadratic in the answer's length.
+    _texts: dict[tuple[int, str], tuple[JSON, list[str]]] = field(default_factory=dict)
 
     def change_part(self, part: JSON) -> None:
         self.parts[part["id"]] = part
+
+    def append_text(self, part: JSON, name: str, piece: str) -> None:
+        """Adds `piece` to the text field `name` of `part` (a changed part of this batch)."""
+        pending = self._texts.get((id(part), name))
+        if pending is None:
+            current = part.get(name)
+            self._texts[(id(part), name)] = (part, [current if isinstance(current, str) else "",
+                                                     piece])
+        else:
+            pending[1].append(piece)
+
+    def join_texts(self) -> None:
+        """Joins the pending deltas onto their parts (before they are written or read)."""
+        for (_id, name), (part, pieces) in self._texts.items():
+            part[name] = "".join(pieces)
+        self._texts.clear()
 
     def drop_parts(self, removed: Callable[[JSON], bool]) -> None:
         """Forgets the changed parts that a removal staged meanwhile takes away."""

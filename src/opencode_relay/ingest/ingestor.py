@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from .. import events as event_types
 from ..store.connect import refresh, transaction
-from ..store.log import EventLog, LogEntry
+from ..store.log import EventLog, new_entry
 from ..store.staging import Staging
 from ..store.state import JSON, StateStore, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
@@ -68,6 +68,7 @@ class Reconciled:
 # The inbox holds network reads, each a list of events; a read of opencode's stream (64 KiB at
 # most) holds a few hundred. Bounds the backlog in reads: `backlog_limit` events at about this.
 _EVENTS_PER_READ = 100
+_STAGE_SLICE = 100  # events staged between two chances for the commit in flight to finish
 _FIND = "\0find"  # _stage_log: the caller has not worked out the event's session
 
 
@@ -504,6 +505,9 @@ class Ingestor:
             raise
         if batch is not None:
             self._committing = asyncio.create_task(self._commit(batch))
+            # The commit runs up to its wait for Redis's reply (its transaction sent) before
+            # the next batch is staged: else Redis would wait for that staging to begin.
+            await asyncio.sleep(0)
 
     async def _committed(self) -> None:
         """Waits for the batch being committed, if any; raises what its commit raised."""
@@ -525,8 +529,18 @@ class Ingestor:
         sessions = [session_id_of(payload) for payload in payloads]
         async with self._staging() as batch:
             await self._warm_parents({sid for sid in sessions if sid})
-            for payload, sid in zip(payloads, sessions, strict=True):
-                batch.kinds[await self._stage_event(batch, payload, sid)] += 1
+            deltas = 0
+            for place, (payload, sid) in enumerate(zip(payloads, sessions, strict=True), 1):
+                if self._staged_delta(batch, payload, sid):
+                    deltas += 1
+                else:
+                    batch.kinds[await self._stage_event(batch, payload, sid)] += 1
+                if not place % _STAGE_SLICE and self._committing is not None:
+                    # The batch in flight is handed out to clients as soon as Redis answers,
+                    # not after this whole batch is staged.
+                    await asyncio.sleep(0)
+            if deltas:
+                batch.kinds[event_types.PART_DELTA] += deltas
             for notice in notices:
                 await self._stage_log(batch, notice)
             self.sequence.stage(batch.stage, self.store.keys, payloads, batch.session_removed)
@@ -540,11 +554,13 @@ class Ingestor:
         batch = self._batch = Batch(Staging(self.redis, self.split))
         try:
             yield batch
+            batch.join_texts()
             for part in batch.parts.values():
                 self.store.put_part(batch.stage.on(part["sessionID"]), part)
             if batch.hints and self.store.search is not None:
                 await self.store.search.stage_hints(batch.stage.indexes, batch.hints)
         except BaseException:
+            batch.join_texts()  # the cached parts hold what was staged, as before a failure
             await batch.stage.reset()
             raise
         finally:
@@ -579,6 +595,23 @@ class Ingestor:
             yield batch
         await self._commit(batch)
 
+    def _staged_delta(self, batch: Batch, payload: JSON, sid: str | None) -> bool:
+        """Stages a text delta (most of a stream) at once when nothing about it needs a read:
+        its part and its session's lineage are known. False: `_stage_event` takes it."""
+        if payload.get("type") != event_types.PART_DELTA or sid is None:
+            return False
+        lineage = self._lineages.get(sid)
+        props = payload.get("properties")
+        if lineage is None or not isinstance(props, dict):
+            return False
+        try:
+            if not self._add_delta(batch, props):
+                return False
+        except (KeyError, TypeError):
+            return False  # `_stage_event` logs it as it is, with a warning
+        batch.log.append(new_entry(dumps(payload), lineage))
+        return True
+
     async def _stage_event(self, batch: Batch, payload: JSON, sid: str | None) -> str:
         """Stages one event (its state change, then its log entry); answers its type."""
         kind = payload.get("type")
@@ -604,8 +637,7 @@ class Ingestor:
         else:
             found = self._lineages.get(sid)
             lineage = found if found is not None else await self._lineage(sid)
-        batch.log.append(LogEntry(None, dumps(payload), lineage,
-                                  expire_own_log=expire_session_log))
+        batch.log.append(new_entry(dumps(payload), lineage, expire_session_log))
 
     async def _lineage(self, sid: str) -> tuple[str, ...]:
         """The session and its ancestors, nearest first (kept until a parent changes)."""
@@ -685,21 +717,33 @@ class Ingestor:
             self.store.search.stage_part(batch.stage, props["part"], hints=batch.hints)
 
     async def _on_delta(self, batch: Batch, props: JSON) -> None:
-        sid, mid, pid, field = (props["sessionID"], props["messageID"], props["partID"],
-                                props["field"])
+        if self._add_delta(batch, props):
+            return
+        sid, mid, pid = props["sessionID"], props["messageID"], props["partID"]
+        if batch.removed(sid, mid, pid):
+            return  # removed earlier in this batch (Redis has it until the commit)
+        await self._committed()  # what the batch in flight writes is read back
+        part = await self.store.get_part(sid, pid)
+        if part is None:
+            return  # a delta for a part never seen: logged; the next snapshot has it
+        self._remember_part(batch, part)
+        self._add_delta(batch, props)
+
+    def _add_delta(self, batch: Batch, props: JSON) -> bool:
+        """Adds a delta to its part when the part is at hand (changed in this batch, or
+        cached); False when it must be read first. Raises TypeError or KeyError on a delta of
+        another shape, before changing anything."""
+        pid, field, delta = props["partID"], props["field"], props["delta"]
+        if not (isinstance(pid, str) and isinstance(field, str) and isinstance(delta, str)):
+            raise TypeError("a delta's part, field and text must be strings")
         part = batch.parts.get(pid)
         if part is None:  # its first change in this batch
             part = self._parts.get(pid)
             if part is None:
-                if batch.removed(sid, mid, pid):
-                    return  # removed earlier in this batch (Redis has it until the commit)
-                await self._committed()  # what the batch in flight writes is read back
-                part = await self.store.get_part(sid, pid)
-                if part is None:
-                    return  # a delta for a part never seen: logged; the next snapshot has it
+                return False
             self._remember_part(batch, part)
-        current = part.get(field)  # the object cached and staged: changed in place
-        part[field] = (current if isinstance(current, str) else "") + props["delta"]
+        batch.append_text(part, field, delta)  # the object cached and staged
+        return True
 
     async def _on_part_removed(self, batch: Batch, props: JSON) -> None:
         sid, mid, pid = props["sessionID"], props["messageID"], props["partID"]

@@ -39,6 +39,8 @@ from .replies import entries, text
 from .scripts import Script
 from .staging import Staging
 
+_new_tuple = tuple.__new__  # a NamedTuple made without its Python-level __new__ (hot paths)
+
 # "<ms>-<seq>", or a bare "<ms>" meaning "<ms>-0" (so "0" is the log's very beginning).
 _ENTRY_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$", re.ASCII)
 
@@ -208,9 +210,10 @@ class EventId(NamedTuple):
 
     @classmethod
     def of_entry(cls, raw: bytes | str) -> EventId:
-        """The id of an entry Redis gave back (always `<ms>-<seq>`): no pattern needed."""
-        ms, _, seq = (raw.decode() if isinstance(raw, bytes) else raw).partition("-")
-        return cls(int(ms), int(seq))
+        """The id of an entry Redis gave back (always `<ms>-<seq>`): no pattern needed. (A
+        tuple made in C: the hub makes one or more per event it hands out.)"""
+        ms, _, seq = raw.partition(b"-" if isinstance(raw, bytes) else "-")  # type: ignore[arg-type]
+        return _new_tuple(cls, (int(ms), int(seq)))
 
     def __str__(self) -> str:
         return f"{self.ms}-{self.seq}"
@@ -230,10 +233,10 @@ class Ref(NamedTuple):
         return f"{self.session},{self.prev},{self.id}"
 
     @classmethod
-    def parse(cls, text: str) -> Ref:
+    def parse(cls, raw: bytes | str) -> Ref:
         """A reference as the log scripts write it (ids from Redis, so no pattern check)."""
-        session, prev, id_ = text.split(",")
-        return cls(session, EventId.of_entry(prev), EventId.of_entry(id_))
+        session, prev, id_ = raw.split(b"," if isinstance(raw, bytes) else ",")  # type: ignore[arg-type]
+        return _new_tuple(cls, (text(session), EventId.of_entry(prev), EventId.of_entry(id_)))
 
 
 class LogEntry(NamedTuple):
@@ -243,6 +246,12 @@ class LogEntry(NamedTuple):
     expire_own_log: bool = False  # its session is gone: that session's log stays only briefly
     refs: tuple[Ref, ...] = ()  # global log: where it is in each session log that holds it
     hidden: bool = False  # global log: a copy for session readers only (see the module)
+
+
+def new_entry(data: bytes, sessions: tuple[str, ...], expire_own_log: bool = False) -> LogEntry:
+    """An entry to append (no id yet), made without LogEntry's Python-level constructor: the
+    ingester makes one per event."""
+    return _new_tuple(LogEntry, (None, data, sessions, expire_own_log, (), False))
 
 
 @dataclass
@@ -284,8 +293,10 @@ class Appended:
         """One Redis: the append-and-publish script's reply (the global log's newest id
         before, then each event's global id and references)."""
         def make() -> list[LogEntry]:
-            return [LogEntry(EventId.of_entry(reply[i]), entry.data, entry.sessions,
-                             entry.expire_own_log, _refs(reply[i + 1]))
+            refs = _RefReader()
+            of_entry, new = EventId.of_entry, _new_tuple
+            return [new(LogEntry, (of_entry(reply[i]), entry.data, entry.sessions,
+                                   entry.expire_own_log, refs(reply[i + 1]), False))
                     for i, entry in zip(range(1, len(reply), 2), self.entries, strict=True)]
 
         if len(reply) > 1:
@@ -527,6 +538,35 @@ def _published_entries(events: Sequence[tuple[str, bytes, Sequence[str], Sequenc
     return added
 
 
+class _RefReader:
+    """`_refs` for a run of one script's reply, in log order: an entry's `prev` in a session's
+    log is most often the id of the entry before it there, parsed already (the hub hands out
+    every event this way: half the parsing)."""
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, tuple[bytes, EventId, str]] = {}  # per log: its last id, raw
+
+    def __call__(self, raw: bytes | str) -> tuple[Ref, ...]:
+        if not isinstance(raw, bytes):
+            return _refs(raw)
+        refs = []
+        last, of_entry, new = self._last, EventId.of_entry, _new_tuple
+        for one in raw.split():
+            session, prev_raw, id_raw = one.split(b",")
+            known = last.get(session)
+            if known is not None and known[0] == prev_raw:
+                prev, name = known[1], known[2]
+            else:
+                prev, name = of_entry(prev_raw), session.decode()
+            id_ = of_entry(id_raw)
+            last[session] = (id_raw, id_, name)
+            refs.append(new(Ref, (name, prev, id_)))
+        return tuple(refs)
+
+
 def _refs(raw: bytes | str) -> tuple[Ref, ...]:
     """The references a log script wrote (`<session>,<prev>,<id>`, space separated)."""
-    return tuple(Ref.parse(ref) for ref in text(raw).split())
+    refs = raw.split()
+    if len(refs) == 1:  # most events: their own session's log only
+        return (Ref.parse(refs[0]),)
+    return tuple(map(Ref.parse, refs))
