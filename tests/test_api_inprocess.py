@@ -7,6 +7,7 @@ What opencode does is tested against the real `opencode serve` elsewhere.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -284,3 +285,37 @@ async def test_a_directory_through_a_symlink_inside_the_root_is_resolved(
         assert created.json()["directory"] == str(workspace / "real")  # what opencode got
         default = await api.post("/api/sessions", json={})
         assert default.json()["directory"] == str(workspace / "project")
+
+
+def test_no_route_or_dependency_runs_in_the_thread_pool(redis_server: EmbeddedRedis) -> None:
+    """FastAPI runs a plain `def` endpoint or dependency in its thread pool: a thread hop per
+    request (14% of the relay's CPU while 1,000 SSE clients connected, when `get_relay` was
+    one). Work that must leave the event loop says so with `asyncio.to_thread`."""
+    from fastapi.routing import APIRoute
+
+    app = create_app(relay_settings(redis_server.url))
+    sync: list[str] = []
+
+    def walk(dependant: Any, where: str) -> None:
+        for sub in dependant.dependencies:
+            if sub.call is not None and not inspect.iscoroutinefunction(sub.call):
+                sync.append(f"{where}: {sub.call.__qualname__}")
+            walk(sub, where)
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:
+        found: list[APIRoute] = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            included = getattr(route, "original_router", None)  # an included router (FastAPI)
+            if included is not None:
+                found += api_routes(included.routes)
+        return found
+
+    routes = api_routes(app.routes)
+    assert len(routes) > 50  # every route of the API, as the app lists them
+    for route in routes:
+        if not inspect.iscoroutinefunction(route.endpoint):
+            sync.append(f"{route.path}: {route.endpoint.__qualname__}")
+        walk(route.dependant, route.path)
+    assert not sync, sync

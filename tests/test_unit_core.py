@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from opencode_relay.errors import InvalidEventId
-from opencode_relay.fanout.hub import Hub
+from opencode_relay.fanout.hub import Hub, LiveEvent, Subscriber
 from opencode_relay.fanout.stream import event_stream
 from opencode_relay.ingest.ingestor import Backoff, Ingestor
 from opencode_relay.ingest.routing import session_id_of
@@ -456,3 +456,24 @@ def test_a_catalog_of_odd_shape_is_read_as_far_as_it_goes() -> None:
     assert catalog.context == {"p/m": 1000}
     empty = read_catalog(["providers?"], {"agents": "?"})
     assert (empty.models, empty.agents, empty.context) == (frozenset(), frozenset(), {})
+
+
+async def test_a_quiet_subscriber_is_woken_once_the_whole_quiet_time_has_passed() -> None:
+    """One timer per subscriber, kept across waits: events in between push the quiet time on,
+    the wait that stays quiet ends after its whole timeout, and closing leaves no timer."""
+    sub = Subscriber(None)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.1, sub.put, [LiveEvent(EventId(1, 0), b"one")])
+    started = loop.time()
+    assert await sub.wait(0.3)  # the event, not the timer
+    assert sub.take() == ([LiveEvent(EventId(1, 0), b"one")], False)
+    # The timer set by the first wait fires at 0.3 s; this wait began at 0.1 s and lasts 0.3 s.
+    waited_from = loop.time()
+    assert not await sub.wait(0.3)
+    assert loop.time() - waited_from >= 0.29 and loop.time() - started >= 0.39
+    quiet = asyncio.ensure_future(sub.wait(30))
+    await asyncio.sleep(0)
+    sub.close()
+    assert sub._timer is None
+    sub.wake()
+    assert not await quiet

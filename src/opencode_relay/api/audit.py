@@ -95,7 +95,7 @@ async def _team_name(relay: Relay, session: str) -> str | None:
     return team.name if team is not None else None
 
 
-def _query(since: str | None = Query(None, max_length=64, description=(
+async def _query(since: str | None = Query(None, max_length=64, description=(
                "Only entries at or after this: a duration back from now (90s, 15m, 1h, 7d, "
                "2w), an ISO 8601 time (UTC unless it says) or epoch milliseconds")),
            until: str | None = Query(None, max_length=64,
@@ -119,7 +119,7 @@ def _query(since: str | None = Query(None, max_length=64, description=(
         after=audit.check_cursor(after) if after else None)
 
 
-def _admins_only(relay: Relay = Depends(get_relay)) -> None:
+async def _admins_only(relay: Relay = Depends(get_relay)) -> None:
     caller = current_principal()
     if relay.settings.auth_enabled and (caller is None or not caller.admin):
         raise Forbidden("the audit log needs an admin token")

@@ -70,6 +70,11 @@ class Subscriber:
     queued: int = 0  # events handed over and not yet taken
     _reads: list[list[LiveEvent]] = field(default_factory=list)  # in log order
     _waiter: asyncio.Future[None] | None = None
+    # The quiet timer: one per subscriber, kept across waits (a timer made and cancelled per
+    # wait cost as much as the wake-up itself with a thousand streams); it ends a wait that
+    # lasted until `_quiet_at`, and moves on when events came meanwhile.
+    _timer: asyncio.TimerHandle | None = None
+    _quiet_at: float = 0.0
 
     def put(self, events: list[LiveEvent]) -> None:
         self._reads.append(events)
@@ -85,14 +90,31 @@ class Subscriber:
         answers whether something is queued."""
         if not self._reads:
             loop = asyncio.get_running_loop()
+            self._quiet_at = loop.time() + timeout
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(timeout, _release, waiter)
+            if self._timer is None:
+                self._timer = loop.call_at(self._quiet_at, self._quiet)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         return bool(self._reads)
+
+    def _quiet(self) -> None:
+        self._timer = None
+        if self._waiter is None:
+            return  # not waiting now: the next wait sets the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._quiet_at:  # this wait began after the timer was set
+            self._timer = loop.call_at(self._quiet_at, self._quiet)
+        else:
+            _release(self._waiter)
+
+    def close(self) -> None:
+        """Its stream ended: no timer left behind."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def take(self) -> tuple[list[LiveEvent], bool]:
         """Everything queued, in order, up to a CLOSE; and whether there was one."""
@@ -162,6 +184,7 @@ class Hub:
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
+        sub.close()
         if sub.session_id is None:
             self._all.discard(sub)
             return
