@@ -15,7 +15,16 @@ from redis.asyncio import Redis
 from opencode_relay.fanout.hub import Hub
 from opencode_relay.fanout.stream import event_stream
 from opencode_relay.store.keys import Keys
-from opencode_relay.store.log import ZERO, EventId, EventLog, LogEntry, Ref, parse_entry
+from opencode_relay.store.log import (
+    ZERO,
+    EntryReader,
+    EventId,
+    EventLog,
+    LogEntry,
+    Logged,
+    Ref,
+    parse_entry,
+)
 from opencode_relay.store.staging import Staging
 
 pytestmark = pytest.mark.unit
@@ -64,6 +73,45 @@ async def test_a_commit_publishes_each_event_once_with_its_place_in_each_log(
                              Ref(PARENT, parent_log[0].id, parent_log[1].id))  # type: ignore[arg-type]
     assert found[3].refs == () and found[3].sessions == ()  # of no session: global only
     assert await redis.hget(keys.published, PARENT) == str(parent_log[1].id).encode()
+
+
+@pytest.mark.parametrize("split", [True, False])
+async def test_what_a_commit_hands_over_and_what_a_reader_parses_are_what_the_log_holds(
+        redis: Redis, keys: Keys, split: bool) -> None:
+    """The entries made from the log scripts' replies (a commit's hand-over to the hub) and
+    those an `EntryReader` makes from a read (a replica's hub) equal `parse_entry`'s of the same
+    entries, ids and references included, on both write paths (one Redis, and the cluster's
+    two steps)."""
+    log = EventLog(redis, keys, 1000, 1000)
+    handed: list[LogEntry] = []
+
+    class Watcher:
+        def committing(self) -> None: ...
+
+        async def committed(self, logged: list[Logged]) -> None:
+            handed.extend(e for added in logged for e in added.entries())
+
+    log.watcher = Watcher()
+    for batch in ([entry(1, PARENT), entry(2, CHILD, PARENT), entry(3, OTHER), entry(4)],
+                  [entry(5, CHILD, PARENT), entry(6, PARENT), entry(7, CHILD, PARENT)]):
+        async with Staging(redis, split=split) as stage:
+            await log.commit(stage, batch, "default")
+    read = [(raw_id, fields) for raw_id, fields in
+            await redis.xrange(keys.events)]  # type: ignore[misc]
+    expected = [parse_entry(raw_id, fields) for raw_id, fields in read]
+    assert numbers(expected) == [1, 2, 3, 4, 5, 6, 7]
+    reader = EntryReader()
+    assert [reader(raw_id, fields) for raw_id, fields in read] == expected
+    assert handed == expected
+    # A reference whose `prev` is not the entry read before it there (a read that skipped
+    # some, a log trimmed meanwhile) keeps its own.
+    def fields(ref: str) -> dict[bytes, bytes]:
+        return {b"e": b"{}", b"s": PARENT.encode(), b"r": f"{PARENT},{ref}".encode()}
+
+    skipped = EntryReader()
+    first, later = skipped(b"5-0", fields("1-0,2-0")), skipped(b"9-0", fields("7-0,8-0"))
+    assert first.refs == (Ref(PARENT, EventId(1, 0), EventId(2, 0)),)
+    assert later.refs == (Ref(PARENT, EventId(7, 0), EventId(8, 0)),)
 
 
 async def test_a_crash_between_commit_and_publish_is_repaired_once(redis: Redis,

@@ -30,7 +30,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from ..store.connect import refresh
 from ..store.keys import Keys
-from ..store.log import EventId, EventLog, LogEntry, Logged, Ref, parse_entry
+from ..store.log import EntryReader, EventId, EventLog, LogEntry, Logged, Ref
 from ..store.replies import xread_entries
 from .sse import event_frame
 
@@ -366,15 +366,16 @@ class Hub:
             found = xread_entries(await self.redis.xread(
                 {self.keys.events: str(self.position)}, count=count))
             read = found[0][1] if found else []
-            fresh = [(raw_id, fields) for raw_id, fields in read
-                     if EventId.of_entry(raw_id) > self.position]
+            position = self.position
+            fresh = read if not read or EventId.of_entry(read[0][0]) > position else [
+                (raw_id, fields) for raw_id, fields in read if EventId.of_entry(raw_id) > position]
             if fresh:
                 if not self._all and not self._by_session:
                     self._pass(EventId.of_entry(fresh[0][0]), EventId.of_entry(fresh[-1][0]))
                 else:
                     try:
-                        await self._hand_out([parse_entry(raw_id, fields)
-                                              for raw_id, fields in fresh])
+                        parse = EntryReader()
+                        await self._hand_out([parse(raw_id, fields) for raw_id, fields in fresh])
                     except (RedisError, RedisClusterException, OSError):
                         raise
                     except Exception:  # a bug must not end live fan-out: skip what was read

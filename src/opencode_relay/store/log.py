@@ -527,6 +527,25 @@ def parse_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> LogEntry:
                     refs=_refs(refs) if refs else (), hidden=b"h" in fields)
 
 
+class EntryReader:
+    """`parse_entry` for a run of global log entries read in order (a replica's hub reads
+    every entry another process wrote): the sessions and the references' ids repeat from one
+    entry to the next, and are parsed once."""
+
+    def __init__(self) -> None:
+        self._refs = _RefReader()
+        self._sessions: dict[bytes, tuple[str, ...]] = {}
+
+    def __call__(self, raw_id: bytes, fields: dict[bytes, bytes]) -> LogEntry:
+        raw_sessions = fields.get(b"s", b"")
+        sessions = self._sessions.get(raw_sessions)
+        if sessions is None:
+            sessions = self._sessions[raw_sessions] = tuple(raw_sessions.decode().split())
+        refs = fields.get(b"r")
+        return _new_tuple(LogEntry, (EventId.of_entry(raw_id), fields[b"e"], sessions, False,
+                                     self._refs(refs) if refs else (), b"h" in fields))
+
+
 def _published_entries(events: Sequence[tuple[str, bytes, Sequence[str], Sequence[Ref]]],
                        reply: list[Any]) -> list[LogEntry]:
     """The global entries a publish script's `reply` says it added for `events`."""
