@@ -471,6 +471,14 @@ async def test_a_quiet_subscriber_is_woken_once_the_whole_quiet_time_has_passed(
     waited_from = loop.time()
     assert not await sub.wait(0.3)
     assert loop.time() - waited_from >= 0.29 and loop.time() - started >= 0.39
+    # A shorter wait than the timer pending from a longer one ends on time.
+    long_wait = asyncio.ensure_future(sub.wait(30))
+    await asyncio.sleep(0)
+    sub.wake()
+    await long_wait
+    short_from = loop.time()
+    assert not await sub.wait(0.1)
+    assert loop.time() - short_from < 5
     quiet = asyncio.ensure_future(sub.wait(30))
     await asyncio.sleep(0)
     sub.close()

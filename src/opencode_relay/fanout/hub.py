@@ -92,7 +92,9 @@ class Subscriber:
             loop = asyncio.get_running_loop()
             self._quiet_at = loop.time() + timeout
             waiter = self._waiter = loop.create_future()
-            if self._timer is None:
+            if self._timer is None or self._timer.when() > self._quiet_at:  # none, or too late
+                if self._timer is not None:
+                    self._timer.cancel()
                 self._timer = loop.call_at(self._quiet_at, self._quiet)
             try:
                 await waiter
