@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.stack import RelayProcess
+
 from .fanout import Swarm
 from .harness import Bench, CpuSampler, percentile, poll
 
@@ -31,7 +33,7 @@ TARGETS = {1: 20.0, 20: 50.0}  # added p99 in ms, from issue 11
 
 
 async def one_answer(bench: Bench, relay_url: str, clients: int,
-                     relay_pid: int | None = None) -> dict[str, Any]:
+                     relay_pids: list[int] | None = None) -> dict[str, Any]:
     """One burst of `size.burst_deltas` deltas, read directly and through the relay at once."""
     provider, server = bench.opencode
     deltas = bench.size.burst_deltas
@@ -53,7 +55,7 @@ async def one_answer(bench: Bench, relay_url: str, clients: int,
             marker = provider.script(f"b{uuid.uuid4().hex[:8]}",
                                      [[{"text": "token! " * (deltas * 8 // 7)}]])
             assert server.process is not None
-            with CpuSampler([server.process.pid, relay_pid or server.process.pid]) as cpu:
+            with CpuSampler([server.process.pid, *(relay_pids or [])]) as cpu:
                 started = time.monotonic_ns()
                 await oc.post(f"/session/{sid}/prompt_async",
                               json={"parts": [{"type": "text", "text": f"answer {marker}"}]})
@@ -74,52 +76,75 @@ async def one_answer(bench: Bench, relay_url: str, clients: int,
             "added_ms": added_ms, "burst_ms": (base[-1] - base[0]) / 1e6 if base else 0.0,
             "direct": len(base), "delivered": got / len(base) if base else 0.0,
             "opencode_cpu_s": cpu.used(0, started, ended)[0],
-            "relay_cpu_s": cpu.used(1, started, ended)[0],
+            "relay_cpu_s": sum(cpu.used(i, started, ended)[0]
+                               for i in range(1, 1 + len(relay_pids or []))),
             "opencode_burst_cores": burst_cpu / burst_s if burst_s else 0.0}
 
 
 async def run(bench: Bench) -> None:
     size = bench.size
-    relay = bench.relay(bench.opencode[1].url, "burst")
     print(f"burst: real opencode streams {size.burst_deltas} deltas at once, "
-          f"{size.burst_rounds} answer(s) per client count", flush=True)
+          f"{size.burst_rounds} answer(s) per client count; one relay process, then an "
+          "ingesting replica with the clients on another", flush=True)
+    relay = bench.relay(bench.opencode[1].url, "burst")
+    answers = await _layout(bench, "burst", relay.url, [relay])
+    relay.stop()
+    # The same answers with ingest and fan-out on two processes (cores): one replica holds the
+    # ingest lease and has no client, the clients read the other, which reads the shared log.
+    replicas = await bench.replicas(bench.opencode[1].url, "burst-split", 2)
+    await asyncio.sleep(1)  # the standby's hub is reading the log
+    split = await _layout(bench, "burst.split", replicas[1].url, replicas)
+    for process in replicas:
+        process.stop()
+    deltas = size.burst_deltas
+    opencode_ms = sorted(a["opencode_cpu_s"] * 1000 for a in answers)[len(answers) // 2]
+    for name, found, layout in (("burst", answers, "one relay process"),
+                                ("burst.split", split, "an ingesting and a serving replica")):
+        relay_ms = sorted(a["relay_cpu_s"] * 1000 for a in found)[len(found) // 2]
+        bench.add(f"{name}.relay_cpu_ms_per_answer", f"relay CPU for one {deltas}-delta answer, "
+                  f"{layout}, from the prompt to the last delta at its clients (median; ingest, "
+                  "log, fan-out, the clients' requests)", relay_ms, "ms", opencode_ms,
+                  "opencode's own CPU for the same answer, same window",
+                  note=f"{relay_ms * 1000 / deltas:.1f} us of relay CPU per delta")
+
+
+async def _layout(bench: Bench, name: str, url: str,
+                  processes: list[RelayProcess]) -> list[dict[str, Any]]:
+    """The answers of every client count through the relay at `url` (its processes: `processes`,
+    whose CPU is summed), and their figures under `name`."""
+    size = bench.size
+    pids = [p.process.pid for p in processes if p.process is not None]
     answers: list[dict[str, Any]] = []
     for clients, target in TARGETS.items():
         added: list[float] = []
         bursts: list[float] = []
         delivered: list[float] = []
         for _ in range(size.burst_rounds):
-            found = await one_answer(bench, relay.url, clients,
-                                     relay.process.pid if relay.process else None)
+            found = await one_answer(bench, url, clients, pids)
             answers.append(found)
             added += found["added_ms"]
             bursts.append(found["burst_ms"])
             delivered.append(found["delivered"])
-            print(f"  {clients} clients: {found['direct']} deltas in {found['burst_ms']:.1f} ms "
-                  f"direct; added p50 {percentile(found['added_ms'], 50):.1f} / p99 "
+            print(f"  {name} {clients} clients: {found['direct']} deltas in "
+                  f"{found['burst_ms']:.1f} ms direct; added p50 "
+                  f"{percentile(found['added_ms'], 50):.1f} / p99 "
                   f"{percentile(found['added_ms'], 99):.1f} ms", flush=True)
         burst_ms = max(bursts)
-        what = (f"{clients} SSE client(s) of the relay: added latency per delta over a direct "
-                "client of opencode's /global/event")
+        layout = "an ingesting and a serving replica" if len(processes) > 1 else "one process"
+        what = (f"{clients} SSE client(s) of the relay ({layout}): added latency per delta over "
+                "a direct client of opencode's /global/event")
         baseline = "duration of opencode's burst on the direct stream"
-        bench.add(f"burst.c{clients}.added_p50_ms", what + " (p50)", percentile(added, 50), "ms",
-                  burst_ms, baseline)
+        bench.add(f"{name}.c{clients}.added_p50_ms", what + " (p50)", percentile(added, 50),
+                  "ms", burst_ms, baseline)
         busy = [a["opencode_burst_cores"] for a in answers[-size.burst_rounds:]]
-        bench.add(f"burst.c{clients}.added_p99_ms", what + " (p99)", percentile(added, 99), "ms",
-                  burst_ms, baseline, target=f"<= {target:g} ms",
+        bench.add(f"{name}.c{clients}.added_p99_ms", what + " (p99)", percentile(added, 99),
+                  "ms", burst_ms, baseline, target=f"<= {target:g} ms",
                   met=lambda v, _b, t=target: v <= t,
                   note=f"opencode itself kept {min(busy):.1f}-{max(busy):.1f} of the machine's "
                        f"{os.cpu_count()} cores busy from the burst's first delta to its last "
                        "at a relay client (CPU ticks, ~10 ms); the relay, Redis and the clients "
                        "share the rest")
-        bench.add(f"burst.c{clients}.delivered", f"{clients} client(s): share of the direct "
+        bench.add(f"{name}.c{clients}.delivered", f"{clients} client(s): share of the direct "
                   "stream's deltas that reached each relay client", min(delivered), "fraction",
                   1.0, "all of them", target="1.0", met=lambda v, _b: v >= 1.0)
-    deltas = size.burst_deltas
-    relay_ms = sorted(a["relay_cpu_s"] * 1000 for a in answers)[len(answers) // 2]
-    opencode_ms = sorted(a["opencode_cpu_s"] * 1000 for a in answers)[len(answers) // 2]
-    bench.add("burst.relay_cpu_ms_per_answer", f"relay CPU for one {deltas}-delta answer, from "
-              "the prompt to the last delta at its clients (median; ingest, log, fan-out, the "
-              "clients' requests)", relay_ms, "ms", opencode_ms,
-              "opencode's own CPU for the same answer, same window",
-              note=f"{relay_ms * 1000 / deltas:.1f} us of relay CPU per delta")
+    return answers

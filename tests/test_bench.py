@@ -32,8 +32,9 @@ FIGURES = [
     "files.tree_relay_ms", "files.tree_paint_ms", "files.tree_paint_on_load_ms",
     "push.permission_p50_ms", "push.permission_p99_ms",
     "search.corpus_ingest_eps", "search.ingest_eps", "search.query_p50_ms", "search.query_p99_ms",
-    *[f"burst.c{n}.{stat}" for n in (1, 20) for stat in ("added_p50_ms", "added_p99_ms",
-                                                         "delivered")],
+    *[f"{layout}.c{n}.{stat}" for layout in ("burst", "burst.split") for n in (1, 20)
+      for stat in ("added_p50_ms", "added_p99_ms", "delivered")],
+    "burst.relay_cpu_ms_per_answer", "burst.split.relay_cpu_ms_per_answer",
     "replicas.p50_ms", "replicas.p99_ms", "replicas.max_ms", "replicas.delivered",
     "replicas.cpu_us_per_frame", "replicas.beside_stalled_p99_ms", "replicas.rss_mb",
 ]
