@@ -9,7 +9,6 @@ only; a team session's requests also reach the team's admins, and only them.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import RelayProcess, wait_for
 
 pytestmark = pytest.mark.integration
-
-SETTLE = 2.0  # seconds to wait for a notification that must not come
 
 
 @dataclass
@@ -73,14 +70,6 @@ def _subscribe(api: httpx.Client, browser: Browser) -> str:
     response = api.post("/api/push/subscriptions", json=browser.to_json())
     assert response.status_code == 200, response.text
     return str(response.json()["id"])
-
-
-def _wait_messages(push: PushService, browser: Browser, count: int,
-                   timeout: float = 60) -> list[dict[str, Any]]:
-    wait_for(lambda: len(push.messages(browser)) >= count, timeout,
-             f"{count} notification(s) (problems: {push.problems()})")
-    time.sleep(SETTLE)  # and no more than that
-    return push.messages(browser)
 
 
 def test_key_and_subscription_checks(stack: Stack, tmp_path: Path) -> None:
@@ -138,7 +127,7 @@ def test_one_notification_per_event_for_the_owner_only(
         [{"text": "The sub-agent is done."}]])
     parent = api.post("/api/sessions", json={"title": "push parent"}).json()["id"]
     assert api.post(f"/api/sessions/{parent}/prompt", json={"text": marker}).status_code == 202
-    (asked,) = _wait_messages(stack.push, alice_phone, 1)
+    (asked,) = stack.push.wait_messages(alice_phone, 1)
     assert asked["kind"] == "permission"
     assert asked["sessionID"] == parent and asked["url"] == f"/?session={parent}"
     assert asked["title"] == "Permission needed: push parent"
@@ -151,7 +140,7 @@ def test_one_notification_per_event_for_the_owner_only(
                       json={"reply": "once"})
     assert answer.status_code == 200, answer.text
     # The parent's turn ends: one "done" (the sub-agent's own turn end is not news).
-    messages = _wait_messages(stack.push, alice_phone, 2)
+    messages = stack.push.wait_messages(alice_phone, 2)
     assert [m["kind"] for m in messages] == ["permission", "idle"], messages
     assert messages[1]["sessionID"] == parent and messages[1]["body"].startswith("Finished")
 
@@ -164,14 +153,14 @@ def test_one_notification_per_event_for_the_owner_only(
     asking = api.post("/api/sessions", json={"title": "push question"}).json()["id"]
     assert api.post(f"/api/sessions/{asking}/prompt",
                     json={"text": asking_marker}).status_code == 202
-    messages = _wait_messages(stack.push, alice_phone, 3)
+    messages = stack.push.wait_messages(alice_phone, 3)
     assert messages[2]["kind"] == "question" and messages[2]["sessionID"] == asking
     assert messages[2]["body"] == "Which colour for the push test?"
     qid = wait_for(lambda: api.get(f"/api/sessions/{asking}/requests").json()["questions"], 10,
                    "the pending question")[0]["id"]
     assert api.post(f"/api/sessions/{asking}/questions/{qid}",
                     json={"answers": [["blue"]]}).status_code == 200
-    messages = _wait_messages(stack.push, alice_phone, 4)
+    messages = stack.push.wait_messages(alice_phone, 4)
     assert messages[3]["kind"] == "idle" and messages[3]["sessionID"] == asking
 
     # A session error: a provider that cannot be reached. opencode retries it; the relay stops
@@ -182,7 +171,7 @@ def test_one_notification_per_event_for_the_owner_only(
     broken = api.post("/api/sessions", json={"title": "push error"}).json()["id"]
     assert api.post(f"/api/sessions/{broken}/prompt",
                     json={"text": "hello", "model": "down/m"}).status_code == 202
-    messages = _wait_messages(stack.push, alice_phone, 5)
+    messages = stack.push.wait_messages(alice_phone, 5)
     assert [m["kind"] for m in messages] == ["permission", "idle", "question", "idle", "error"]
     assert messages[4]["sessionID"] == broken and messages[4]["title"] == "Error: push error"
     assert messages[4]["body"].startswith("The model provider 'down' could not be used")
@@ -227,7 +216,7 @@ def test_a_team_request_reaches_its_admins_and_not_its_viewers(
         sid = created.json()["id"]
         assert owner.post(f"/api/sessions/{sid}/prompt", json={"text": marker}).status_code \
             == 202
-        (asked,) = _wait_messages(stack.push, browsers["boss"], 1)
+        (asked,) = stack.push.wait_messages(browsers["boss"], 1)
         assert asked["kind"] == "permission" and asked["sessionID"] == sid
         assert asked["title"] == "Permission needed: team push"
         assert stack.push.messages(browsers["owner"]) == [asked]
@@ -238,7 +227,7 @@ def test_a_team_request_reaches_its_admins_and_not_its_viewers(
                            json={"reply": "once"})
         assert answer.status_code == 200, answer.text
         # The turn's end is the creator's news only.
-        messages = _wait_messages(stack.push, browsers["owner"], 2)
+        messages = stack.push.wait_messages(browsers["owner"], 2)
         assert [m["kind"] for m in messages] == ["permission", "idle"], messages
         assert stack.push.messages(browsers["boss"]) == [asked]
         for who in ("mia", "vera", "outsider"):
@@ -271,7 +260,7 @@ def test_a_gone_subscription_is_dropped(stack: Stack, scripted: ScriptedProvider
         sid = carol.post("/api/sessions", json={"title": "push gone"}).json()["id"]
         assert carol.post(f"/api/sessions/{sid}/messages", json={"text": marker}).status_code \
             == 200
-        (done,) = _wait_messages(stack.push, kept, 1)
+        (done,) = stack.push.wait_messages(kept, 1)
         assert done["kind"] == "idle"
         # The push service said 410: the relay forgot that browser, and only that one.
         wait_for(lambda: carol.request("DELETE", "/api/push/subscriptions",

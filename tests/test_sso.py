@@ -18,6 +18,7 @@ from opencode_relay.security.oidc import ClientConfig, OpenIdProvider
 from opencode_relay.security.sso import principal_id
 from opencode_relay.security.tokens import digest
 from opencode_relay.store.keys import Keys
+from opencode_relay.testing.scripted_provider import ScriptedProvider
 from tests.support.oidc import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -31,6 +32,7 @@ from tests.support.oidc import (
     sign_in,
     tokens_for_another_client,
 )
+from tests.support.push_service import PushService
 from tests.support.redis_under_test import redis_client
 from tests.support.secured import bearer, make_token, relay_cli, token_id
 from tests.support.stack import REFUSED_PORT, RelayProcess
@@ -313,3 +315,96 @@ def test_a_group_claim_makes_the_person_a_member_of_the_team_bound_to_that_group
                           headers={"Origin": relay.url})
     assert prompt.status_code == 403, prompt.text
     assert prompt.json()["error"]["code"] == "role_refused"
+
+
+def test_a_team_request_reaches_the_holders_of_its_admin_group_as_their_last_sign_in_says(
+        stack_dir: Path, redis_server: EmbeddedRedis, opencode: EmbeddedOpencode,
+        scripted: ScriptedProvider, script_key: str, tmp_path: Path) -> None:
+    """A team whose `squad` group holders are its admins: a permission asked in its session is
+    pushed (through the real protocol, to a push service on loopback) to each person whose
+    provider named the group at their sign-in, once, a named admin who holds it too included;
+    not to a holder of another group. Once the provider drops the group, the next sign-in
+    says so, and the next request does not reach that person; nor one who signed out."""
+    squad = f"squad-{uuid.uuid4().hex[:6]}"
+    people = ("gwen", "dora", "lou", "vic")
+    users = {login: {"name": f"{login.title()} Example", "email": f"{login}@example.test",
+                     "groups": [squad]} for login in people}
+    users["vic"]["groups"] = [f"{squad}-viewers"]
+    users_file = tmp_path / "users.json"
+    users_file.write_text(json.dumps(users))
+    push = PushService().start()
+    clients = {who: httpx.Client(timeout=60) for who in people}
+    try:
+        with relay_with_provider(stack_dir, redis_server.url, opencode.url, "sso-push",
+                                 {"RELAY_PUSH_ALLOW_LOOPBACK_HTTP": "true"},
+                                 users_file=users_file) as (provider, relay):
+            team = f"team-{squad}"
+            owner_token = make_token(relay, f"{team}-owner")
+            for args in (("create", team, "--group", squad, "--group-role", "admin"),
+                         ("add", team, token_id(relay, f"{team}-owner"), "member"),
+                         ("add", team, principal_id(provider.issuer, "dora"), "admin")):
+                done = relay_cli(relay, "team", *args)
+                assert done.returncode == 0, (args, done.stderr)
+            owner = httpx.Client(base_url=relay.url, headers=bearer(owner_token), timeout=60)
+            clients["owner"] = owner
+            push.vapid_key = owner.get("/api/push/key").json()["publicKey"]
+            browsers = {who: push.browser(f"{who}-{squad}") for who in clients}
+            for who, client in clients.items():
+                if who != "owner":
+                    assert sign_in(client, relay.url, who).status_code == 303
+                subscribed = client.post(f"{relay.url}/api/push/subscriptions",
+                                         json=browsers[who].to_json(),
+                                         headers={"Origin": relay.url})
+                assert subscribed.status_code == 200, subscribed.text
+
+            def ask(title: str, command: str) -> str:
+                marker = scripted.script(script_key + command, [
+                    [{"tool": "bash", "args": {"command": f"echo {command}",
+                                               "description": "echo"}}],
+                    [{"text": "Ran it."}]])
+                made = owner.post("/api/sessions", json={"title": title, "team": team})
+                assert made.status_code == 200, made.text
+                sid: str = made.json()["id"]
+                assert owner.post(f"/api/sessions/{sid}/prompt",
+                                  json={"text": marker}).status_code == 202
+                return sid
+
+            def answer(who: str, sid: str) -> None:
+                pending = clients[who].get(f"{relay.url}/api/sessions/{sid}/requests")
+                assert pending.status_code == 200, pending.text
+                request_id = pending.json()["permissions"][0]["id"]
+                replied = clients[who].post(
+                    f"{relay.url}/api/sessions/{sid}/permissions/{request_id}",
+                    json={"reply": "once"}, headers={"Origin": relay.url})
+                assert replied.status_code == 200, replied.text
+
+            first = ask("squad first", "squad-first")
+            (asked,) = push.wait_messages(browsers["gwen"], 1)
+            assert asked["kind"] == "permission" and asked["sessionID"] == first
+            told = {who: push.messages(browser) for who, browser in browsers.items()}
+            assert told == {"gwen": [asked], "dora": [asked], "lou": [asked], "vic": [],
+                            "owner": [asked]}
+            answer("gwen", first)  # a holder of the group may answer it
+
+            # The provider drops Gwen from the group; her next sign-in says so. Lou signs out.
+            users["gwen"]["groups"] = []
+            users_file.write_text(json.dumps(users))
+            assert sign_in(clients["gwen"], relay.url, "gwen").status_code == 303
+            out = clients["lou"].post(f"{relay.url}/api/logout", headers={"Origin": relay.url})
+            assert out.status_code == 200
+
+            second = ask("squad second", "squad-second")
+            messages = push.wait_messages(browsers["dora"], 2)
+            assert [m["sessionID"] for m in messages] == [first, second]
+            assert [m["sessionID"] for m in push.messages(browsers["owner"])] == [first, second]
+            for who in ("gwen", "lou"):
+                assert push.messages(browsers[who]) == [asked], who
+            assert push.messages(browsers["vic"]) == []
+            gone = clients["gwen"].get(f"{relay.url}/api/sessions/{second}")
+            assert gone.status_code == 404, gone.text  # nor may she see it any more
+            answer("dora", second)
+            assert push.problems() == []
+    finally:
+        for client in clients.values():
+            client.close()
+        push.stop()

@@ -4,6 +4,7 @@ service's own checks (tests/support/push_service.py), with a private Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -16,6 +17,7 @@ from py_vapid import Vapid02
 from redis.asyncio import Redis
 
 from opencode_relay.errors import InvalidInput
+from opencode_relay.groups import GroupHolders
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.push.notices import Detector, Notice, payload
 from opencode_relay.push.notifier import Notifier
@@ -32,7 +34,7 @@ from opencode_relay.security.access import Access
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
-from opencode_relay.teams import Teams
+from opencode_relay.teams import Role, Team, Teams
 from tests.support.push_service import Browser, PushService, unb64url
 from tests.test_unit_core import session_info
 
@@ -256,6 +258,111 @@ async def test_a_team_request_reaches_who_may_answer_it_and_a_finished_turn_the_
                     "boss": ["permission:per_red", "question:que_red"],
                     "mia": [], "vera": [], "leaving": [], "bob": []}
     assert rig.service.messages(browsers["boss"])[0]["url"] == "/?session=ses_red"
+
+
+# ----- a team's requests and the holders of its identity-provider group ----------------------
+async def _team_session(rig: Rig, sid: str, group: str, group_role: Role) -> Team:
+    """A team whose `group` holders have `group_role`, and a session of Alice's made for it."""
+    team = await Teams(rig.redis, rig.keys).create(f"team-{sid}", group=group,
+                                                   group_role=group_role)
+    async with Staging(rig.redis) as stage:
+        rig.store.put_session(stage, {**session_info(sid), "title": f"Work of {team.name}"})
+        stage.on(sid).set(rig.keys.session_owner(sid), "alice")
+        stage.on(sid).set(rig.keys.session_team(sid), team.id)
+        await stage.commit()
+    return team
+
+
+async def _sign_in(rig: Rig, principal_id: str, *groups: str, login: str = "",
+                   seconds: float = 3600) -> str:
+    """What a single sign-on records (security/sso.py): the groups the provider named, for
+    as long as the login lasts. Returns the login's digest."""
+    login = login or f"login-{uuid.uuid4().hex}"
+    await GroupHolders(rig.redis, rig.keys).record(principal_id, groups, login,
+                                                   time.time() + seconds)
+    return login
+
+
+async def _subscribed(rig: Rig, *people: str) -> dict[str, Browser]:
+    browsers = {who: rig.service.browser(who) for who in people}
+    for who, browser in browsers.items():
+        await rig.subscriptions.add(who, browser.endpoint, **browser.to_json()["keys"])
+    return browsers
+
+
+async def _ask(rig: Rig, sid: str, request_id: str) -> Notice:
+    """A permission request of the session, delivered (recipients, claim, sends) at once."""
+    notice = Notice("permission", sid, f"permission:{request_id}", "Wants to use bash",
+                    request_id=request_id)
+    await rig.notifier.deliver(notice)
+    return notice
+
+
+def _told(rig: Rig, browsers: dict[str, Browser]) -> dict[str, list[str]]:
+    assert rig.service.problems() == []
+    return {who: sorted(m["tag"] for m in rig.service.messages(browser))
+            for who, browser in browsers.items()}
+
+
+async def test_a_holder_of_the_teams_admin_group_is_told_of_its_requests_once(
+        rig: Rig) -> None:
+    await _team_session(rig, "ses_green", "green-admins", "admin")
+    await _sign_in(rig, "gina", "green-admins", "elsewhere")
+    await _sign_in(rig, "gina", "elsewhere", "green-admins")  # a second browser: still one
+    await _sign_in(rig, "gone", "green-admins", seconds=0.5)
+    await _sign_in(rig, "other", "green-admins-and-more", "green")  # not the group's name
+    browsers = await _subscribed(rig, "alice", "gina", "gone", "other")
+    await asyncio.sleep(0.6)  # gone's login has ended (its entry is still in the set)
+    await _ask(rig, "ses_green", "per_green")
+    assert _told(rig, browsers) == {"alice": ["permission:per_green"],
+                                    "gina": ["permission:per_green"], "gone": [], "other": []}
+
+
+async def test_a_named_member_who_also_holds_the_group_is_told_once(rig: Rig) -> None:
+    """Named an admin and holding the admin group: once. Named a member (who may not answer)
+    and holding the admin group: the stronger role, once."""
+    team = await _team_session(rig, "ses_both", "both-admins", "admin")
+    teams = Teams(rig.redis, rig.keys)
+    await teams.set_member(team, "dana", "admin")
+    await teams.set_member(team, "milo", "member")
+    await teams.set_member(team, "alice", "admin")  # the owner, named and holding it too
+    for who in ("dana", "milo", "alice"):
+        await _sign_in(rig, who, "both-admins")
+    browsers = await _subscribed(rig, "alice", "dana", "milo")
+    notice = await _ask(rig, "ses_both", "per_both")
+    assert sorted(await rig.notifier.recipients(notice)) == ["alice", "dana", "milo"]
+    assert _told(rig, browsers) == {who: ["permission:per_both"] for who in browsers}
+
+
+async def test_holders_of_a_group_whose_role_may_not_answer_are_not_told(rig: Rig) -> None:
+    await _team_session(rig, "ses_admins", "admins-group", "admin")
+    await _team_session(rig, "ses_members", "members-group", "member")
+    await _team_session(rig, "ses_viewers", "viewers-group", "viewer")
+    await _sign_in(rig, "mel", "admins-group", "members-group", "viewers-group")
+    await _sign_in(rig, "max", "members-group", "viewers-group")
+    browsers = await _subscribed(rig, "mel", "max")
+    for sid in ("ses_admins", "ses_members", "ses_viewers"):
+        await _ask(rig, sid, f"per_{sid}")
+    assert _told(rig, browsers) == {"mel": ["permission:per_ses_admins"], "max": []}
+
+
+async def test_a_holder_who_lost_the_group_at_the_next_sign_in_is_no_longer_told(
+        rig: Rig) -> None:
+    await _team_session(rig, "ses_lost", "lost-admins", "admin")
+    browsers = await _subscribed(rig, "lena")
+    older = await _sign_in(rig, "lena", "lost-admins")
+    await _ask(rig, "ses_lost", "per_1")
+    await _sign_in(rig, "lena", "somewhere-else")  # the provider no longer names the group
+    await _ask(rig, "ses_lost", "per_2")
+    newest = await _sign_in(rig, "lena", "lost-admins")  # named again
+    await _ask(rig, "ses_lost", "per_3")
+    groups = GroupHolders(rig.redis, rig.keys)
+    await groups.signed_out("lena", older)  # an older login ends: the newest one's record stands
+    await _ask(rig, "ses_lost", "per_4")
+    await groups.signed_out("lena", newest)  # the login that recorded it ends
+    await _ask(rig, "ses_lost", "per_5")
+    assert _told(rig, browsers) == {"lena": ["permission:per_1", "permission:per_3",
+                                             "permission:per_4"]}
 
 
 async def test_a_session_the_relay_stopped_is_an_error(rig: Rig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from redis.asyncio import Redis
 from opencode_relay.app import create_app
 from opencode_relay.config import Settings
 from opencode_relay.errors import InvalidInput, NotFound, RoleRefused
+from opencode_relay.groups import GroupHolders
 from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.security.access import Access, Right
 from opencode_relay.security.principal import Principal, reset_principal, set_principal
@@ -487,3 +489,44 @@ async def test_a_refusal_names_the_team_and_the_role_needed(
             await access.require("ses_nobodys", Right.READ)
     finally:
         reset_principal(token)
+
+
+async def test_group_holders_are_kept_as_the_last_sign_in_says(redis: Redis,
+                                                                keys: Keys) -> None:
+    """groups.py: who holds a group, with each holder's end (its login's) and the principal's
+    own record of what to leave at the next sign-in, each key expiring with that login."""
+    groups, now = GroupHolders(redis, keys), time.time()
+
+    async def ttl(key: str) -> float:
+        return await redis.pttl(key) / 1000
+
+    await groups.record("pia", ["a", "b"], "login-1", now + 100)
+    assert await groups.holders("a") == await groups.holders("b") == ["pia"]
+    assert {g.decode() for g in await redis.smembers(keys.principal_groups("pia"))} == {"a", "b"}
+    assert await redis.get(keys.principal_groups_login("pia")) == b"login-1"
+    for key in (keys.group_holders("a"), keys.principal_groups("pia"),
+                keys.principal_groups_login("pia")):
+        assert 95 < await ttl(key) <= 102, key
+    # Signing in again with the same groups: each lasts as long as the newer login.
+    await groups.record("pia", ["a", "b"], "login-2", now + 1000)
+    for key in (keys.group_holders("a"), keys.principal_groups("pia"),
+                keys.principal_groups_login("pia")):
+        assert 995 < await ttl(key) <= 1002, key
+    assert await redis.zscore(keys.group_holders("a"), "pia") == pytest.approx(now + 1000)
+    # Without `a`: left at once.
+    await groups.record("pia", ["b"], "login-3", now + 1000)
+    assert (await groups.holders("a"), await groups.holders("b")) == ([], ["pia"])
+    assert await redis.smembers(keys.principal_groups("pia")) == {b"b"}
+    # A holder whose login has ended is not one, and the next sign-in into the group prunes it.
+    await redis.zadd(keys.group_holders("b"), {"ended": now - 1})
+    assert await groups.holders("b") == ["pia"]
+    await groups.record("quin", ["b"], "login-q", now + 1000)
+    assert await redis.zscore(keys.group_holders("b"), "ended") is None
+    assert await groups.holders("b") == ["pia", "quin"]
+    # An older login's end changes nothing; the end of the one that recorded them, all.
+    await groups.signed_out("pia", "login-2")
+    assert await groups.holders("b") == ["pia", "quin"]
+    await groups.signed_out("pia", "login-3")
+    assert await groups.holders("b") == ["quin"]
+    assert not await redis.exists(keys.principal_groups("pia"),
+                                  keys.principal_groups_login("pia"))

@@ -2,9 +2,10 @@
 
 A team has members (principal id -> role), and optionally an identity provider's group whose
 holders are members with the team's `group_role` (OIDC logins carry their groups in
-`Principal.groups`). A team may be bound to one of the configured opencode servers and to a
-workspace root (one of RELAY_WORKSPACE_ROOTS or a folder under one): its sessions then run on
-that server, in folders under that root.
+`Principal.groups`; who holds a group, for notifying them, is kept from sign-ins: groups.py).
+A team may be bound to one of the configured opencode servers and to a workspace root (one of
+RELAY_WORKSPACE_ROOTS or a folder under one): its sessions then run on that server, in folders
+under that root.
 
 Sessions record the team's id, not its name (`Keys.session_team`), so a team deleted and made
 again under the same name never inherits the old team's sessions. What each role may do with
@@ -24,6 +25,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from .errors import InvalidInput, NotFound, RoleRefused
+from .groups import GroupHolders
 from .security.principal import Principal
 from .store.keys import Keys
 from .store.replies import text
@@ -90,6 +92,7 @@ class Teams:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self.groups = GroupHolders(redis, keys)
 
     # ----- reading -----------------------------------------------------------------------
     async def all(self) -> list[Team]:
@@ -124,7 +127,7 @@ class Teams:
     async def explicit_members(self, team_id: str, roles: Collection[Role]) -> list[str]:
         """The principals named members of the team with one of `roles`, as access checks
         read them (each one's own grant, `principal_teams`: added after the member list names
-        it and removed before). A group's holders are not listed anywhere, so not here."""
+        it and removed before). A group's holders are `group_members`."""
         listed = await self.redis.hgetall(self.keys.team_members(team_id))
         candidates = [text(k) for k, v in listed.items() if text(v) in roles]
         if not candidates:
@@ -135,6 +138,14 @@ class Teams:
             grants = await pipe.execute()
         return [principal_id for principal_id, grant in zip(candidates, grants, strict=True)
                 if grant is not None and text(grant) in roles]
+
+    async def group_members(self, team_id: str, roles: Collection[Role]) -> list[str]:
+        """The holders of the team's group (as of their last sign-in, groups.py) when its
+        `group_role` is one of `roles`; none when it has no group, or another role."""
+        team = await self.by_id(team_id)
+        if team is None or team.group is None or team.group_role not in roles:
+            return []
+        return await self.groups.holders(team.group)
 
     async def roles_of(self, principal: Principal) -> dict[str, Role]:
         """Team id -> the principal's role there: its own memberships, and the teams whose

@@ -44,6 +44,7 @@ class OidcProvider:
     id_token_seconds: int = 3600
     clock_offset_seconds: int = 0
     extra_clients: list[dict[str, Any]] = field(default_factory=list)
+    users_file: Path | None = None  # read for every sign-in (USERS when not given)
     issuer: str = ""
     process: subprocess.Popen[str] | None = None
 
@@ -54,6 +55,7 @@ class OidcProvider:
             "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                          "redirect_uris": self.redirect_uris}, *self.extra_clients],
             "users": USERS, "idTokenSeconds": self.id_token_seconds,
+            **({"usersFile": str(self.users_file)} if self.users_file else {}),
             "clockOffsetSeconds": self.clock_offset_seconds}
         log = open(self.log_path, "a")
         self.process = subprocess.Popen([node, str(SCRIPT), json.dumps(options)], cwd=ROOT,
@@ -93,13 +95,14 @@ def relay_env(provider: OidcProvider, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def relay_with_provider(stack_dir: Path, redis_url: str, opencode_url: str, name: str,
+                        relay_settings: dict[str, str] | None = None,
                         **provider_options: Any) -> Iterator[tuple[OidcProvider, RelayProcess]]:
     """A provider of its own (its client redirecting to this relay), and a relay with RELAY_AUTH
-    on signing in there; both stopped on leaving."""
+    on signing in there (and `relay_settings`, RELAY_* variables); both stopped on leaving."""
     relay = RelayProcess(redis_url, opencode_url, stack_dir / f"{name}.log")
     provider = OidcProvider([f"{relay.url}/sso/callback"], stack_dir / f"{name}-idp.log",
                             **provider_options).start()
-    relay.env.update(relay_env(provider))
+    relay.env.update(relay_env(provider, **(relay_settings or {})))
     try:
         yield provider, relay.start()
     finally:

@@ -4,10 +4,13 @@
 //   node tests/support/oidc_provider.mjs '<json options>'
 //
 // Options: {clients: [{client_id, client_secret, redirect_uris}], users: {login: {name, email,
-// groups}}, idTokenSeconds, clockOffsetSeconds, host}. Prints one line, `listening <issuer>`,
-// once it answers. `clockOffsetSeconds` runs the provider's clock that far from the machine's
-// (a provider whose clock is behind issues ID tokens that are expired on arrival).
+// groups}}, usersFile, idTokenSeconds, clockOffsetSeconds, host}. Prints one line,
+// `listening <issuer>`, once it answers. `clockOffsetSeconds` runs the provider's clock that far
+// from the machine's (a provider whose clock is behind issues ID tokens that are expired on
+// arrival). `usersFile` (a JSON file of `users`) is read afresh for every account the provider
+// looks up: a test changes a person's groups there, as an administrator would at the provider.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 
 const options = JSON.parse(process.argv[2] || '{}');
@@ -21,7 +24,8 @@ if (options.clockOffsetSeconds) {
 // Imported after the clock is set: the provider reads Date.now() for every time it writes.
 const { default: Provider } = await import('oidc-provider');
 
-const users = options.users || {};
+const users = () => (options.usersFile
+  ? JSON.parse(readFileSync(options.usersFile, 'utf8')) : options.users || {});
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
 
@@ -57,7 +61,7 @@ const provider = new Provider(issuer, {
     Grant: 3600,
   },
   async findAccount(_ctx, id) {
-    const user = users[id];
+    const user = users()[id];
     if (!user) return undefined;
     return {
       accountId: id,

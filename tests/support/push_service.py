@@ -26,6 +26,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from tests.support.stack import wait_for
+
+SETTLE = 2.0  # seconds to wait for a notification that must not come
+
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -115,6 +119,15 @@ class PushService:
     def problems(self) -> list[str]:
         with self._lock:
             return [f"{d.endpoint_id}: {d.problem}" for d in self.deliveries if d.problem]
+
+    def wait_messages(self, browser: Browser, count: int,
+                      timeout: float = 60) -> list[dict[str, Any]]:
+        """The messages `browser` got, once it got `count`, and `SETTLE` seconds later (so a
+        message that must not come had its time to)."""
+        wait_for(lambda: len(self.messages(browser)) >= count, timeout,
+                 f"{count} notification(s) (problems: {self.problems()})")
+        time.sleep(SETTLE)  # and no more than that
+        return self.messages(browser)
 
     def _receive(self, path: str, headers: dict[str, str], body: bytes) -> Delivery:
         endpoint_id = path.removeprefix("/push/")

@@ -5,7 +5,8 @@ asks the Detector whether an event needs a notification and queues it; that is a
 the ingest path. Workers (at most `concurrency` sends at once) then claim the notification in
 Redis (SET NX per event: exactly one send even if ingest leadership moves and an event is seen
 twice), find who is told (`recipients`: for a permission or question request everyone who may
-answer it, the owner and the team's admins; otherwise the owner; a sub-agent's are its
+answer it, the owner and the team's admins, named or holding the team's group with the admin
+role as of their last sign-in (groups.py); otherwise the owner; a sub-agent's are its
 parent's), and post it to each of their browsers. A push service's 404/410 drops that
 subscription.
 
@@ -174,8 +175,9 @@ class Notifier:
 
     async def recipients(self, notice: Notice) -> list[str]:
         """Who is told, each once: a request (permission, question) goes to everyone who may
-        answer it (the owner and the team's admins, security/access.py), a finished turn or a
-        failure to the owner only (a sub-agent's owner is its parent's)."""
+        answer it (the owner and the team's admins, named or through the team's group,
+        security/access.py `named_holders`), a finished turn or a failure to the owner only (a
+        sub-agent's owner is its parent's)."""
         if notice.kind in _REQUESTS:
             named = await self.access.named_holders(notice.session_id, ANSWERING)
         else:

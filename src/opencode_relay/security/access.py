@@ -266,13 +266,15 @@ class Access:
 
     async def named_holders(self, sid: str, right: Right) -> list[str]:
         """The principals who hold `right` on the session by name, each once: its owner, then
-        its team's explicit members whose role grants it (`team_members`). Not relay admins
-        (they hold every right on every session) nor a group's holders: neither is a list."""
+        its team's explicit members whose role grants it (`team_members`), then the holders
+        of the team's group as of their last sign-in (groups.py) when the group's role grants
+        it. Not relay admins: they hold every right on every session, and are not a list."""
         holder = (await self.holders([sid]))[sid]
         named = [holder.owner] if holder.owner else []
         if holder.team:
             roles = [role for role in ROLES if ROLE_RIGHTS[role] >= right]
             named += await self.teams.explicit_members(holder.team, roles)
+            named += await self.teams.group_members(holder.team, roles)
         return list(dict.fromkeys(named))
 
     def event_filter(self) -> SessionFilter | None:

@@ -16,6 +16,8 @@ from ..errors import Unauthenticated
 from ..relay import Relay
 from .gate import COOKIE, Guard, _cookies, _headers
 from .principal import LOCAL, current_principal
+from .sso import PRINCIPAL_PREFIX
+from .tokens import digest
 
 router = APIRouter(prefix="/api")
 
@@ -71,10 +73,14 @@ async def logout(request: Request) -> JSONResponse:
     guard = _guard(request)
     cookie = _cookies(_headers(request.scope)).get(COOKIE)
     if cookie:
+        ended = None
         if guard.settings.auth_enabled:  # whose login ends (logout is a public path)
             ended = await guard.tokens.resolve_login(cookie)
             note(principal=ended.id if ended else None)
         await guard.tokens.logout(cookie)
+        if ended is not None and ended.id.startswith(PRINCIPAL_PREFIX):
+            # A single sign-on's groups were recorded for as long as its login lasts.
+            await guard.access.teams.groups.signed_out(ended.id, digest(cookie))
     response = JSONResponse({"ok": True})
     response.delete_cookie(COOKIE, path="/", secure=guard.settings.cookie_secure, httponly=True,
                            samesite="strict")

@@ -6,7 +6,9 @@ binding secret the browser keeps in a cookie. `finish` takes the provider's answ
 state with GETDEL (a state works once), checks the binding (a sign-in started in one browser
 cannot be finished in another), exchanges the code with the verifier, checks the ID token
 (oidc.py) and makes the relay's ordinary browser login (`TokenStore.login_as`) for the principal:
-issuer + `sub`, named by `name` or `email`, with the provider's groups.
+issuer + `sub`, named by `name` or `email`, with the provider's groups. Those groups are also
+recorded as the principal's, for as long as that login lasts (groups.py: who is notified of a
+team's requests as a holder of its group).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,7 @@ from redis.asyncio import Redis
 
 from ..config import Settings
 from ..errors import ProviderFailed, SignInRefused, SignInStateInvalid
+from ..groups import GroupHolders
 from ..store.keys import Keys
 from .oidc import REFUSALS, ClientConfig, OpenIdProvider
 from .principal import Principal
@@ -74,6 +78,7 @@ class SingleSignOn:
         self.keys = keys
         self.tokens = tokens
         self.settings = settings
+        self.groups = GroupHolders(redis, keys)
 
     async def aclose(self) -> None:
         await self.provider.aclose()
@@ -119,7 +124,10 @@ class SingleSignOn:
         claims = await self._with_userinfo(claims, access_token)
         principal = principal_of(claims, self.provider.config.issuer,
                                  self.settings.oidc_groups_claim, self.settings.oidc_admin_group)
-        cookie = await self.tokens.login_as(principal, self.settings.login_ttl_seconds)
+        ttl = self.settings.login_ttl_seconds
+        cookie = await self.tokens.login_as(principal, ttl)
+        await self.groups.record(principal.id, principal.groups, digest(cookie),
+                                 time.time() + ttl)
         return principal, cookie
 
     async def _take_state(self, state: str | None) -> dict[str, str]:

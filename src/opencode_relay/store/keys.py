@@ -101,6 +101,23 @@ class Keys:
         """HASH: team name -> the principal's role there (team_members read the other way)."""
         return f"{self.prefix}teams:of:{principal_id}"
 
+    # Identity-provider groups (groups.py): who held each group at their last sign-in.
+    def group_holders(self, group: str) -> str:
+        """ZSET: principal id -> until when (Unix seconds) it holds `group`: the end of the
+        login made by the sign-in that named the group (the name is kept as the provider
+        sent it; a brace in it only picks this one key's slot)."""
+        return f"{self.prefix}group:{group}:holders"
+
+    def principal_groups(self, principal_id: str) -> str:
+        """SET: the groups the principal's last sign-in named (at least every group whose
+        `group_holders` holds it); expires with the last login that recorded any of them."""
+        return f"{self.prefix}groups:of:{{{principal_id}}}"
+
+    def principal_groups_login(self, principal_id: str) -> str:
+        """STRING: the digest of the login cookie whose sign-in recorded `principal_groups`
+        (the same slot); expires with that login."""
+        return f"{self.prefix}groups:of:{{{principal_id}}}:login"
+
     # Terminals: who owns each PTY (opencode's id), and each principal's PTY of a session.
     def terminal(self, pty_id: str) -> str:
         return f"{self.prefix}terminal:{pty_id}"
