@@ -8,12 +8,10 @@ a read matches the state it came with. The global log follows in a publish step 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import LRUCache
@@ -21,49 +19,24 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .. import events as event_types
-from ..store.connect import refresh, transaction
+from ..store.connect import refresh
 from ..store.log import EventLog, new_entry
 from ..store.staging import Staging
 from ..store.state import JSON, StateStore, dumps
 from ..upstream.client import OpencodeClient, UpstreamError, UpstreamUnavailable
 from .batch import Batch
-from .durable import (
-    Cursor,
-    DurableEvent,
-    SequenceRecorder,
-    read_cursors,
-    replay,
-    replayed_already,
-)
+from .durable import SequenceRecorder, replayed_already
 from .file_signal import FileSignal
 from .leader import Lease
+from .reconcile import IngestPath, Reconciled, Reconciler
 from .routing import NOT_LOGGED, session_id_of
-from .snapshot import (
-    IDLE,
-    SessionSnapshot,
-    fetch_snapshot,
-    pending_requests_by_session,
-    stage_snapshot,
-    status_events,
-)
+from .snapshot import IDLE
 
 logger = logging.getLogger("opencode_relay.ingest")
 
 Handler = Callable[[Batch, JSON], Awaitable[None]]
 _STREAM_END = object()
 _MAX_DEPTH = 16  # sub-agent nesting followed when routing an event to its ancestors' streams
-_BEYOND = 2**53 - 1  # a sequence number past any session's history (opencode counts in doubles)
-
-
-@dataclass
-class Reconciled:
-    """What a reconcile rewrote, for the events read from opencode meanwhile."""
-
-    # Parts rewritten from a snapshot, each with the number of events received (queued,
-    # unapplied) by the time it was fetched.
-    fresh_parts: dict[str, int] = field(default_factory=dict)
-    replayed: set[str] = field(default_factory=set)  # ids of durable events replayed
-
 
 # The inbox holds network reads, each a list of events; a read of opencode's stream (64 KiB at
 # most) holds a few hundred. Bounds the backlog in reads: `backlog_limit` events at about this.
@@ -323,165 +296,21 @@ class Ingestor:
             events.append(item)
         await (self._apply_in_turn(events) if in_turn else self.apply(events))
 
-    # ----- reconcile ---------------------------------------------------------------------
+    # ----- reconcile (ingest/reconcile.py) -----------------------------------------------
     async def reconcile(self) -> Reconciled:
-        """Brings Redis up to date with opencode.
+        """Brings Redis up to date with opencode: once per connection, before its events are
+        applied (ingest/reconcile.py)."""
+        ingest_path = IngestPath(
+            apply=self.apply, transaction=self._transaction, stage_log=self._stage_log,
+            remember_parent=self._remember_parent, received=lambda: self._received,
+            clear_part_cache=self._parts.clear, count_replayed=self._count_replayed)
+        reconciler = Reconciler(self.redis, self.upstream, self.store, ingest_path, name=self.name,
+                                owns_unrecorded=self.owns_unrecorded, batch_size=self.batch_size,
+                                sequence=self.sequence, file_signal=self.file_signal)
+        return await reconciler.reconcile()
 
-        Every stored session whose sequence is recorded gets the durable events it missed
-        replayed from opencode's history (opencode says which sessions moved: it sends only
-        events after each one's sequence); each session that may have changed otherwise too
-        then gets its snapshot, and its status if that changed. So no stream misses anything
-        durable, and none sees it twice."""
-        self.sequence.forget()
-        upstream_sessions = await self.upstream.list_all_sessions()
-        upstream_ids = {s["id"] for s in upstream_sessions}
-        directories = {s.get("directory") for s in upstream_sessions}
-        statuses: dict[str, JSON] = {}
-        busy: dict[str, list[str]] = {}
-        for directory in directories:
-            found = await self.upstream.statuses(directory)
-            statuses.update(found)
-            if isinstance(directory, str):
-                busy[directory] = [sid for sid, status in found.items()
-                                   if status.get("type") != "idle"]
-        self.file_signal.reset(busy)
-        requests = await pending_requests_by_session(self.upstream, directories)
-        stored_ids = await self.store.list_session_ids()
-        stored_raw = await self.store.get_sessions_raw([s["id"] for s in upstream_sessions])
-        stored_infos = {info["id"]: info for info in map(json.loads, stored_raw)}
-        stored_status = await self._stored_statuses(list(stored_infos))
-        unstored = [s["id"] for s in upstream_sessions if s["id"] not in stored_infos]
-        scores: list[float | None] = (
-            await self.redis.zmscore(self.store.keys.pruned, unstored) if unstored else [])
-        pruned_at: dict[str, float | None] = dict(zip(unstored, scores, strict=True))
-
-        def stale(info: JSON) -> bool:
-            stored = stored_infos.get(info["id"])
-            pruned = pruned_at.get(info["id"])
-            if stored is None and pruned is not None:
-                # Pruned for idleness: only new activity brings it back (or a read-through).
-                return int((info.get("time") or {}).get("updated") or 0) > pruned
-            return bool(stored is None or stored.get("time") != info.get("time")
-                        or stored_status.get(info["id"], IDLE) != statuses.get(info["id"], IDLE)
-                        or stored_status.get(info["id"], IDLE).get("type") != "idle")
-
-        limit = asyncio.Semaphore(8)
-
-        received_by: dict[str, int] = {}
-
-        async def fetch(info: JSON) -> SessionSnapshot | None:
-            async with limit:
-                try:
-                    snap = await fetch_snapshot(self.upstream, info, statuses.get(info["id"]),
-                                                requests.get(info["id"], []))
-                    received_by[info["id"]] = self._received
-                    return snap
-                except UpstreamError as exc:
-                    if exc.status == 404:
-                        return None  # deleted meanwhile; its session.deleted event follows
-                    raise
-
-        to_sync = [info for info in upstream_sessions if stale(info)]
-        # History first: a snapshot fetched after it holds at least what it replays.
-        cursors, history = await self._missed_history(list(stored_infos), upstream_ids)
-        snapshots = [s for s in await asyncio.gather(*(fetch(i) for i in to_sync)) if s]
-        done = Reconciled()
-        for snap in snapshots:
-            self._remember_parent(snap.info["id"], snap.info.get("parentID"))
-        for snap in snapshots:
-            sid, directory = snap.info["id"], snap.info.get("directory")
-            if sid in history:
-                done.replayed |= await self._replay(sid, directory, cursors[sid], history[sid])
-            async with self._transaction() as batch:
-                await stage_snapshot(self.store, batch.stage, snap, self.name)
-                await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
-                                              "properties": {"sessionID": sid}})
-            done.fresh_parts.update(dict.fromkeys(snap.part_ids, received_by[sid]))
-            if stored_status.get(sid, IDLE) != snap.status:
-                # opencode does not keep statuses: say the one it has now on the stream.
-                await self.apply(status_events(sid, snap.status, directory))
-        # Sessions that moved without looking stale: the events they missed are all they need.
-        for sid in sorted(set(history) - {snap.info["id"] for snap in snapshots}):
-            done.replayed |= await self._replay(sid, stored_infos[sid].get("directory"),
-                                                cursors[sid], history[sid])
-        # Requests of sessions that were not stale may have changed too.
-        synced_ids = {info["id"] for info in to_sync}
-        for info in upstream_sessions:
-            if info["id"] not in synced_ids:
-                async with transaction(self.redis, self.store.keys.requests(info["id"])) as pipe:
-                    pipe.delete(self.store.keys.requests(info["id"]))
-                    for request in requests.get(info["id"], []):
-                        self.store.put_request(pipe, info["id"], request)
-                    await pipe.execute()
-        missing = sorted(set(stored_ids) - upstream_ids)
-        recorded = await self.store.upstream_names(missing)
-        for sid in missing:
-            if recorded.get(sid, self.name if self.owns_unrecorded else None) == self.name:
-                await self._remove_if_gone(sid)
-        self._parts.clear()
-        logger.info("reconciled with opencode: %d sessions, %d re-read, %d durable events "
-                    "replayed", len(upstream_sessions), len(snapshots), len(done.replayed))
-        return done
-
-    async def _missed_history(self, sids: list[str], upstream_ids: set[str],
-                              ) -> tuple[dict[str, Cursor], dict[str, list[DurableEvent]]]:
-        """The recorded cursor of each of `sids` that has one, and opencode's durable events
-        of those sessions after it, for those that have any (one request for all)."""
-        cursors = await read_cursors(self.redis, self.store.keys, sids)
-        if not cursors:
-            return {}, {}
-        # Every session not named gets its whole history: name the others past their end.
-        after = dict.fromkeys(upstream_ids, _BEYOND)
-        after.update({sid: cursor.seq for sid, cursor in cursors.items()})
-        try:
-            rows = await self.upstream.sync_history(after)
-        except UpstreamError as exc:  # an opencode without durable history: snapshots only
-            logger.warning("opencode's durable history is unavailable (%s); sessions are "
-                           "re-read without replaying what their streams missed", exc)
-            return {}, {}
-        history: dict[str, list[DurableEvent]] = {}
-        for row in rows:
-            event = DurableEvent.parse(row)
-            if event is not None and event.session in cursors:
-                history.setdefault(event.session, []).append(event)
-        return cursors, history
-
-    async def _replay(self, sid: str, directory: str | None, cursor: Cursor,
-                      history: list[DurableEvent]) -> set[str]:
-        """Puts the durable events of `sid` after `cursor` through the ingest path (state and
-        log), in batches; returns their ids."""
-        events = replay(history, cursor, directory)
-        for start in range(0, len(events), self.batch_size):
-            await self.apply(events[start:start + self.batch_size])
-        missed = {e.id for e in history if e.seq > cursor.seq}
-        count = len(missed - {cursor.ahead})
+    def _count_replayed(self, count: int) -> None:
         self.replayed += count
-        if missed:
-            logger.info("replayed %d durable events of session %s after its sequence %d",
-                        count, sid, cursor.seq)
-        return missed
-
-    async def _stored_statuses(self, sids: list[str]) -> dict[str, JSON]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for sid in sids:
-                pipe.get(self.store.keys.status(sid))
-            found = await pipe.execute()
-        return {sid: json.loads(raw) for sid, raw in zip(sids, found, strict=True)
-                if raw is not None}
-
-    async def _remove_if_gone(self, sid: str) -> None:
-        info = await self.store.get_session(sid)
-        try:
-            await self.upstream.get_session(sid, (info or {}).get("directory"))
-            return
-        except UpstreamError as exc:
-            if exc.status != 404:
-                return
-        async with self._transaction() as batch:
-            await self.store.stage_remove_session(batch.stage, sid, (info or {}).get("parentID"))
-            await self._stage_log(batch, {"type": event_types.RELAY_SESSION_SYNCED,
-                                          "properties": {"sessionID": sid, "removed": True}},
-                                  expire_session_log=True)
 
     # ----- applying events ---------------------------------------------------------------
     async def apply(self, events: list[JSON]) -> None:
