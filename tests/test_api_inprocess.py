@@ -319,3 +319,24 @@ def test_no_route_or_dependency_runs_in_the_thread_pool(redis_server: EmbeddedRe
             sync.append(f"{route.path}: {route.endpoint.__qualname__}")
         walk(route.dependant, route.path)
     assert not sync, sync
+
+
+async def test_the_first_requests_after_start_find_their_routes_built(
+        redis_server: EmbeddedRedis, fake: FakeOpencode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI builds an included router's routes (their pydantic fields) at the first request
+    through it, unless the relay built them at start: up to 100 ms for the first callers after
+    each start or failover."""
+    import fastapi.routing
+
+    built: list[str] = []
+    real = fastapi.routing.create_model_field
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(str(kwargs.get("name") or (args[0] if args else "")))
+        return real(*args, **kwargs)
+
+    async with relay_client(relay_settings(redis_server.url), fake) as api:
+        monkeypatch.setattr(fastapi.routing, "create_model_field", counting)
+        for path in ("/api/sessions", "/api/teams", "/api/search?q=word", "/api/health"):
+            assert (await api.get(path)).status_code < 500
+    assert built == []
