@@ -64,10 +64,15 @@ class Client:
                     continue
                 tail = data[cut + 2:]
                 if self.frames_with:
-                    for one in data[:cut].split(b"\n\n"):
-                        if all(text in one for text in self.frames_with):
-                            self.arrivals.append(now)
-                            self._counted()
+                    # The swarm shares the cores with what it measures: one pass per read, in C
+                    # where it can (20 clients of a 2,000-delta burst are 40,000 frames).
+                    first, *others = self.frames_with
+                    found = [one for one in data[:cut].split(b"\n\n") if first in one]
+                    for text in others:
+                        found = [one for one in found if text in one]
+                    if found:
+                        self.arrivals += [now] * len(found)
+                        self._counted(len(found))
                     continue
                 for found in STAMP.finditer(data, 0, cut):
                     stamp = found.group(1)
@@ -80,9 +85,9 @@ class Client:
         finally:
             writer.close()
 
-    def _counted(self) -> None:
-        self.events += 1
-        if self.events == self.expect:
+    def _counted(self, count: int = 1) -> None:
+        before, self.events = self.events, self.events + count
+        if before < self.expect <= self.events:
             self.pending[0] -= 1
             if self.pending[0] == 0:
                 self.done.set()

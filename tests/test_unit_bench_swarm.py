@@ -68,6 +68,29 @@ async def test_swarm_counts_an_event_sent_twice_once() -> None:
     assert len(found["latencies_us"]) == 6  # type: ignore[arg-type]
 
 
+async def test_swarm_counts_the_frames_that_hold_every_text_given_in_one_pass_per_read() -> None:
+    wanted = [b'data: {"type":"delta","sessionID":"ses_a","n":%d}\n\n' % n for n in range(5)]
+    others = [b'data: {"type":"delta","sessionID":"ses_b"}\n\n',  # another session
+              b'data: {"type":"updated","sessionID":"ses_a"}\n\n']  # not a delta
+    server = await _serve_stamps([wanted[0], others[0], wanted[1] + wanted[2], others[1],
+                                  wanted[3], wanted[4]])
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/events"
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.clients", url, "--clients", "2", "--expect", "5",
+            "--frames-with", '"delta"', "--frames-with", "ses_a", cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert process.stdout is not None
+        assert (await asyncio.wait_for(process.stdout.readline(), 30)).strip() == b"connected"
+        found = json.loads(await asyncio.wait_for(process.stdout.readline(), 10))
+        await asyncio.wait_for(process.wait(), 30)
+    finally:
+        server.close()
+    assert found["counts"] == [5, 5]
+    assert [len(arrivals) for arrivals in found["arrivals_ns"]] == [5, 5]
+
+
 def test_layout_spreads_clients_evenly_and_stalls_one_percent_on_two_standbys() -> None:
     urls = [f"http://127.0.0.1:{port}/api/events" for port in (1, 2, 3, 4)]
     groups = layout(urls, 10_000)
