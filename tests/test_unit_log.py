@@ -162,6 +162,24 @@ async def test_a_writer_that_finds_an_unpublished_entry_before_its_own_publishes
     assert [r.prev for r in refs[1:]] == [r.id for r in refs[:-1]]  # a chain, no gap
 
 
+async def test_a_new_sessions_first_entry_is_published_when_a_later_writer_publishes_first(
+        redis: Redis, keys: Keys) -> None:
+    """A session's log with nothing published yet has no pointer: its first entry, committed
+    by a writer still on its way (the route's relay.session.created), must not be skipped by a
+    writer that committed after it and publishes first (the ingester's session.created)."""
+    log = EventLog(redis, keys, 1000, 1000)
+    async with Staging(redis, split=True) as slow_stage:
+        slow = await log.stage_append(slow_stage, [entry(1, OTHER)])
+        await slow_stage.commit()
+    async with Staging(redis, split=True) as stage:
+        await log.commit(stage, [entry(2, OTHER)], "default")
+    assert numbers(await global_entries(log)) == [1, 2]
+    await log.publish(slow)  # the slow writer arrives: nothing twice
+    found = await global_entries(log)
+    assert numbers(found) == [1, 2]
+    assert [e.refs[0].prev for e in found] == [ZERO, found[0].refs[0].id]
+
+
 async def test_a_session_stream_fills_in_entries_the_live_feed_skipped(redis: Redis,
                                                                        keys: Keys) -> None:
     log = EventLog(redis, keys, 1000, 1000)

@@ -9,10 +9,11 @@ position in one log only: `/api/sessions/{id}/events` resumes on the session's i
 The global log is filled by a second step, `publish`: one script in the global log's slot
 appends an entry per event carrying its references, `<session>,<prev>,<id>` for every log that
 holds it (`prev`: the entry before it in that log), and advances the `published` pointer of each
-of those logs. A reference is accepted only when its `prev` is the pointer (each log's entries
-join the global log in that log's order, with none left out) and skipped when the pointer is
-already past it (publishing is idempotent). A refused reference means some entry of that log
-was committed but not published yet (a writer crashed, or is still on its way): `publish` reads
+of those logs. A reference is accepted only when its `prev` is the pointer (`0-0` for a log with
+none published yet; each log's entries join the global log in that log's order, with none left
+out) and skipped when the pointer is already past it (publishing is idempotent). A refused
+reference means some entry of that log was committed but not published yet (a writer crashed,
+or is still on its way, such as a new session's route and ingester): `publish` reads
 the missing entries from that log, publishes them, and goes on. An event is shown to global
 readers once, with the copy in its own session's log; copies published apart from it (a
 repair) only reach that log's session readers.
@@ -59,6 +60,9 @@ end
 # session is gone (its pointer goes too), data, sessions (own first, space separated),
 # references (`<session>,<prev>,<id>` space separated; none for an event of no session, which
 # has no log of its own and is published as it comes).
+# A log with no pointer counts as '0-0' (none of it published): a new session's first entries
+# come from two writers (the creating route's relay.session.created, the ingester's
+# session.created), and the one that publishes second must not skip the other's.
 # Reply: {events handled, false, false, false} or, stopped at a reference whose log has
 # unpublished entries before it, {events handled before it, that session, its pointer, the
 # reference's prev}; then the global log's newest id before the call, and four per entry it
@@ -72,9 +76,10 @@ for i = 2, #ARGV, 4 do
   if gone then own = string.sub(own, 1, -2) end
   local todo, visible = {}, refs == ''
   for log, prev, id in string.gmatch(refs, '([^%s,]+),([^%s,]+),([^%s,]+)') do
-    local at = redis.call('HGET', KEYS[2], log)
-    if not at or less(at, id) then
-      if at and at ~= prev and less(at, prev) then
+    -- No pointer: nothing of that log is published, its first entry's prev is '0-0'.
+    local at = redis.call('HGET', KEYS[2], log) or '0-0'
+    if less(at, id) then
+      if at ~= prev and less(at, prev) then
         reply[1], reply[2], reply[3], reply[4] = (i - 2) / 4, log, at, prev
         return reply
       end
