@@ -247,7 +247,13 @@ class Ingestor:
                 while size < self.batch_size and not queue.empty():
                     reads.append(queue.get_nowait())
                     size += _size(reads[-1])
-                await self._apply_or_raise(fresh(_flat(reads)), in_turn=True)
+                # A read can hold more than a batch (a burst that came during a commit): cut,
+                # so that Redis runs one part while the next is staged, and the first events
+                # are out before the last are staged.
+                items = fresh(_flat(reads))
+                for start in range(0, len(items), self.batch_size):
+                    await self._apply_or_raise(items[start:start + self.batch_size],
+                                               in_turn=True)
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
