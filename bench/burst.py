@@ -140,7 +140,7 @@ async def _layout(bench: Bench, name: str, url: str,
         bench.add(f"{name}.c{clients}.added_p99_ms", what + " (p99)", percentile(added, 99),
                   "ms", burst_ms, baseline, target=f"<= {target:g} ms",
                   met=lambda v, _b, t=target: v <= t,
-                  note=f"opencode itself kept {min(busy):.1f}-{max(busy):.1f} of the machine's "
+                  note=f"opencode itself kept {_span(busy)} of the machine's "
                        f"{os.cpu_count()} cores busy from the burst's first delta to its last "
                        "at a relay client (CPU ticks, ~10 ms); the relay, Redis and the clients "
                        "share the rest")
@@ -148,3 +148,8 @@ async def _layout(bench: Bench, name: str, url: str,
                   "stream's deltas that reached each relay client", min(delivered), "fraction",
                   1.0, "all of them", target="1.0", met=lambda v, _b: v >= 1.0)
     return answers
+
+
+def _span(values: list[float]) -> str:
+    low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+    return low if low == high else f"{low}-{high}"
