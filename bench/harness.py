@@ -261,8 +261,14 @@ def cpu_seconds(pid: int) -> float:
         return sum(int((task / "schedstat").read_text().split()[0])
                    for task in Path(f"/proc/{pid}/task").iterdir()) / 1e9
     except (OSError, ValueError, IndexError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return tick_cpu_seconds(pid)
+
+
+def tick_cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far, in clock ticks (10 ms) from `/proc/<pid>/stat`:
+    one read, the kernel sums the threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuSampler:
@@ -286,13 +292,11 @@ class CpuSampler:
         self._thread.join()
 
     def _run(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
         while not self._stop.wait(self.every):
             used = []
             for pid in self.pids:
                 try:
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    used.append((int(fields[11]) + int(fields[12])) / tick)
+                    used.append(tick_cpu_seconds(pid))
                 except (OSError, IndexError, ValueError):
                     used.append(0.0)
             self.samples.append((time.monotonic_ns(), used))

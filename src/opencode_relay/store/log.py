@@ -502,10 +502,11 @@ class EventLog:
         cursor = f"({after}"
         high = str(until) if until is not None else "+"
         is_global = stream == self.keys.events
+        parse = EntryReader()
         while True:
             found = entries(await self.redis.xrange(stream, min=cursor, max=high, count=batch))
             for raw_id, fields in found:
-                entry = parse_entry(raw_id, fields)
+                entry = parse(raw_id, fields)
                 if not (is_global and entry.hidden):
                     yield entry
             if len(found) < batch:
@@ -526,16 +527,14 @@ def _own_first(entry: LogEntry, refs: list[Ref]) -> list[Ref]:
 
 
 def parse_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> LogEntry:
-    refs = fields.get(b"r")
-    return LogEntry(EventId.of_entry(raw_id), fields[b"e"],
-                    tuple(fields.get(b"s", b"").decode().split()),
-                    refs=_refs(refs) if refs else (), hidden=b"h" in fields)
+    """One entry read from a log."""
+    return EntryReader()(raw_id, fields)
 
 
 class EntryReader:
-    """`parse_entry` for a run of global log entries read in order (a replica's hub reads
-    every entry another process wrote): the sessions and the references' ids repeat from one
-    entry to the next, and are parsed once."""
+    """Parses a run of log entries read in order (a replay, or a replica's hub reading every
+    entry another process wrote): the sessions and the references' ids repeat from one entry to
+    the next, and are parsed once."""
 
     def __init__(self) -> None:
         self._refs = _RefReader()
@@ -555,10 +554,11 @@ def _published_entries(events: Sequence[tuple[str, bytes, Sequence[str], Sequenc
                        reply: list[Any]) -> list[LogEntry]:
     """The global entries a publish script's `reply` says it added for `events`."""
     added = []
+    refs = _RefReader()
     for i in range(5, len(reply), 4):
         _own, data, sessions, _refs_sent = events[int(reply[i])]
         added.append(LogEntry(EventId.of_entry(reply[i + 1]), data, tuple(sessions),
-                              refs=_refs(reply[i + 2]), hidden=text(reply[i + 3]) == "1"))
+                              refs=refs(reply[i + 2]), hidden=text(reply[i + 3]) == "1"))
     return added
 
 
@@ -588,9 +588,7 @@ class _RefReader:
         return tuple(refs)
 
 
-def _refs(raw: bytes | str) -> tuple[Ref, ...]:
-    """The references a log script wrote (`<session>,<prev>,<id>`, space separated)."""
-    refs = raw.split()
-    if len(refs) == 1:  # most events: their own session's log only
-        return (Ref.parse(refs[0]),)
-    return tuple(map(Ref.parse, refs))
+def _refs(raw: str) -> tuple[Ref, ...]:
+    """The references a log script wrote (`<session>,<prev>,<id>`, space separated), from a
+    client that decodes replies (the relay's never do: `_RefReader` takes bytes)."""
+    return tuple(Ref.parse(ref) for ref in raw.split())
