@@ -55,17 +55,23 @@ async def test_the_guard_aborts_once_at_the_limit_and_logs_a_notice(redis: Redis
                                                                     keys: Keys) -> None:
     client = FakeClient()
     log = EventLog(redis, keys, 1000, 1000)
-    guard = RetryGuard(client, log, limit=2)  # type: ignore[arg-type]
+    told: list[tuple[str, str]] = []
+    guard = RetryGuard(client, log, limit=2,  # type: ignore[arg-type]
+                       on_stopping=lambda sid: told.append(("stopping", sid)),
+                       on_failed=lambda sid, _message: told.append(("failed", sid)))
     guard.observe(event(event_types.MESSAGE_UPDATED, sessionID=SID, info={
         "id": "msg_1", "sessionID": SID, "role": "assistant", "providerID": "down"}))
     guard.observe(retry(1))
     await asyncio.sleep(0.05)
     assert client.aborted == []
     guard.observe(retry(2))
+    # Said before the abort is even sent (its idle may come before the abort's answer).
+    assert told == [("stopping", SID)] and client.aborted == []
     guard.observe(retry(3))  # already stopping: no second abort
     await until(lambda: client.aborted)
     await until(lambda: not guard._tasks)  # the notice is logged after the abort
     assert client.aborted == [(SID, "/work/p")]
+    assert told == [("stopping", SID), ("failed", SID)]
     logged = await redis.xrange(keys.session_events(SID))
     notices = [json.loads(fields[b"e"]) for _id, fields in logged]
     assert [n["type"] for n in notices] == [event_types.RELAY_SESSION_FAILED]

@@ -103,6 +103,26 @@ def test_errors_are_noticed_but_not_aborts_and_no_finished_turn_after_one() -> N
         "name": "MessageAbortedError", "data": {"message": "Aborted"}})) is None
 
 
+def test_a_session_the_relay_stops_gets_its_failure_and_no_finished_turn_in_either_order(
+        ) -> None:
+    """The retry guard aborts a session whose provider is unreachable, then reports the
+    failure; opencode may say idle before the abort's answer arrives (seen in a clean-clone
+    run: "Finished" came before the error)."""
+    detector = Detector(idle_seconds=0, clock=Clock())
+    for idle_first in (True, False):
+        detector.notice_of(event("session.status", sessionID="ses_a", status={"type": "busy"}))
+        detector.stopping("ses_a")
+        if idle_first:
+            assert detector.notice_of(event("session.idle", sessionID="ses_a")) is None
+        assert detector.failure("ses_a", "unreachable").kind == "error"
+        if not idle_first:
+            assert detector.notice_of(event("session.idle", sessionID="ses_a")) is None
+    # The next turn of the same session is told as usual.
+    detector.notice_of(event("session.status", sessionID="ses_a", status={"type": "busy"}))
+    done = detector.notice_of(event("session.idle", sessionID="ses_a"))
+    assert done is not None and done.kind == "idle"
+
+
 def test_payload_opens_the_watched_session_and_carries_only_a_title_and_excerpt() -> None:
     notice = Notice("permission", "ses_child", "permission:per_1", "Wants to use bash",
                     request_id="per_1")

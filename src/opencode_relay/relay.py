@@ -159,7 +159,8 @@ def build_relay(settings: Settings, redis: Redis, observer: Observer | None = No
         client = OpencodeClient(url, password, settings.upstream_timeout_seconds, name=name,
                                 transport=transport)
         guard_retries = RetryGuard(client, log, settings.provider_retry_limit,
-                                   on_failed=push.notifier.failed if push else None)
+                                   on_failed=push.notifier.failed if push else None,
+                                   on_stopping=push.notifier.stopping if push else None)
         ingestor = Ingestor(redis, client, store, log, name=name, owns_unrecorded=index == 0,
                             reconnect_initial=settings.reconnect_initial_seconds,
                             reconnect_max=settings.reconnect_max_seconds,

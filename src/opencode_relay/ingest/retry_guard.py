@@ -52,12 +52,15 @@ class RetryGuard:
     """An ingest observer: `observe(event)` for every ingested `{directory, payload}` event."""
 
     def __init__(self, upstream: OpencodeClient, log: EventLog, limit: int,
-                 on_failed: Callable[[str, str], None] | None = None) -> None:
+                 on_failed: Callable[[str, str], None] | None = None,
+                 on_stopping: Callable[[str], None] | None = None) -> None:
         self.upstream = upstream
         self.log = log
         self.limit = limit  # retries allowed before the relay aborts; 0 = never abort
         # Hears (session id, message) of each session it stopped (push/: an error notification).
         self.on_failed = on_failed or (lambda _sid, _message: None)
+        # Told before the abort is sent: opencode can report the session idle before it answers.
+        self.on_stopping = on_stopping or (lambda _sid: None)
         self._providers: LRUCache[str, str] = LRUCache(maxsize=10_000)  # session → provider
         self._stopping: set[str] = set()  # sessions being aborted (until they are idle)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,6 +92,7 @@ class RetryGuard:
                 if (self.limit > 0 and isinstance(attempt, int) and attempt >= self.limit
                         and unreachable(detail) and sid not in self._stopping):
                     self._stopping.add(sid)
+                    self.on_stopping(sid)
                     directory = event.get("directory")
                     task = asyncio.create_task(self._stop(
                         sid, directory if isinstance(directory, str) else None,

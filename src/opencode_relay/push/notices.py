@@ -51,6 +51,9 @@ class Detector:
         self.idle_seconds = idle_seconds
         self.clock = clock
         self._busy_since: LRUCache[str, float] = LRUCache(maxsize=sessions)
+        # Sessions the relay is stopping (`stopping`): the end of their turn is not news, the
+        # failure the relay reports is (opencode may say idle before the abort's answer).
+        self._stopped: LRUCache[str, bool] = LRUCache(maxsize=sessions)
 
     def notice_of(self, event: JSON) -> Notice | None:
         payload = event.get("payload")
@@ -95,6 +98,11 @@ class Detector:
                           shorten(str(message or name or "The session failed"), EXCERPT_CHARS))
         return None
 
+    def stopping(self, sid: str) -> None:
+        """The relay is about to abort `sid` (ingest/retry_guard.py): no "finished" for the
+        turn it ends, whichever comes first, its idle or the failure."""
+        self._stopped[sid] = True
+
     def failure(self, sid: str, message: str) -> Notice:
         """A failure the relay itself found (the provider unreachable): an error notice."""
         self._busy_since.pop(sid, None)
@@ -103,7 +111,7 @@ class Detector:
 
     def _finished(self, sid: str, event_id: str) -> Notice | None:
         started = self._busy_since.pop(sid, None)  # session.status idle and session.idle: once
-        if started is None:
+        if self._stopped.pop(sid, False) or started is None:
             return None
         took = self.clock() - started
         if took < self.idle_seconds:

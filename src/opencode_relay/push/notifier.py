@@ -110,6 +110,11 @@ class Notifier:
             logger.warning("push queue full; a %s notification for %s was dropped",
                            notice.kind, notice.session_id)
 
+    def stopping(self, sid: str) -> None:
+        """The relay is about to stop a session (ingest/retry_guard.py): its turn's end is not
+        notified; `failed` follows once it is stopped."""
+        self.detector.stopping(sid)
+
     def failed(self, sid: str, message: str) -> None:
         """The relay stopped a session (ingest/retry_guard.py: its provider is unreachable);
         opencode then reports only an abort, which is not notified by itself."""
