@@ -7,10 +7,11 @@ clients (bench/clients.py, its own process) reads both at the same time: one cli
 opencode's own `/global/event` (the baseline; more would slow opencode itself, which writes to
 every subscriber in turn) and K clients of the relay's `/api/sessions/{id}/events`, so both
 sides meet the same scheduling on this shared machine. Each client notes the `CLOCK_MONOTONIC`
-arrival of every delta frame of that session; the k-th delta on a relay stream is the k-th on
-opencode's (opencode streams one part's deltas in order, and so does the relay). Added latency =
-arrival at a relay client - arrival at the direct client, over every delta of every relay
-client.
+arrival and the text length of every delta frame of that session. opencode streams one part's
+deltas in order, and so does the relay, which may send a run of them as one frame: a delta of
+opencode's has reached a relay client with the first frame that brings the client's text up to
+the delta's end (`reached`). Added latency = that arrival at a relay client - the delta's arrival
+at the direct client, over every delta of every relay client.
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ async def one_answer(bench: Bench, relay_url: str, clients: int,
 
         await poll(known, 30, "the relay to know the session", every=0.02)
         frames_with = (DELTA, sid)
-        swarm = Swarm(f"{relay_url}/api/sessions/{sid}/events", clients, 0, deltas, frames_with,
-                      baseline=f"{server.url}/global/event")
+        answer = "token! " * (deltas * 8 // 7)  # `deltas` pieces of 8 characters
+        swarm = Swarm(f"{relay_url}/api/sessions/{sid}/events", clients, 0, len(answer),
+                      frames_with, baseline=f"{server.url}/global/event")
         try:
             await swarm.connected()
             await asyncio.sleep(0.3)  # every stream settled
-            marker = provider.script(f"b{uuid.uuid4().hex[:8]}",
-                                     [[{"text": "token! " * (deltas * 8 // 7)}]])
+            marker = provider.script(f"b{uuid.uuid4().hex[:8]}", [[{"text": answer}]])
             assert server.process is not None
             with CpuSampler([server.process.pid, *(relay_pids or [])]) as cpu:
                 started = time.monotonic_ns()
@@ -65,20 +66,41 @@ async def one_answer(bench: Bench, relay_url: str, clients: int,
             if swarm.process.poll() is None:
                 swarm.process.kill()
     added_ms: list[float] = []
-    base = found["baseline_arrivals_ns"][0]
-    for arrivals in found["arrivals_ns"]:
-        added_ms += [(at - first) / 1e6 for at, first in zip(arrivals, base, strict=False)]
-    got = min(len(a) for a in found["arrivals_ns"])
+    base, base_sizes = found["baseline_arrivals_ns"][0], found["baseline_sizes"][0]
+    for arrivals, sizes in zip(found["arrivals_ns"], found["sizes"], strict=True):
+        added_ms += [(at - first) / 1e6
+                     for at, first in zip(reached(arrivals, sizes, base_sizes), base, strict=False)]
+    got = min(sum(sizes) for sizes in found["sizes"])
+    sent = sum(base_sizes)
     # The burst's window: its first delta on the direct stream to its last at a relay client.
     last = max((a[-1] for a in found["arrivals_ns"] if a), default=ended)
     burst_cpu, burst_s = cpu.used(0, base[0] if base else started, last)
     return {"sid": sid, "direct_ns": base, "relay_ns": found["arrivals_ns"],
             "added_ms": added_ms, "burst_ms": (base[-1] - base[0]) / 1e6 if base else 0.0,
-            "direct": len(base), "delivered": got / len(base) if base else 0.0,
+            "direct": len(base), "delivered": got / sent if sent else 0.0,
             "opencode_cpu_s": cpu.used(0, started, ended)[0],
             "relay_cpu_s": sum(cpu.used(i, started, ended)[0]
                                for i in range(1, 1 + len(relay_pids or []))),
             "opencode_burst_cores": burst_cpu / burst_s if burst_s else 0.0}
+
+
+def reached(arrivals: list[int], sizes: list[int], direct_sizes: list[int]) -> list[int]:
+    """When each delta of the direct stream (its text lengths, `direct_sizes`) reached a relay
+    client whose frames arrived at `arrivals` with texts of `sizes`: the arrival of the first
+    frame that brings the client's text up to the delta's end. Stops at the client's text."""
+    found: list[int] = []
+    frames = iter(zip(arrivals, sizes, strict=True))
+    have, at, end = 0, 0, 0
+    for size in direct_sizes:
+        end += size
+        while have < end:
+            step = next(frames, None)
+            if step is None:
+                return found
+            at, grown = step
+            have += grown
+        found.append(at)
+    return found
 
 
 async def run(bench: Bench) -> None:
@@ -145,7 +167,7 @@ async def _layout(bench: Bench, name: str, url: str,
                        "at a relay client (CPU ticks, ~10 ms); the relay, Redis and the clients "
                        "share the rest")
         bench.add(f"{name}.c{clients}.delivered", f"{clients} client(s): share of the direct "
-                  "stream's deltas that reached each relay client", min(delivered), "fraction",
+                  "stream's delta text that reached each relay client", min(delivered), "fraction",
                   1.0, "all of them", target="1.0", met=lambda v, _b: v >= 1.0)
     return answers
 

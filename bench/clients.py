@@ -9,9 +9,11 @@ of distinct events, and how many events arrived again (the same stamp twice on o
 
 With `--frames-with TEXT` (repeatable) a client records instead the arrival time
 (`time.monotonic_ns()`, one clock read per socket read) of every frame that holds all the TEXTs,
-and the JSON line carries `arrivals_ns`, one list per reading client: the burst benchmark lines
-up the k-th delta of one answer on the relay's streams and on opencode's own (`--baseline URL`:
-one client of opencode, in the same process).
+and the length of the frame's `"delta"` string (as sent, escapes and all; 0 if it has none);
+`--expect` then counts those characters. The JSON line carries `arrivals_ns` and `sizes`, one
+list per reading client: the burst benchmark lines up each character of one answer on the
+relay's streams and on opencode's own (`--baseline URL`: one client of opencode, in the same
+process), since the relay may send a run of deltas as one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from urllib.parse import urlsplit
 
 STAMP = re.compile(rb'"benchT":(\d+)')
+DELTA_TEXT = re.compile(rb'"delta": ?"((?:[^"\\]|\\.)*)"')
 
 
 class Client:
@@ -36,6 +39,7 @@ class Client:
         self.frames_with = frames_with
         self.latencies: list[int] = []
         self.arrivals: list[int] = []
+        self.sizes: list[int] = []  # of each frame's delta text
         self.stamps: set[bytes] = set()
         self.repeated = 0
         self.events = 0
@@ -71,8 +75,11 @@ class Client:
                     for text in others:
                         found = [one for one in found if text in one]
                     if found:
+                        sizes = [len(text.group(1)) if (text := DELTA_TEXT.search(one)) else 0
+                                 for one in found]
                         self.arrivals += [now] * len(found)
-                        self._counted(len(found))
+                        self.sizes += sizes
+                        self._counted(sum(sizes))
                     continue
                 for found in STAMP.finditer(data, 0, cut):
                     stamp = found.group(1)
@@ -130,20 +137,23 @@ async def main(url: str, clients: int, stalled: int, expect: int,
     latencies: list[int] = []
     counts: list[int] = []
     arrivals: list[list[int]] = []
+    sizes: list[list[int]] = []
     for i, client in enumerate(swarm):
         if i not in slow:
             latencies.extend(client.latencies)
             counts.append(client.events)
             arrivals.append(client.arrivals)
+            sizes.append(client.sizes)
     for task, _ in tasks:
         task.cancel()
     repeated = sum(client.repeated for i, client in enumerate(swarm) if i not in slow)
     found: dict[str, object] = {"latencies_us": latencies, "counts": counts,
                                 "repeated": repeated}
     if frames_with:
-        found["arrivals_ns"] = arrivals
+        found["arrivals_ns"], found["sizes"] = arrivals, sizes
     if twins:
         found["baseline_arrivals_ns"] = [twin.arrivals for twin in twins]
+        found["baseline_sizes"] = [twin.sizes for twin in twins]
     print(json.dumps(found), flush=True)
     os._exit(0)  # without waiting for the thread that may still read stdin
 
@@ -160,7 +170,8 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--stalled", type=int, default=0)
     parser.add_argument("--expect", type=int, default=0,
-                        help="events per client after which the swarm reports by itself")
+                        help="events per client after which the swarm reports by itself (with "
+                        "--frames-with: characters of delta text)")
     parser.add_argument("--frames-with", action="append", default=[],
                         help="record the arrival of frames holding this text (repeatable)")
     parser.add_argument("--baseline", help="one more client, of this URL, in this process (so "

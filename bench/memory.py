@@ -53,10 +53,11 @@ async def run(bench: Bench) -> None:
         global_bytes = await usage(redis, [events])
         session_logs = await scan(redis, f"{prefix}session:*:events")
         all_bytes = global_bytes + await usage(redis, session_logs)
-        bench.add("memory.event_bytes", f"Redis bytes per logged event, global log ({count} "
-                  "events)", global_bytes / count, "B/event", avg_json, "JSON size of the event")
-        bench.add("memory.event_bytes_all_logs", "Redis bytes per event, global + session logs",
-                  all_bytes / count, "B/event", avg_json, "JSON size of the event")
+        bench.add("memory.event_bytes", f"Redis bytes per log entry (an event, or a run of "
+                  f"deltas), global log ({count} entries)", global_bytes / count, "B/event",
+                  avg_json, "JSON size of the entry's event")
+        bench.add("memory.event_bytes_all_logs", "Redis bytes per log entry, global + session "
+                  "logs", all_bytes / count, "B/event", avg_json, "JSON size of the entry's event")
     else:
         for name in ("memory.event_bytes", "memory.event_bytes_all_logs"):
             bench.skip(name, "Redis bytes per logged event", "B/event",

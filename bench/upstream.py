@@ -5,7 +5,8 @@ event loop with what it measures. It answers the REST calls the relay makes at (
 "no sessions", and serves `GET /global/event` to any number of subscribers. The bench drives it:
 
 - `POST /bench/burst?n=N` writes N pre-encoded realistic events to every subscriber as fast as
-  the sockets take them; answers `{"start", "end"}` (wall clock, seconds) once written.
+  the sockets take them, then one `bench.burst.end` event (no session: the relay logs it last,
+  once it has committed the N); answers `{"start", "end"}` (wall clock, seconds) once written.
 - `POST /bench/paced?n=N&rate=R` writes N deltas at R events/s, each carrying
   `properties.benchT` = `time.monotonic_ns()` at the moment it is written (CLOCK_MONOTONIC is
   one clock for every process of the machine) and `benchW` = `time.time_ns()` (for browsers),
@@ -25,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import synth
 
+END = "bench.burst.end"  # follows each burst's events
 _HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
          b"connection: close\r\n\r\n")
 
@@ -92,6 +94,8 @@ class Upstream:
     async def burst(self, count: int, sessions: int) -> dict[str, float]:
         self.seed += 1
         frames = [synth.frame(e) for e in synth.stream(count, sessions, self.seed)]
+        frames.append(synth.frame({"directory": synth.DIRECTORY, "payload": {
+            "type": END, "properties": {"burst": self.seed}}}))
         chunks = [b"".join(frames[i:i + 200]) for i in range(0, len(frames), 200)]
         targets = list(self.subscribers)
         start = time.time()

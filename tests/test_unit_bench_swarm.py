@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from bench.burst import reached
 from bench.harness import ROOT
 from bench.replicas import Group, layout
 
@@ -69,7 +70,8 @@ async def test_swarm_counts_an_event_sent_twice_once() -> None:
 
 
 async def test_swarm_counts_the_frames_that_hold_every_text_given_in_one_pass_per_read() -> None:
-    wanted = [b'data: {"type":"delta","sessionID":"ses_a","n":%d}\n\n' % n for n in range(5)]
+    wanted = [b'data: {"type":"delta","sessionID":"ses_a","delta":"%s"}\n\n' % text
+              for text in (b"ab", b'c\\"d', b"", b"efgh", b"i")]
     others = [b'data: {"type":"delta","sessionID":"ses_b"}\n\n',  # another session
               b'data: {"type":"updated","sessionID":"ses_a"}\n\n']  # not a delta
     server = await _serve_stamps([wanted[0], others[0], wanted[1] + wanted[2], others[1],
@@ -78,7 +80,7 @@ async def test_swarm_counts_the_frames_that_hold_every_text_given_in_one_pass_pe
     url = f"http://127.0.0.1:{port}/events"
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.clients", url, "--clients", "2", "--expect", "5",
+            sys.executable, "-m", "bench.clients", url, "--clients", "2", "--expect", "11",
             "--frames-with", '"delta"', "--frames-with", "ses_a", cwd=ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         assert process.stdout is not None
@@ -87,8 +89,17 @@ async def test_swarm_counts_the_frames_that_hold_every_text_given_in_one_pass_pe
         await asyncio.wait_for(process.wait(), 30)
     finally:
         server.close()
-    assert found["counts"] == [5, 5]
+    assert found["counts"] == [11, 11]  # characters of delta text, as sent
     assert [len(arrivals) for arrivals in found["arrivals_ns"]] == [5, 5]
+    assert found["sizes"] == [[2, 4, 0, 4, 1]] * 2
+
+
+def test_a_delta_reaches_a_relay_client_with_the_frame_that_completes_its_text() -> None:
+    # Direct: five deltas of 2 characters; the relay sent them as 2 + 6 (a run) + 2.
+    assert reached([10, 20, 30], [2, 6, 2], [2, 2, 2, 2, 2]) == [10, 20, 20, 20, 30]
+    # A client that has less text has reached only the deltas it holds whole.
+    assert reached([10, 20], [2, 3], [2, 2, 2]) == [10, 20]
+    assert reached([], [], [2]) == []
 
 
 def test_layout_spreads_clients_evenly_and_stalls_one_percent_on_two_standbys() -> None:

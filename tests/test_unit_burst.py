@@ -1,7 +1,7 @@
 """A burst through the whole ingest path: opencode (a loopback server speaking its event stream,
 one HTTP chunk per event, as opencode writes them) -> the socket reader -> the ingestor's
-batches -> Redis -> the hub -> a client's SSE stream. Every event arrives once, in order, and the
-burst is written in few transactions."""
+batches -> Redis -> the hub -> a client's SSE stream. Every event arrives once, in order (a run of
+deltas as one), and the burst is written in few transactions and log entries."""
 
 from __future__ import annotations
 
@@ -114,14 +114,14 @@ async def test_a_burst_arrives_whole_in_order_in_few_transactions(tmp_path: Path
         before = (await redis.info("commandstats")).get("cmdstat_exec", {}).get("calls", 0)
         await opencode.send(burst)
         await opencode.send(closing)
-        received: list[str] = []
+        received: list[dict] = []
 
         async def read_to_idle() -> None:
             async for data in stream:
                 for block in data.split(b"\n\n"):
                     if b"data: " in block:
                         payload = json.loads(block.split(b"data: ", 1)[1])
-                        received.append(payload["id"])
+                        received.append(payload)
                         if payload["type"] == "session.idle":
                             return
 
@@ -129,16 +129,23 @@ async def test_a_burst_arrives_whole_in_order_in_few_transactions(tmp_path: Path
         await stream.aclose()
         after = (await redis.info("commandstats"))["cmdstat_exec"]["calls"]
         part = await ingestor.store.get_part(SID, "prt_1")
-        logged = [json.loads(fields[b"e"])["id"]
+        logged = [json.loads(fields[b"e"])
                   for _id, fields in await redis.xrange(keys.session_events(SID))]
-    # The client got every event after it subscribed, once and in opencode's order.
-    expected = [e["payload"]["id"] for e in burst + closing]
-    assert received[-len(expected):] == expected
-    assert len(received) == len(set(received))
-    assert part is not None and part["text"] == "".join(f"t{i:04d} " for i in range(deltas))
-    assert logged == [e["payload"]["id"] for e in sent]
-    # Read a socket read at a time, not an event at a time: far fewer commits than events.
+    text = "".join(f"t{i:04d} " for i in range(deltas))
+    assert part is not None and part["text"] == text
+    # The client got every event after it subscribed, once and in opencode's order: each entry
+    # is an event of the burst (a run of deltas carries its first one's id and every piece).
+    order = {e["payload"]["id"]: n for n, e in enumerate(sent)}
+    places = [order[p["id"]] for p in received]
+    assert places == sorted(set(places)) and received[-1]["type"] == "session.idle"
+    assert "".join(p["properties"]["delta"] for p in received
+                   if p["type"] == "message.part.delta") == text
+    assert [p["id"] for p in logged][-len(received):] == [p["id"] for p in received]
+    assert order[received[0]["id"]] <= len(opening)  # nothing missed from the burst's start
+    # Read a socket read at a time, not an event at a time: far fewer commits than events, and
+    # far fewer log entries (and frames) than deltas.
     assert after - before < deltas / 10
+    assert len(received) < deltas / 10
 
 
 def ids_in(data: bytes) -> list[str]:

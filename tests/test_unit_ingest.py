@@ -175,9 +175,60 @@ async def test_deltas_are_joined_onto_their_part_in_order_across_replacements(pa
     part = await store.get_part(SID, "prt_1")
     assert (part["text"], part["reasoning"]) == ("ABCdefg", "y")
     logged = [json.loads(e.data) async for e in log.read_entries_after(log.keys.events, ZERO)]
+    # A run of deltas to one field is one entry; the other field's delta, the update and the
+    # bad delta each end the run before them.
     assert [e["properties"].get("delta") for e in logged
             if e["type"] == "message.part.delta"] == [
-        "b", "c", "x", "d", "e", ["not", "text"], "f", "y", "g"]
+        "bc", "x", "de", ["not", "text"], "f", "y", "g"]
+
+
+async def test_a_run_of_deltas_is_one_log_entry_unless_its_sessions_log_something_between(
+        parts) -> None:
+    store, log, ingestor = parts
+    other, child = "ses_unit0002", "ses_unit0003"
+
+    def delta(text: str, sid: str = SID, pid: str = "prt_1") -> dict:
+        return ev("message.part.delta", sessionID=sid, messageID="msg_a", partID=pid,
+                  field="text", delta=text)
+
+    await ingestor.apply([
+        ev("session.created", info=session_info()),
+        ev("session.created", info=session_info(other)),
+        ev("session.created", info=session_info(child, parent=SID)),
+        ev("message.part.updated", part=text_part("prt_1")),
+        ev("message.part.updated", part=text_part("prt_2", sid=other)),
+        ev("message.part.updated", part=text_part("prt_3", sid=child))])
+    await ingestor.apply([
+        delta("a"), delta("b"),
+        # Another session's entries come between: its own run, and no break in this one.
+        delta("1", other, "prt_2"), delta("2", other, "prt_2"),
+        delta("c"),
+        # A child's entry belongs to this session's stream too: the run ends before it.
+        delta("x", child, "prt_3"), delta("y", child, "prt_3"),
+        delta("d"),
+        # Any other entry of the session ends a run.
+        ev("session.status", sessionID=SID, status={"type": "busy"}),
+        delta("e"), delta("f"),
+    ])
+
+    async def logged(stream: str) -> list[tuple[str, object]]:
+        payloads = [json.loads(e.data) async for e in log.read_entries_after(stream, ZERO)]
+        return [(p["type"], p["properties"].get("delta", p["properties"].get("sessionID")))
+                for p in payloads
+                if p["type"] not in ("session.created", "message.part.updated")]
+
+    assert await logged(log.keys.session_events(SID)) == [
+        ("message.part.delta", "abc"), ("message.part.delta", "xy"), ("message.part.delta", "d"),
+        ("session.status", SID), ("message.part.delta", "ef")]
+    assert (await logged(log.keys.session_events(other)))[-1:] == [
+        ("message.part.delta", "12")]
+    assert await logged(log.keys.events) == [
+        ("message.part.delta", "abc"), ("message.part.delta", "12"),
+        ("message.part.delta", "xy"), ("message.part.delta", "d"),
+        ("session.status", SID), ("message.part.delta", "ef")]
+    # Each entry keeps the first delta's other fields; the stored text is every piece, once.
+    assert (await store.get_part(SID, "prt_1"))["text"] == "abcdef"
+    assert (await store.get_part(child, "prt_3"))["text"] == "xy"
 
 
 async def test_parts_changed_beyond_the_cache_size_are_all_written(redis: Redis,

@@ -3,6 +3,11 @@
 
 Writes go on the pipeline in event order, with one exception: a streamed part changes with every
 delta, so only the latest version of each changed part is written, when the batch commits.
+Likewise in the event log, a run of text deltas to one field of one part is one entry, its
+pieces joined, when no other entry of its sessions comes between them (`add_delta`): a burst
+that arrived while the last batch committed is as many log entries, and frames to each client,
+as it has parts, not as many as it has deltas. A reader sees the same text in the same order,
+sooner.
 Removals are staged as scripts that read what they remove inside Redis at EXEC time, so they
 need no read (and no commit) in the middle of the batch.
 """
@@ -14,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store.log import LogEntry
+from ..store.log import LogEntry, new_entry
 from ..store.staging import Staging
+from ..store.state import dumps
 
 JSON = dict[str, Any]
 
@@ -36,6 +42,32 @@ class Batch:
     # batch (`join_texts`). A part grows one delta at a time, and adding each to its text
     # copied the whole text per delta: quadratic in the answer's length.
     _texts: dict[tuple[int, str], tuple[JSON, list[str]]] = field(default_factory=dict)
+    # The index in `log` of each session's latest entry; the delta runs still open, by part and
+    # field, and the first event and pieces of each run, by index (written by `finish`).
+    _latest: dict[str, int] = field(default_factory=dict)
+    _open_runs: dict[tuple[str, str], int] = field(default_factory=dict)
+    _runs: dict[int, tuple[JSON, list[str]]] = field(default_factory=dict)
+
+    def add_entry(self, entry: LogEntry) -> None:
+        """Appends an entry to the batch's part of the event log."""
+        index = len(self.log)
+        self.log.append(entry)
+        for sid in entry.sessions:
+            self._latest[sid] = index
+
+    def add_delta(self, payload: JSON, pid: str, name: str, piece: str,
+                  sessions: tuple[str, ...]) -> None:
+        """Appends a text delta event (`piece` added to field `name` of part `pid`) to the log:
+        onto the run of deltas to that field when the run's entry is still the latest of every
+        session it belongs to, else as a new entry (and run)."""
+        index = self._open_runs.get((pid, name))
+        if index is not None and self.log[index].sessions == sessions and all(
+                self._latest[sid] == index for sid in sessions):
+            self._runs[index][1].append(piece)
+            return
+        self._open_runs[(pid, name)] = len(self.log)
+        self._runs[len(self.log)] = (payload, [piece])
+        self.add_entry(new_entry(b"", sessions))  # its data: `finish`
 
     def change_part(self, part: JSON) -> None:
         self.parts[part["id"]] = part
@@ -55,6 +87,18 @@ class Batch:
         for (_id, name), (part, pieces) in self._texts.items():
             part[name] = "".join(pieces)
         self._texts.clear()
+
+    def finish(self) -> None:
+        """Joins the pending deltas onto their parts and writes the delta runs' log entries:
+        the batch is staged."""
+        self.join_texts()
+        for index, (payload, pieces) in self._runs.items():
+            if len(pieces) > 1:
+                payload = {**payload, "properties": {**payload["properties"],
+                                                     "delta": "".join(pieces)}}
+            self.log[index] = new_entry(dumps(payload), self.log[index].sessions)
+        self._runs.clear()
+        self._open_runs.clear()
 
     def drop_parts(self, removed: Callable[[JSON], bool]) -> None:
         """Forgets the changed parts that a removal staged meanwhile takes away."""

@@ -389,7 +389,7 @@ class Ingestor:
         batch = self._batch = Batch(Staging(self.redis, self.split))
         try:
             yield batch
-            batch.join_texts()
+            batch.finish()
             for part in batch.parts.values():
                 self.store.put_part(batch.stage.on(part["sessionID"]), part)
             if batch.hints and self.store.search is not None:
@@ -444,7 +444,7 @@ class Ingestor:
                 return False
         except (KeyError, TypeError):
             return False  # `_stage_event` logs it as it is, with a warning
-        batch.log.append(new_entry(dumps(payload), lineage))
+        batch.add_delta(payload, props["partID"], props["field"], props["delta"], lineage)
         return True
 
     async def _stage_event(self, batch: Batch, payload: JSON, sid: str | None) -> str:
@@ -472,7 +472,7 @@ class Ingestor:
         else:
             found = self._lineages.get(sid)
             lineage = found if found is not None else await self._lineage(sid)
-        batch.log.append(new_entry(dumps(payload), lineage, expire_session_log))
+        batch.add_entry(new_entry(dumps(payload), lineage, expire_session_log))
 
     async def _lineage(self, sid: str) -> tuple[str, ...]:
         """The session and its ancestors, nearest first (kept until a parent changes)."""
