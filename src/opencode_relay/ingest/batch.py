@@ -47,6 +47,8 @@ class Batch:
     _latest: dict[str, int] = field(default_factory=dict)
     _open_runs: dict[tuple[str, str], int] = field(default_factory=dict)
     _runs: dict[int, tuple[JSON, list[str]]] = field(default_factory=dict)
+    # The last entry, when it is a run: its part id and field, its text's pieces and its own.
+    _last_run: tuple[str, str, list[str], list[str]] | None = None
 
     def add_entry(self, entry: LogEntry) -> None:
         """Appends an entry to the batch's part of the event log."""
@@ -54,33 +56,61 @@ class Batch:
         self.log.append(entry)
         for sid in entry.sessions:
             self._latest[sid] = index
-
-    def add_delta(self, payload: JSON, pid: str, name: str, piece: str,
-                  sessions: tuple[str, ...]) -> None:
-        """Appends a text delta event (`piece` added to field `name` of part `pid`) to the log:
-        onto the run of deltas to that field when the run's entry is still the latest of every
-        session it belongs to, else as a new entry (and run)."""
-        index = self._open_runs.get((pid, name))
-        if index is not None and self.log[index].sessions == sessions and all(
-                self._latest[sid] == index for sid in sessions):
-            self._runs[index][1].append(piece)
-            return
-        self._open_runs[(pid, name)] = len(self.log)
-        self._runs[len(self.log)] = (payload, [piece])
-        self.add_entry(new_entry(b"", sessions))  # its data: `finish`
+        self._last_run = None
 
     def change_part(self, part: JSON) -> None:
         self.parts[part["id"]] = part
 
-    def append_text(self, part: JSON, name: str, piece: str) -> None:
-        """Adds `piece` to the text field `name` of `part` (a changed part of this batch)."""
+    def append_text(self, part: JSON, name: str, piece: str) -> list[str]:
+        """Adds `piece` to the text field `name` of `part` (a changed part of this batch);
+        answers the field's pending pieces."""
         pending = self._texts.get((id(part), name))
         if pending is None:
             current = part.get(name)
-            self._texts[(id(part), name)] = (part, [current if isinstance(current, str) else "",
-                                                     piece])
+            pieces = [current if isinstance(current, str) else "", piece]
+            self._texts[(id(part), name)] = (part, pieces)
+            return pieces
+        pending[1].append(piece)
+        return pending[1]
+
+    def add_delta(self, payload: JSON, part: JSON, name: str, piece: str,
+                  sessions: tuple[str, ...]) -> None:
+        """Adds a text delta event (`piece` added to field `name` of `part`, a changed part of
+        this batch, about `sessions`): to the part's text, and to the log, onto the run of
+        deltas to that field when the run's entry is still the latest of every session it
+        belongs to, else as a new entry (and run)."""
+        texts = self.append_text(part, name, piece)
+        key = (part["id"], name)
+        index = self._open_runs.get(key)
+        if index is not None and self.log[index].sessions == sessions and self._is_latest(
+                index, sessions):
+            run = self._runs[index][1]
+            run.append(piece)
         else:
-            pending[1].append(piece)
+            self._open_runs[key] = len(self.log)
+            run = [piece]
+            self._runs[len(self.log)] = (payload, run)
+            self.add_entry(new_entry(b"", sessions))  # its data: `finish`
+        self._last_run = (key[0], name, texts, run)
+
+    def extend_last_run(self, props: JSON) -> bool:
+        """`add_delta` for a delta (its properties) to the part and field of the last entry, a
+        run (most of a stream): no lookup. False when it is not one."""
+        last = self._last_run
+        if last is None or props.get("partID") != last[0] or props.get("field") != last[1]:
+            return False
+        piece = props.get("delta")
+        if type(piece) is not str:
+            return False
+        last[2].append(piece)
+        last[3].append(piece)
+        return True
+
+    def _is_latest(self, index: int, sessions: tuple[str, ...]) -> bool:
+        for sid in sessions:
+            if self._latest[sid] != index:
+                return False
+        return True
 
     def join_texts(self) -> None:
         """Joins the pending deltas onto their parts (before they are written or read)."""
@@ -99,6 +129,7 @@ class Batch:
             self.log[index] = new_entry(dumps(payload), self.log[index].sessions)
         self._runs.clear()
         self._open_runs.clear()
+        self._last_run = None
 
     def drop_parts(self, removed: Callable[[JSON], bool]) -> None:
         """Forgets the changed parts that a removal staged meanwhile takes away."""

@@ -435,16 +435,21 @@ class Ingestor:
         its part and its session's lineage are known. False: `_stage_event` takes it."""
         if payload.get("type") != event_types.PART_DELTA or sid is None:
             return False
-        lineage = self._lineages.get(sid)
         props = payload.get("properties")
-        if lineage is None or not isinstance(props, dict):
+        if not isinstance(props, dict):
+            return False
+        if batch.extend_last_run(props):
+            return True
+        lineage = self._lineages.get(sid)
+        if lineage is None:
             return False
         try:
-            if not self._add_delta(batch, props):
-                return False
+            part = self._part_for_delta(batch, props)
         except (KeyError, TypeError):
             return False  # `_stage_event` logs it as it is, with a warning
-        batch.add_delta(payload, props["partID"], props["field"], props["delta"], lineage)
+        if part is None:
+            return False
+        batch.add_delta(payload, part, props["field"], props["delta"], lineage)
         return True
 
     async def _stage_event(self, batch: Batch, payload: JSON, sid: str | None) -> str:
@@ -552,33 +557,31 @@ class Ingestor:
             self.store.search.stage_part(batch.stage, props["part"], hints=batch.hints)
 
     async def _on_delta(self, batch: Batch, props: JSON) -> None:
-        if self._add_delta(batch, props):
-            return
-        sid, mid, pid = props["sessionID"], props["messageID"], props["partID"]
-        if batch.removed(sid, mid, pid):
-            return  # removed earlier in this batch (Redis has it until the commit)
-        await self._committed()  # what the batch in flight writes is read back
-        part = await self.store.get_part(sid, pid)
+        part = self._part_for_delta(batch, props)
         if part is None:
-            return  # a delta for a part never seen: logged; the next snapshot has it
-        self._remember_part(batch, part)
-        self._add_delta(batch, props)
+            sid, mid, pid = props["sessionID"], props["messageID"], props["partID"]
+            if batch.removed(sid, mid, pid):
+                return  # removed earlier in this batch (Redis has it until the commit)
+            await self._committed()  # what the batch in flight writes is read back
+            part = await self.store.get_part(sid, pid)
+            if part is None:
+                return  # a delta for a part never seen: logged; the next snapshot has it
+            self._remember_part(batch, part)
+        batch.append_text(part, props["field"], props["delta"])
 
-    def _add_delta(self, batch: Batch, props: JSON) -> bool:
-        """Adds a delta to its part when the part is at hand (changed in this batch, or
-        cached); False when it must be read first. Raises TypeError or KeyError on a delta of
-        another shape, before changing anything."""
+    def _part_for_delta(self, batch: Batch, props: JSON) -> JSON | None:
+        """The part a delta adds to when it is at hand (changed in this batch, or cached, and
+        then marked changed); None when it must be read first. Raises TypeError or KeyError on
+        a delta of another shape, before changing anything."""
         pid, field, delta = props["partID"], props["field"], props["delta"]
         if not (isinstance(pid, str) and isinstance(field, str) and isinstance(delta, str)):
             raise TypeError("a delta's part, field and text must be strings")
         part = batch.parts.get(pid)
         if part is None:  # its first change in this batch
             part = self._parts.get(pid)
-            if part is None:
-                return False
-            self._remember_part(batch, part)
-        batch.append_text(part, field, delta)  # the object cached and staged
-        return True
+            if part is not None:
+                self._remember_part(batch, part)
+        return part
 
     async def _on_part_removed(self, batch: Batch, props: JSON) -> None:
         sid, mid, pid = props["sessionID"], props["messageID"], props["partID"]
