@@ -378,6 +378,22 @@ def test_a_team_request_reaches_the_holders_of_its_admin_group_as_their_last_sig
                     json={"reply": "once"}, headers={"Origin": relay.url})
                 assert replied.status_code == 200, replied.text
 
+            def holders() -> tuple[list[dict[str, str]], str]:
+                """The group's holders, as the team route and the admin CLI list them."""
+                detail = owner.get(f"/api/teams/{team}")
+                assert detail.status_code == 200, detail.text
+                listed = relay_cli(relay, "team", "list", team)
+                assert listed.returncode == 0, listed.stderr
+                return detail.json()["groupHolders"], listed.stdout
+
+            def holder(who: str) -> dict[str, str]:
+                return {"principal": principal_id(provider.issuer, who), "role": "admin"}
+
+            found, listed = holders()
+            assert sorted(found, key=lambda h: h["principal"]) == sorted(
+                [holder(who) for who in ("gwen", "dora", "lou")], key=lambda h: h["principal"])
+            assert f"{principal_id(provider.issuer, 'lou')}\tadmin\tholds group '{squad}'" \
+                in listed
             first = ask("squad first", "squad-first")
             (asked,) = push.wait_messages(browsers["gwen"], 1)
             assert asked["kind"] == "permission" and asked["sessionID"] == first
@@ -393,6 +409,9 @@ def test_a_team_request_reaches_the_holders_of_its_admin_group_as_their_last_sig
             out = clients["lou"].post(f"{relay.url}/api/logout", headers={"Origin": relay.url})
             assert out.status_code == 200
 
+            found, listed = holders()
+            assert found == [holder("dora")]
+            assert principal_id(provider.issuer, "lou") not in listed
             second = ask("squad second", "squad-second")
             messages = push.wait_messages(browsers["dora"], 2)
             assert [m["sessionID"] for m in messages] == [first, second]

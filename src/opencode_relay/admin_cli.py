@@ -171,6 +171,8 @@ async def _print_team(teams: Teams, team: Team) -> None:
           f"root {team.root or '-'}")
     for principal, role in sorted((await teams.members(team)).items()):
         print(f"  {principal}\t{role}")
+    for principal in await teams.group_holders(team):
+        print(f"  {principal}\t{team.group_role}\tholds group {team.group!r}")
 
 
 async def _prune(args: argparse.Namespace) -> int:

@@ -114,6 +114,11 @@ class Teams:
         raw = await self.redis.hgetall(self.keys.team_members(team.id))
         return {text(k): check_role(text(v)) for k, v in raw.items()}
 
+    async def group_holders(self, team: Team) -> list[str]:
+        """The holders of the team's group as their last sign-in said (groups.py); none when
+        it has no group."""
+        return await self.groups.holders(team.group) if team.group is not None else []
+
     async def names(self, team_ids: Iterable[str]) -> dict[str, str]:
         """Team id -> its name, for the ids that name a team (a deleted one's are left out).
         One round trip."""
@@ -143,9 +148,9 @@ class Teams:
         """The holders of the team's group (as of their last sign-in, groups.py) when its
         `group_role` is one of `roles`; none when it has no group, or another role."""
         team = await self.by_id(team_id)
-        if team is None or team.group is None or team.group_role not in roles:
+        if team is None or team.group_role not in roles:
             return []
-        return await self.groups.holders(team.group)
+        return await self.group_holders(team)
 
     async def roles_of(self, principal: Principal) -> dict[str, Role]:
         """Team id -> the principal's role there: its own memberships, and the teams whose

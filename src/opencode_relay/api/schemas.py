@@ -461,6 +461,10 @@ class TeamMember(_Closed):
 class TeamDetail(_Closed):
     team: TeamInfo
     members: list[TeamMember] = Field(description="Explicit members (not the group's holders)")
+    groupHolders: list[TeamMember] = Field(
+        description="The holders of the team's identity-provider group as their last single "
+                    "sign-on said, while that login lasts, with the group's role (empty for a "
+                    "team without a group); someone named and holding the group is in both")
 
 
 # ----- Web Push ----------------------------------------------------------------------------

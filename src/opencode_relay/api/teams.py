@@ -61,8 +61,10 @@ async def _detail(relay: Relay, team: Team) -> dict[str, Any]:
     roles = await relay.access.roles()
     members = await relay.access.teams.members(team)
     mine = roles.get(team.id) or ("admin" if relay.access.sees_all() else None)
+    holders = await relay.access.teams.group_holders(team)
     return {"team": _info(team, mine),
-            "members": [{"principal": p, "role": r} for p, r in sorted(members.items())]}
+            "members": [{"principal": p, "role": r} for p, r in sorted(members.items())],
+            "groupHolders": [{"principal": p, "role": team.group_role} for p in holders]}
 
 
 @router.get("/teams/{team}", responses={**ok(TeamDetail), **errors(400, 404)})
