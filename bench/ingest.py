@@ -144,8 +144,8 @@ async def real_opencode(bench: Bench) -> dict[str, float]:
                     async for chunk in response.aiter_bytes():
                         now = time.time()
                         data = tail + chunk
-                        cut = data.rfind(b"\n\n") + 2
-                        data, tail = data[:cut], data[cut:]
+                        cut = data.rfind(b"\n\n") + 2  # 1: no whole frame yet
+                        data, tail = (data[:cut], data[cut:]) if cut > 1 else (b"", data)
                         if sid.encode() not in data:
                             continue
                         found = data.count(b'"message.part.delta"')
