@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from opencode_relay.testing.scripted_provider import ScriptedProvider
-from tests.support.compare import assert_same_as_opencode
+from tests.support.compare import assert_same_as_opencode, relay_transcript
 from tests.support.stack import EventCollector, RelayProcess
 
 pytestmark = pytest.mark.integration
@@ -108,6 +108,24 @@ def test_bad_input_on_a_real_session_keeps_its_data(api: httpx.Client, oc: httpx
         _assert_error(_send(api, method, f"/api/sessions/{sid}{suffix}", body, headers), status)
     assert api.get(f"/api/sessions/{sid}").json()["session"]["title"] == "keep me"
     assert assert_same_as_opencode(api, oc, sid) == before
+
+
+def test_a_message_id_of_another_session_is_refused_before_opencode(
+        api: httpx.Client, oc: httpx.Client, scripted: ScriptedProvider, script_key: str) -> None:
+    """opencode answers a new message whose id another session's message has with a bare 500
+    (seen by the contract check as our 502): refused with 409, and neither session changes."""
+    marker = scripted.script(script_key, [[{"text": "the first session's answer"}]])
+    first = api.post("/api/sessions", json={"title": "first"}).json()["id"]
+    assert api.post(f"/api/sessions/{first}/messages", json={"text": marker}).status_code == 200
+    taken = api.get(f"/api/sessions/{first}/messages").json()["messages"][0]["info"]["id"]
+    second = api.post("/api/sessions", json={"title": "second"}).json()["id"]
+    before = assert_same_as_opencode(api, oc, first)
+    for route in ("messages", "prompt"):
+        refused = api.post(f"/api/sessions/{second}/{route}",
+                           json={"text": "hi", "messageID": taken})
+        _assert_error(refused, 409, "message_id_taken")
+    assert assert_same_as_opencode(api, oc, first) == before
+    assert oc.get(f"/session/{second}/message").json() == relay_transcript(api, second) == []
 
 
 @pytest.mark.parametrize("after", ["0", "1", "0-0"])

@@ -72,6 +72,13 @@ class Busy(RelayError):
     code = "session_busy"
 
 
+class MessageIdTaken(RelayError):
+    """A new message's id (`messageID`) that a message of another session has: opencode
+    fails on it with a bare 500."""
+
+    code = "message_id_taken"
+
+
 class Unauthenticated(RelayError):
     code = "unauthorized"
 

@@ -24,6 +24,7 @@ from ..errors import (
     Forbidden,
     InputRefused,
     InvalidInput,
+    MessageIdTaken,
     NotFound,
     ProviderFailed,
     ProviderUnavailable,
@@ -45,6 +46,7 @@ logger = logging.getLogger("opencode_relay.api")
 
 _STATUS: dict[type[RelayError], int] = {
     InvalidInput: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Busy: 409,
+    MessageIdTaken: 409,
     BodyTooLarge: 413, AttachmentTooLarge: 413, UnsupportedMediaType: 415, RateLimited: 429,
     Starting: 503, Stopping: 503, UpstreamUnavailable: 503,
     SignInStateInvalid: 400, SignInRefused: 401, ProviderFailed: 502, ProviderUnavailable: 503,

@@ -190,13 +190,14 @@ async def _checked_prompt(relay: Relay, sid: str, body: Prompt) -> tuple[Session
     prompt = body.to_opencode()
     check_file_parts(prompt["parts"], target.directory, relay.settings.max_attachment_bytes)
     await relay.sessions.check_choices(target.upstream, prompt, target.directory)
+    await relay.sessions.check_message_id(sid, prompt)
     return target, prompt
 
 
 @router.post("/sessions/{sid}/messages", openapi_extra=audited("session.prompt"),
              responses={**ok(Message, description="The answer, once the model has given it",
                                 links=MESSAGE_LINKS),
-                        **errors(400, 403, 404, 413, 415, 422, 429)})
+                        **errors(400, 403, 404, 409, 413, 415, 422, 429)})
 async def send_prompt(sid: SessionId, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     target, prompt = await _checked_prompt(relay, sid, body)
     return await target.client.prompt(sid, prompt, target.directory,
@@ -205,7 +206,7 @@ async def send_prompt(sid: SessionId, body: Prompt, relay: Relay = Depends(get_r
 
 @router.post("/sessions/{sid}/prompt", status_code=202, openapi_extra=audited("session.prompt"),
              responses={**ok(Accepted, 202, "Sent: the answer arrives as events"),
-                        **errors(400, 403, 404, 413, 415, 422, 429)})
+                        **errors(400, 403, 404, 409, 413, 415, 422, 429)})
 async def send_prompt_async(sid: SessionId, body: Prompt, relay: Relay = Depends(get_relay)) -> Any:
     target, prompt = await _checked_prompt(relay, sid, body)
     await target.client.prompt_async(sid, prompt, target.directory)
