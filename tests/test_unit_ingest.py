@@ -120,6 +120,43 @@ async def test_a_batch_with_a_deletion_in_it_is_one_transaction(private_redis: R
         "message.part.updated", "session.deleted", "message.updated"]
 
 
+async def test_a_batch_is_cut_at_batch_size_log_entries_a_run_of_deltas_being_one(
+        private_redis: Redis, keys: Keys) -> None:
+    redis = private_redis
+    store, log = StateStore(redis, keys), EventLog(redis, keys, 100_000, 100_000)
+    ingestor = Ingestor(redis, None, store, log, batch_size=100)  # type: ignore[arg-type]
+    await ingestor.apply([ev("session.created", info=session_info()),
+                          ev("message.part.updated", part=text_part("prt_1"))])
+
+    def deltas(count: int, tag: str) -> list[dict]:
+        return [ev("message.part.delta", sessionID=SID, messageID="msg_a", partID="prt_1",
+                   field="text", delta=f"{tag}{n} ") for n in range(count)]
+
+    async def commits(events: list[dict]) -> int:
+        await redis.config_resetstat()
+        await ingestor.apply(events)
+        multi, exec_ = await transactions(redis)
+        assert multi == exec_
+        # The scripts go with the transaction (EVAL): no SCRIPT EXISTS round trip before it.
+        assert not [c for c in await redis.info("commandstats") if c.startswith("cmdstat_script")]
+        return exec_
+
+    # 700 deltas of one part are one log entry: one transaction, not one per 100 events.
+    assert await commits(deltas(700, "a")) == 1
+    # 250 entries: cut every 100.
+    statuses = [ev("session.status", sessionID=SID, status={"type": "busy"})] * 250
+    assert await commits(statuses) == 3
+    # A batch stages at most 8 events per entry it may hold (staging stays short).
+    assert await commits(deltas(1000, "b")) == 2
+    expected = "".join(f"a{n} " for n in range(700)) + "".join(f"b{n} " for n in range(1000))
+    assert (await store.get_part(SID, "prt_1"))["text"] == expected
+    logged = [json.loads(e.data) async for e in log.read_entries_after(keys.events, ZERO)]
+    assert [p["properties"]["delta"] for p in logged if p["type"] == "message.part.delta"] == [
+        "".join(f"a{n} " for n in range(700)), "".join(f"b{n} " for n in range(800)),
+        "".join(f"b{n} " for n in range(800, 1000))]
+    assert sum(p["type"] == "session.status" for p in logged) == 250
+
+
 async def test_a_removal_takes_what_the_same_batch_wrote_before_it(parts) -> None:
     store, log, ingestor = parts
     message = {"id": "msg_a", "sessionID": SID, "role": "assistant"}

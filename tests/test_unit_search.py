@@ -13,7 +13,7 @@ from opencode_relay.launch.embedded import EmbeddedRedis
 from opencode_relay.retention import Retention
 from opencode_relay.search.index import SearchIndex
 from opencode_relay.search.reindex import reindex
-from opencode_relay.search.tokens import parse_query, snippet, terms
+from opencode_relay.search.tokens import MAX_TERMS_PER_TEXT, parse_query, snippet, terms
 from opencode_relay.store.keys import Keys
 from opencode_relay.store.log import EventLog
 from opencode_relay.store.staging import Staging
@@ -31,6 +31,10 @@ __all__ = ["workspace"]  # a fixture (the in-process relay's workspace root)
 def test_terms_fold_case_split_on_punctuation_and_skip_odd_lengths() -> None:
     assert terms("Hello, WORLD! snake_case x Ünïcode hello " + "z" * 41) == [
         "hello", "world", "snake", "case", "ünïcode"]
+    # Each term once, where it first appears in any spelling; at most MAX_TERMS_PER_TEXT.
+    assert terms("Bb aa AA bB cc Straße STRASSE") == ["bb", "aa", "cc", "strasse"]
+    many = terms(" ".join(f"Word{n} word{n}" for n in range(MAX_TERMS_PER_TEXT + 10)))
+    assert many == [f"word{n}" for n in range(MAX_TERMS_PER_TEXT)]
     assert parse_query("Foo bar") == parse_query("foo BAR")
     assert parse_query("foo bar").prefix == "bar" and parse_query("foo bar").exact == ("foo",)
     assert parse_query("foo bar ").prefix is None

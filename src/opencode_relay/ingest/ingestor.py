@@ -42,6 +42,11 @@ _MAX_DEPTH = 16  # sub-agent nesting followed when routing an event to its ances
 # most) holds a few hundred. Bounds the backlog in reads: `backlog_limit` events at about this.
 _EVENTS_PER_READ = 100
 _STAGE_SLICE = 100  # events staged between two chances for the commit in flight to finish
+# A batch holds at most `batch_size` log entries; a run of text deltas is one, however long
+# (Batch.add_delta), so the burst of an answer that came during a commit is one batch, not one
+# per `batch_size` deltas, each waiting for the last. At most this many events per entry: a
+# delta costs about a microsecond to stage, so a batch is staged in a few milliseconds.
+_EVENTS_PER_ENTRY = 8
 _FIND = "\0find"  # _stage_log: the caller has not worked out the event's session
 
 
@@ -237,23 +242,20 @@ class Ingestor:
                 await self._apply_or_raise(backlog)
             while True:
                 # A batch is whatever has been read meanwhile (at least one read, then whole
-                # reads up to `batch_size` events): nothing waits for a batch to fill, and a
-                # burst is written in few transactions.
+                # reads while they fit in a batch): nothing waits for a batch to fill, and a
+                # burst is written in few transactions. What is more than a batch (a burst
+                # that came during a commit) is cut by `_stage`, so that Redis runs one part
+                # while the next is staged, and the first events are out before the last are
+                # staged.
                 if queue.empty():
                     idle.set()
                 reads = [await self._next_read(queue)]
                 idle.clear()
                 size = _size(reads[0])
-                while size < self.batch_size and not queue.empty():
+                while size < self.batch_size * _EVENTS_PER_ENTRY and not queue.empty():
                     reads.append(queue.get_nowait())
                     size += _size(reads[-1])
-                # A read can hold more than a batch (a burst that came during a commit): cut,
-                # so that Redis runs one part while the next is staged, and the first events
-                # are out before the last are staged.
-                items = fresh(_flat(reads))
-                for start in range(0, len(items), self.batch_size):
-                    await self._apply_or_raise(items[start:start + self.batch_size],
-                                               in_turn=True)
+                await self._apply_or_raise(fresh(_flat(reads)), in_turn=True)
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
@@ -320,29 +322,34 @@ class Ingestor:
 
     # ----- applying events ---------------------------------------------------------------
     async def apply(self, events: list[JSON]) -> None:
-        """Writes a batch of `{directory, payload}` events, state changes and log entries, as
-        one transaction (after the batch being committed, if any), and waits for it."""
+        """Writes `{directory, payload}` events, state changes and log entries, one
+        transaction per batch (after the batch being committed, if any), and waits for it."""
         await self._committed()
-        batch = await self._stage(events)
-        if batch is not None:
-            await self._commit(batch)
+        start = 0
+        while start < len(events):
+            batch, start = await self._stage(events, start)
+            if batch is not None:
+                await self._commit(batch)
 
     async def _apply_in_turn(self, events: list[JSON]) -> None:
-        """`apply`, without waiting for the commit: the next batch is read and staged while
-        Redis runs this one. Batches commit one after another, in order; staging reads Redis
-        only after the batch in flight is in (`_committed`), so it reads what that wrote."""
-        batch = await self._stage(events)
-        try:
-            await self._committed()
-        except BaseException:
+        """`apply`, without waiting for the last commit: the next batch is read and staged
+        while Redis runs this one. Batches commit one after another, in order; staging reads
+        Redis only after the batch in flight is in (`_committed`), so it reads what that
+        wrote."""
+        start = 0
+        while start < len(events):
+            batch, start = await self._stage(events, start)
+            try:
+                await self._committed()
+            except BaseException:
+                if batch is not None:
+                    await batch.stage.reset()
+                raise
             if batch is not None:
-                await batch.stage.reset()
-            raise
-        if batch is not None:
-            self._committing = asyncio.create_task(self._commit(batch))
-            # The commit runs up to its wait for Redis's reply (its transaction sent) before
-            # the next batch is staged: else Redis would wait for that staging to begin.
-            await asyncio.sleep(0)
+                self._committing = asyncio.create_task(self._commit(batch))
+                # The commit runs up to its wait for Redis's reply (its transaction sent)
+                # before the next batch is staged: else Redis would wait for that staging.
+                await asyncio.sleep(0)
 
     async def _committed(self) -> None:
         """Waits for the batch being committed, if any; raises what its commit raised."""
@@ -350,37 +357,51 @@ class Ingestor:
         if committing is not None:
             await committing
 
-    async def _stage(self, events: list[JSON]) -> Batch | None:
-        """The batch of `events`, staged (nothing is sent yet); None when none is logged."""
-        payloads = [p for p in (e.get("payload") if isinstance(e, dict) else None for e in events)
-                    if isinstance(p, dict) and p.get("type") not in NOT_LOGGED]
+    async def _stage(self, events: list[JSON], start: int = 0) -> tuple[Batch | None, int]:
+        """Stages a batch of `events` from `start` on (nothing is sent yet): until it holds
+        `batch_size` log entries, or `_EVENTS_PER_ENTRY` times as many events. Answers the
+        batch (None when none of its events is logged) and where the next one starts."""
+        end = min(len(events), start + self.batch_size * _EVENTS_PER_ENTRY)
+        places: list[int] = []
+        payloads: list[JSON] = []
+        for place in range(start, end):
+            event = events[place]
+            payload = event.get("payload") if isinstance(event, dict) else None
+            if isinstance(payload, dict) and payload.get("type") not in NOT_LOGGED:
+                places.append(place)
+                payloads.append(payload)
         if not payloads:
-            return None
-        # What the observers and the file signal hear: every event but text deltas (most of a
-        # stream, and none of them says anything those need).
-        heard = [e for e in events if isinstance(e, dict) and isinstance(e.get("payload"), dict)
-                 and e["payload"].get("type") != event_types.PART_DELTA]
-        notices = self.file_signal.notices(heard)
+            return None, end
         sessions = [session_id_of(payload) for payload in payloads]
         async with self._staging() as batch:
             await self._warm_parents({sid for sid in sessions if sid})
             deltas = 0
-            for place, (payload, sid) in enumerate(zip(payloads, sessions, strict=True), 1):
+            for staged, (payload, sid) in enumerate(zip(payloads, sessions, strict=True), 1):
                 if self._staged_delta(batch, payload, sid):
                     deltas += 1
                 else:
                     batch.kinds[await self._stage_event(batch, payload, sid)] += 1
-                if not place % _STAGE_SLICE and self._committing is not None:
-                    # The batch in flight is handed out to clients as soon as Redis answers,
-                    # not after this whole batch is staged.
-                    await asyncio.sleep(0)
+                if not staged % _STAGE_SLICE:
+                    if len(batch.log) >= self.batch_size and staged < len(payloads):
+                        end = places[staged]  # the next batch starts at the next logged event
+                        payloads = payloads[:staged]
+                        break
+                    if self._committing is not None:
+                        # The batch in flight is handed out to clients as soon as Redis
+                        # answers, not after this whole batch is staged.
+                        await asyncio.sleep(0)
             if deltas:
                 batch.kinds[event_types.PART_DELTA] += deltas
-            for notice in notices:
+            # What the observers and the file signal hear: every event but text deltas (most
+            # of a stream, and none of them says anything those need).
+            heard = [e for e in events[start:end] if isinstance(e, dict)
+                     and isinstance(e.get("payload"), dict)
+                     and e["payload"].get("type") != event_types.PART_DELTA]
+            for notice in self.file_signal.notices(heard):
                 await self._stage_log(batch, notice)
             self.sequence.stage(batch.stage, self.store.keys, payloads, batch.session_removed)
             batch.events = heard
-        return batch
+        return batch, end
 
     @asynccontextmanager
     async def _staging(self) -> AsyncIterator[Batch]:

@@ -27,10 +27,14 @@ def _spans(text: str) -> Iterator[tuple[str, int, int]]:
 def terms(text: str) -> list[str]:
     """The distinct terms of `text`, in order of first appearance."""
     found: dict[str, None] = {}
-    for word, _start, _end in _spans(text):
-        found.setdefault(word)
-        if len(found) >= MAX_TERMS_PER_TEXT:
-            break
+    # Each distinct spelling once (an answer repeats its words), first appearance first: the
+    # first spelling that folds to a term is that term's first appearance.
+    for spelling in dict.fromkeys(_WORD.findall(text)):
+        word = spelling.casefold()
+        if MIN_LENGTH <= len(word) <= MAX_LENGTH:
+            found[word] = None
+            if len(found) >= MAX_TERMS_PER_TEXT:
+                break
     return list(found)
 
 

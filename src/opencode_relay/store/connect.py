@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.connection import parse_url
 from redis.exceptions import (
@@ -155,10 +155,6 @@ async def cluster_enabled(url: str) -> bool:
 def is_cluster(redis: Redis) -> bool:
     """Whether `redis` is a cluster client (built by `connect`)."""
     return isinstance(redis, RedisCluster)
-
-
-def in_cluster_pipeline(client: object) -> bool:
-    return isinstance(client, ClusterPipeline)
 
 
 # Per cluster client: a plain client of each primary, for transactions (see `transaction`).

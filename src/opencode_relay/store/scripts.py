@@ -1,8 +1,11 @@
 """Lua scripts that run the same on one Redis and on a Redis Cluster, directly or staged.
 
-redis-py runs a script by its SHA (loading it when Redis answers NOSCRIPT) and, staged on a
-pipeline, loads it before the pipeline runs; a cluster pipeline does not, so there the script's
-source goes with the call (EVAL), as it does when a cluster node still lacks it.
+Called directly, a script runs by its SHA (redis-py loads it when Redis answers NOSCRIPT).
+Staged on a pipeline (a transaction, most often), its source goes with the call (EVAL): a SHA
+that Redis lacks (restarted, or a replica promoted since) would fail inside the transaction and
+leave the rest of it applied, so redis-py guards a pipeline of SHAs with a `SCRIPT EXISTS` round
+trip before every execute, one more wait per ingest commit than the transaction itself. With
+the source, Redis hashes a few KB and finds the compiled script in its cache.
 Every script here keeps to the keys it is given, all in one hash slot.
 """
 
@@ -12,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import NoScriptError
-
-from .connect import in_cluster_pipeline
 
 
 class Script:
@@ -25,7 +28,7 @@ class Script:
 
     async def __call__(self, keys: Sequence[str] = (), args: Sequence[Any] = (),
                        client: Any = None) -> Any:
-        if in_cluster_pipeline(client):
+        if isinstance(client, Pipeline | ClusterPipeline):
             # Queued, not awaited: awaiting a cluster pipeline (re)initialises it.
             client.eval(self.source, len(keys), *keys, *args)
             return client
