@@ -25,7 +25,7 @@ from opencode_relay.store.replies import text
 from opencode_relay.store.staging import Staging
 from opencode_relay.store.state import StateStore
 from opencode_relay.upstream.client import OpencodeClient, UpstreamUnavailable
-from tests.test_unit_core import SID, FakeOpencode, ev, session_info, text_part
+from tests.test_unit_core import SID, CountingRedis, FakeOpencode, ev, session_info, text_part
 from tests.test_unit_event_stream import HEAD, chunk
 
 pytestmark = pytest.mark.unit
@@ -286,6 +286,11 @@ async def test_own_commits_reach_clients_without_a_read_back_and_others_are_read
         for stream in streams.values():
             assert b"retry:" in await anext(stream)
             assert b"connected" in await anext(stream)
+        # This process ingests: it has committed lately (until then its hub reads whole
+        # batches, as a standby replica's does, and may read this one back).
+        await commit(ours, 1, "w")
+        await asyncio.sleep(0.05)
+        read_back = 0
         plan = [(ours, 100, "a"), (theirs, 40, "b"), (ours, 100, "c"), (ours, 100, "d"),
                 (theirs, 40, "e"), (ours, 100, "f")]
         for log, count, tag in plan:
@@ -305,10 +310,45 @@ async def test_own_commits_reach_clients_without_a_read_back_and_others_are_read
             while len(got[name]) < len(expected[name]):
                 got[name] += ids_in(await asyncio.wait_for(anext(stream), 10))
         assert got == expected
-        assert len(expected["all"]) == 620 and len(expected["session"]) == 310
+        assert len(expected["all"]) == 621 and len(expected["session"]) == 311
     finally:
         for stream in streams.values():
             await stream.aclose()
+        await hub.stop()
+        await hub_redis.aclose()
+        await redis.aclose()
+        redis_server.stop()
+
+
+async def test_a_hub_that_does_not_commit_reads_a_batch_of_the_log_in_one_round_trip(
+        tmp_path: Path) -> None:
+    """A standby replica's hub: its blocked read takes what another process committed at once,
+    instead of asking for one entry, then for the rest."""
+    redis_server = EmbeddedRedis(tmp_path / "redis").start()
+    redis = Redis.from_url(redis_server.url)
+    hub_redis = CountingRedis.from_url(redis_server.url)
+    keys = Keys("standby:")
+    hub = Hub(hub_redis, keys, EventLog(hub_redis, keys, 200_000, 50_000))
+    await hub.start()
+    theirs = EventLog(redis, keys, 200_000, 50_000)
+    stream = event_stream(hub, hub.log, keys.events, None, None, 30)
+    try:
+        assert b"retry:" in await anext(stream)
+        assert b"connected" in await anext(stream)
+        await asyncio.sleep(0.05)  # the hub's read is blocked on the log
+        for round_ in range(3):
+            CountingRedis.round_trips = 0
+            entries = [LogEntry(None, json.dumps({"n": i}).encode(), (SID,)) for i in range(300)]
+            async with Staging(redis) as stage:
+                await theirs.commit(stage, entries, "default")
+            got: list[str] = []
+            while len(got) < 300:
+                got += ids_in(await asyncio.wait_for(anext(stream), 10))
+            assert got == [text(i) for i, _f in await redis.xrevrange(keys.events, count=300)][::-1]
+            # Since the blocked read that brought them: only the next one, no catching up.
+            assert CountingRedis.round_trips == 1, round_
+    finally:
+        await stream.aclose()
         await hub.stop()
         await hub_redis.aclose()
         await redis.aclose()

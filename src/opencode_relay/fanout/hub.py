@@ -4,8 +4,10 @@ Clients never touch Redis for live events: the hub takes each entry of the globa
 hands the same pre-encoded bytes to every subscriber whose filter matches. What this process
 commits to the log it hears of from the log itself (`committed`, with the ids Redis gave) and
 fans out without reading it back, when it follows the last entry the hub has; the hub reads from
-Redis what other processes (other replicas' ingesters) add. A blocked read asks for one entry: if
-it is one this process is committing, the hub waits for that commit instead of reading it all.
+Redis what other processes (other replicas' ingesters) add. While this process commits, a blocked
+read asks for one entry: if it is one this process is committing, the hub waits for that commit
+instead of reading it all. A process that has not committed lately (a standby replica) reads up
+to a thousand entries at once.
 
 A subscriber of every event gets it under the global log's id; a subscriber of one session gets
 it under that session's own log id, with the id before it there (`prev`), both carried by the
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
@@ -36,6 +39,8 @@ from .sse import event_frame
 
 logger = logging.getLogger("opencode_relay.fanout")
 _new_tuple = tuple.__new__  # a NamedTuple made without its Python-level __new__ (per event)
+_READ_COUNT = 1000  # entries per read of the log
+_INGESTING_FOR = 10.0  # s after this process's last commit that its hub reads one entry first
 
 
 class LiveEvent(NamedTuple):
@@ -154,6 +159,7 @@ class Hub:
         self._stopping = False
         self.position: EventId | None = None  # the last entry of the global log handed out
         self._committing = 0  # commits of this process under way (EventLog.watcher)
+        self._committed_at = -_INGESTING_FOR  # when the last of them began (time.monotonic)
         self._settled = asyncio.Event()  # set while none is
         self._settled.set()
 
@@ -263,6 +269,7 @@ class Hub:
     # ----- what this process commits (store/log.py CommitWatcher) ---------------------------
     def committing(self) -> None:
         self._committing += 1
+        self._committed_at = time.monotonic()
         self._settled.clear()
 
     async def committed(self, logged: list[Logged]) -> None:
@@ -330,10 +337,19 @@ class Hub:
             try:
                 if self.position is None:
                     self.position = await self.log.last_id()
+                # A process that commits asks for one entry (see `committed`); one that has not
+                # committed lately (a standby replica) takes a read's worth at once: one round
+                # trip per batch of the log, not two.
+                ingesting = time.monotonic() - self._committed_at < _INGESTING_FOR
+                count = 1 if ingesting else _READ_COUNT
                 found = xread_entries(await self.redis.xread(
-                    {self.keys.events: str(self.position)}, count=1, block=2000))
+                    {self.keys.events: str(self.position)}, count=count, block=2000))
                 delay = 0.1
                 if not found:
+                    continue
+                if not ingesting:
+                    if await self._take(found[0][1]) == count:
+                        await self._catch_up()
                     continue
                 probed = EventId.of_entry(found[0][1][0][0])
                 if probed <= self.position:
@@ -361,27 +377,32 @@ class Hub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _catch_up(self, count: int = 1000) -> None:
-        """Reads and fans out everything after `position`, `count` entries at a time."""
+    async def _catch_up(self) -> None:
+        """Reads and fans out everything after `position`, `_READ_COUNT` entries at a time."""
         while True:
             assert self.position is not None
             found = xread_entries(await self.redis.xread(
-                {self.keys.events: str(self.position)}, count=count))
-            read = found[0][1] if found else []
-            position = self.position
-            fresh = read if not read or EventId.of_entry(read[0][0]) > position else [
-                (raw_id, fields) for raw_id, fields in read if EventId.of_entry(raw_id) > position]
-            if fresh:
-                if not self._all and not self._by_session:
-                    self._pass(EventId.of_entry(fresh[0][0]), EventId.of_entry(fresh[-1][0]))
-                else:
-                    try:
-                        parse = EntryReader()
-                        await self._hand_out([parse(raw_id, fields) for raw_id, fields in fresh])
-                    except (RedisError, RedisClusterException, OSError):
-                        raise
-                    except Exception:  # a bug must not end live fan-out: skip what was read
-                        logger.exception("event log reader failed on a batch; skipping it")
-                        self.position = EventId.of_entry(fresh[-1][0])
-            if len(read) < count:
+                {self.keys.events: str(self.position)}, count=_READ_COUNT))
+            if await self._take(found[0][1] if found else []) < _READ_COUNT:
                 return
+
+    async def _take(self, read: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        """Fans out the entries of a read of the log that follow `position`; answers how many
+        the read held."""
+        assert self.position is not None
+        position = self.position
+        fresh = read if not read or EventId.of_entry(read[0][0]) > position else [
+            (raw_id, fields) for raw_id, fields in read if EventId.of_entry(raw_id) > position]
+        if fresh:
+            if not self._all and not self._by_session:
+                self._pass(EventId.of_entry(fresh[0][0]), EventId.of_entry(fresh[-1][0]))
+            else:
+                try:
+                    parse = EntryReader()
+                    await self._hand_out([parse(raw_id, fields) for raw_id, fields in fresh])
+                except (RedisError, RedisClusterException, OSError):
+                    raise
+                except Exception:  # a bug must not end live fan-out: skip what was read
+                    logger.exception("event log reader failed on a batch; skipping it")
+                    self.position = EventId.of_entry(fresh[-1][0])
+        return len(read)
