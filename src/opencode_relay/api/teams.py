@@ -8,6 +8,7 @@ remove members here. Who may do what is decided in security/access.py.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -58,10 +59,10 @@ async def _team(relay: Relay, name: str, role: Role) -> Team:
 
 
 async def _detail(relay: Relay, team: Team) -> dict[str, Any]:
-    roles = await relay.access.roles()
-    members = await relay.access.teams.members(team)
+    roles, members, holders = await asyncio.gather(
+        relay.access.roles(), relay.access.teams.members(team),
+        relay.access.teams.group_holders(team))
     mine = roles.get(team.id) or ("admin" if relay.access.sees_all() else None)
-    holders = await relay.access.teams.group_holders(team)
     return {"team": _info(team, mine),
             "members": [{"principal": p, "role": r} for p, r in sorted(members.items())],
             "groupHolders": [{"principal": p, "role": team.group_role} for p in holders]}
