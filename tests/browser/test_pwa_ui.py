@@ -5,6 +5,7 @@ notifications toggle, the page's own notifications while hidden, and pushes."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -28,6 +29,19 @@ WORKER_READY = """async () => {
 }"""
 NOTIFICATIONS = """async () => (await (await navigator.serviceWorker.ready).getNotifications())
   .map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url}))"""
+# Notifications the page shows itself (`new Notification`), not through its service worker.
+PAGE_NOTIFICATIONS = """(() => {
+  window.__pageNotices = [];
+  const Shown = window.Notification;
+  window.Notification = new Proxy(Shown, {construct(target, args) {
+    window.__pageNotices.push(args[0]);
+    return new target(...args);
+  }});
+})()"""
+INSTALLING = """async () => {
+  const registration = await navigator.serviceWorker.getRegistration();
+  return Boolean(registration && registration.installing && !registration.active);
+}"""
 # Headless Chromium shows every page as visible; this stands in for the person switching tabs.
 HIDE = """() => {
   Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
@@ -163,6 +177,20 @@ def test_notify_toggle_and_the_hidden_pages_own_notifications(
         ui: str, api: httpx.Client, new_page, scripted: ScriptedProvider, script_key: str) -> None:
     sid = new_session(api, "notify test")
     page = new_page(permissions=["notifications"])
+    # The service worker stays installing (its copy of the app's icons held back) until the
+    # first notice: one shown meanwhile must wait for it, not go through the page, where
+    # Android's Chrome cannot show it and the worker cannot replace it or handle its click.
+    held: list[Any] = []
+    holding = True
+
+    def hold(route: Any) -> None:
+        if holding:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.context.route("**/assets/icons/**", hold)
+    page.add_init_script(PAGE_NOTIFICATIONS)
     open_session(page, ui, sid, record=False)
     toggle = page.get_by_test_id("notify-toggle")
     assert toggle.get_attribute("data-state") == "off"
@@ -186,7 +214,14 @@ def test_notify_toggle_and_the_hidden_pages_own_notifications(
 
     wait_for(asked, 60, "the permission request")
     request_id = requests[0]["id"]
+    time.sleep(3)  # the event reaches the page, whose worker is still installing
+    assert page.evaluate(INSTALLING), "the service worker is active already"
+    assert page.evaluate("() => window.__pageNotices") == []
+    holding = False
+    for route in held:
+        route.continue_()
     asking = _wait_notification(page, f"permission:{request_id}")
+    assert page.evaluate("() => window.__pageNotices") == []
     assert asking == {"title": "Permission needed: notify test", "body": "Wants to use bash",
                       "tag": f"permission:{request_id}", "url": f"/?session={sid}"}
     reply = api.post(f"/api/sessions/{sid}/permissions/{request_id}", json={"reply": "once"})

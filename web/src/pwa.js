@@ -18,6 +18,25 @@ export async function registerWorker() {
 }
 
 /**
+ * The registration once its worker is active, or null when it is not within `ms`. A new worker
+ * first stores the app shell (seconds on a slow link or a busy machine); a notification the page
+ * shows itself meanwhile (`new Notification`) is lost where pages cannot show them (Android's
+ * Chrome) and is not the worker's to replace or to handle the click of.
+ * @param {ServiceWorkerRegistration} registration
+ * @param {Promise<ServiceWorkerRegistration>} ready `navigator.serviceWorker.ready`
+ * @param {number} ms
+ * @returns {Promise<ServiceWorkerRegistration | null>}
+ */
+export function whenActive(registration, ready, ms) {
+  if (registration.active) return Promise.resolve(registration);
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  /** @type {Promise<null>} */
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(null), ms); });
+  return Promise.race([ready, late]).finally(() => clearTimeout(timer));
+}
+
+/**
  * Calls `open(url)` when the service worker forwards a notification click to this page
  * (the click names a path on this origin, such as `/?session=<id>`).
  * @param {(url: URL) => void} open

@@ -5,7 +5,7 @@
 // replaces the page's notification instead of doubling it.
 import { h } from '../dom.js';
 import { api } from '../api.js';
-import { keyBytes } from '../pwa.js';
+import { keyBytes, whenActive } from '../pwa.js';
 import { describe } from '../notifications.js';
 import * as E from '../events.js';
 
@@ -27,6 +27,7 @@ import * as E from '../events.js';
 
 const STORAGE_KEY = 'relay.notifications';
 const MAX_PARENTS = 2000;
+const WORKER_WAIT_MS = 30_000; // for a service worker still installing, before the page shows a notice itself
 
 const LABEL = {
   push: 'Notifications: on', page: 'Notifications: on (this tab)', off: 'Notifications: off',
@@ -174,10 +175,11 @@ export class NotifyToggle {
     const options = { body: notice.body, tag: notice.tag, data: { url: notice.url }, icon: '/assets/icons/icon-192.png' };
     const registration = await this.ctx.registration;
     try {
-      // Through the service worker where there is one: Android's Chrome has no `new Notification`,
-      // and the worker handles the click like a push's.
-      if (registration && registration.active) {
-        await registration.showNotification(notice.title, options);
+      // Through the service worker where there is one, once it is active: Android's Chrome has
+      // no `new Notification`, and the worker handles the click like a push's.
+      const worker = registration && await whenActive(registration, navigator.serviceWorker.ready, WORKER_WAIT_MS);
+      if (worker) {
+        await worker.showNotification(notice.title, options);
         return;
       }
       const shown = new Notification(notice.title, options);
