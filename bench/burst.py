@@ -12,6 +12,11 @@ deltas in order, and so does the relay, which may send a run of them as one fram
 opencode's has reached a relay client with the first frame that brings the client's text up to
 the delta's end (`reached`). Added latency = that arrival at a relay client - the delta's arrival
 at the direct client, over every delta of every relay client.
+
+Each answer is prompted once opencode and the relay have used under 5% of a core for half a
+second: opencode keeps a core or more busy for seconds after an answer (the first of a fresh
+opencode's most of all, and the long answer of the ingest section's before this one), and on 2
+cores a burst that lands in that work measures opencode's leftovers, not the relay.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import httpx
 from tests.support.stack import RelayProcess
 
 from .fanout import Swarm
-from .harness import Bench, CpuSampler, percentile, poll
+from .harness import Bench, CpuSampler, percentile, poll, quiet
 
 DELTA = '"message.part.delta"'
 TARGETS = {1: 20.0, 20: 50.0}  # added p99 in ms, from issue 11
@@ -56,6 +61,9 @@ async def one_answer(bench: Bench, relay_url: str, clients: int,
             await asyncio.sleep(0.3)  # every stream settled
             marker = provider.script(f"b{uuid.uuid4().hex[:8]}", [[{"text": answer}]])
             assert server.process is not None
+            # opencode works on for seconds after an answer (over a core, after its first):
+            # a burst that lands in that work measures it, not the relay.
+            settled = await quiet([server.process.pid, *(relay_pids or [])])
             with CpuSampler([server.process.pid, *(relay_pids or [])]) as cpu:
                 started = time.monotonic_ns()
                 await oc.post(f"/session/{sid}/prompt_async",
@@ -75,7 +83,7 @@ async def one_answer(bench: Bench, relay_url: str, clients: int,
     # The burst's window: its first delta on the direct stream to its last at a relay client.
     last = max((a[-1] for a in found["arrivals_ns"] if a), default=ended)
     burst_cpu, burst_s = cpu.used(0, base[0] if base else started, last)
-    return {"sid": sid, "direct_ns": base, "relay_ns": found["arrivals_ns"],
+    return {"sid": sid, "direct_ns": base, "relay_ns": found["arrivals_ns"], "settled_s": settled,
             "added_ms": added_ms, "burst_ms": (base[-1] - base[0]) / 1e6 if base else 0.0,
             "direct": len(base), "delivered": got / sent if sent else 0.0,
             "opencode_cpu_s": cpu.used(0, started, ended)[0],
@@ -150,7 +158,8 @@ async def _layout(bench: Bench, name: str, url: str,
             print(f"  {name} {clients} clients: {found['direct']} deltas in "
                   f"{found['burst_ms']:.1f} ms direct; added p50 "
                   f"{percentile(found['added_ms'], 50):.1f} / p99 "
-                  f"{percentile(found['added_ms'], 99):.1f} ms", flush=True)
+                  f"{percentile(found['added_ms'], 99):.1f} ms (opencode and the relay quiet "
+                  f"after {found['settled_s']:.1f} s)", flush=True)
         burst_ms = max(bursts)
         layout = "an ingesting and a serving replica" if len(processes) > 1 else "one process"
         what = (f"{clients} SSE client(s) of the relay ({layout}): added latency per delta over "

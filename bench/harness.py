@@ -312,6 +312,21 @@ class CpuSampler:
                 (after[0][0] - before[-1][0]) / 1e9)
 
 
+async def quiet(pids: list[int], window: float = 0.5, busy: float = 0.05,
+                timeout: float = 20.0) -> float:
+    """Waits until the processes together used at most `busy` of a core over the last `window`
+    seconds (or `timeout` passed); answers the seconds it waited. CPU ticks of 10 ms."""
+    started = time.monotonic()
+    last = sum(tick_cpu_seconds(pid) for pid in pids)
+    while time.monotonic() - started < timeout:
+        await asyncio.sleep(window)
+        now = sum(tick_cpu_seconds(pid) for pid in pids)
+        if now - last <= busy * window:
+            break
+        last = now
+    return time.monotonic() - started
+
+
 async def poll(check: Callable[[], Any], timeout: float, what: str, every: float = 0.002) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -40,9 +40,6 @@ def seed_session(bench: Bench, messages: int) -> str:
         answer = oc.post(f"/session/{sid}/message",
                          json={"parts": [{"type": "text", "text": f"explain {marker}"}]})
         answer.raise_for_status()
-    for relay in [bench.extra.pop("real_relay", None)]:
-        if relay is not None:
-            relay.stop()  # it would re-import the session while we time reads
     server.stop()
     db = sqlite3.connect(bench.workdir / "opencode" / "home" / "data" / "opencode" / "opencode.db")
     with db:

@@ -123,7 +123,6 @@ async def real_opencode(bench: Bench) -> dict[str, float]:
     """Real opencode streams a long answer; a bare reader and the relay consume it at once."""
     provider, server = bench.opencode
     relay = bench.relay(server.url, "real")
-    bench.extra["real_relay"] = relay
     redis = bench.redis_client()
     params = {"directory": str(server.directory)}
     deltas = bench.size.real_deltas
@@ -180,6 +179,9 @@ async def real_opencode(bench: Bench) -> dict[str, float]:
         logged = sum(delta_chars(fields[b"e"]) for _id, fields in await redis.xrange(stream)
                      if b'"message.part.delta"' in fields[b"e"])
     await redis.aclose()
+    # Done with opencode: a relay left subscribed would ingest (and take cores during) every
+    # later section's answers, the burst latency's included.
+    relay.stop()
     return {"deltas": count, "relay_deltas": count * logged / chars if chars else 0,
             "first": times["first"],
             "idle": times["idle"], "relay_idle": relay_done}
