@@ -214,7 +214,10 @@ def test_notify_toggle_and_the_hidden_pages_own_notifications(
 
     wait_for(asked, 60, "the permission request")
     request_id = requests[0]["id"]
-    time.sleep(3)  # the event reaches the page, whose worker is still installing
+    # The page has the request (its session stream drew it; the global stream, whose events
+    # notify, brings the same one), while its worker is still installing.
+    page.wait_for_selector(f"[data-testid=permission-prompt][data-request-id='{request_id}']")
+    time.sleep(1)
     assert page.evaluate(INSTALLING), "the service worker is active already"
     assert page.evaluate("() => window.__pageNotices") == []
     holding = False
