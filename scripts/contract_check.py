@@ -148,7 +148,11 @@ def schemathesis_command(relay_url: str, config: Path, budget: Budget,
                "--seed", str(budget.seed),
                "--request-timeout", str(budget.request_timeout),
                "--generation-database", "none",
-               "--workers", "2",
+               # One worker thread: CPython 3.11.7's `ast.parse` is not thread-safe (its AST
+               # builder keeps one recursion count per interpreter, python/cpython#106905), and
+               # hypothesis parses source to describe its strategies. Two workers parsing at once
+               # fail with "SystemError: AST constructor recursion depth mismatch" (seen in CI).
+               "--workers", "1",
                "--report", "junit", "--report-junit-path", str(junit),
                "--no-color"]
     for name, value in headers.items():
