@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -126,6 +130,30 @@ def test_a_message_id_of_another_session_is_refused_before_opencode(
         _assert_error(refused, 409, "message_id_taken")
     assert assert_same_as_opencode(api, oc, first) == before
     assert oc.get(f"/session/{second}/message").json() == relay_transcript(api, second) == []
+
+
+def test_one_new_message_id_sent_to_two_sessions_at_once_goes_to_one_of_them(
+        api: httpx.Client, oc: httpx.Client, scripted: ScriptedProvider, script_key: str) -> None:
+    """Both prompts come before either message exists, so only a claim on the id can tell them
+    apart: one is answered, the other refused with 409 (not opencode's 500, our 502)."""
+    marker = scripted.script(script_key, [[{"text": "the one answer"}]])
+    sids = [api.post("/api/sessions", json={"title": f"race {n}"}).json()["id"] for n in (1, 2)]
+    mid = f"msg_race{uuid.uuid4().hex}"
+    barrier = threading.Barrier(2)
+
+    def prompt(sid: str) -> httpx.Response:
+        barrier.wait()
+        return api.post(f"/api/sessions/{sid}/messages", json={"text": marker, "messageID": mid})
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = dict(zip(sids, pool.map(prompt, sids), strict=True))
+    assert sorted(r.status_code for r in answers.values()) == [200, 409], \
+        [(r.status_code, r.text[:200]) for r in answers.values()]
+    answered = next(sid for sid, r in answers.items() if r.status_code == 200)
+    refused = next(sid for sid, r in answers.items() if r.status_code == 409)
+    _assert_error(answers[refused], 409, "message_id_taken")
+    assert mid in [m["info"]["id"] for m in relay_transcript(api, answered)]
+    assert oc.get(f"/session/{refused}/message").json() == relay_transcript(api, refused) == []
 
 
 @pytest.mark.parametrize("after", ["0", "1", "0-0"])

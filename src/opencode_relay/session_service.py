@@ -194,15 +194,16 @@ class SessionService:
 
     # ----- checks before an action ---------------------------------------------------------
     async def check_message_id(self, sid: str, body: JSON) -> None:
-        """Rejects a new message's id (`messageID`) that a message of another session has:
-        opencode fails on it with a bare 500 (its messages share one table). Its own session's
-        is opencode's to take (it writes that message again)."""
+        """Rejects a new message's id (`messageID`) that a message of another session has, or
+        that another session's prompt sent first: opencode fails on it with a bare 500 (its
+        messages share one table). Its own session's is opencode's to take (it writes that
+        message again)."""
         mid = body.get("messageID")
         if isinstance(mid, str):
-            owner = await self.store.session_of_message(mid)
-            if owner is not None and owner != sid:
-                raise MessageIdTaken(f"message id {mid!r} is taken by another session's "
-                                     "message; leave messageID out, or give a new one")
+            owner = await self.store.claim_message_id(mid, sid)
+            if owner != sid:
+                raise MessageIdTaken(f"message id {mid!r} is taken by another session; "
+                                     "leave messageID out, or give a new one")
 
     async def check_choices(self, upstream: Upstream, body: JSON, directory: str | None) -> None:
         """Rejects an unknown agent or model up front: opencode would fail with a bare 500."""

@@ -44,6 +44,11 @@ class Keys:
     def message_index(self) -> str:
         return f"{self.prefix}message-session"
 
+    def message_claim(self, mid: str) -> str:
+        """STRING, expiring: the session a new message's id was first sent for, until that
+        message is ingested into `message_index` (store/state.py, `claim_message_id`)."""
+        return f"{self.prefix}message-claim:{mid}"
+
     def ingest_leader(self, upstream: str) -> str:
         return f"{self.prefix}ingest:leader:{upstream}"
 

@@ -24,6 +24,10 @@ from .staging import Staging
 
 JSON = dict[str, Any]
 
+# How long a message id sent for a new message stays claimed for its session: its message is
+# ingested (and found in the message index) within seconds, or the prompt failed.
+_MESSAGE_CLAIM_SECONDS = 3600
+
 
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON; orjson because every streamed delta rewrites its part."""
@@ -244,6 +248,19 @@ class StateStore:
     async def session_of_message(self, mid: str) -> str | None:
         sid = await self.redis.hget(self.keys.message_index, mid)
         return text(sid) if sid is not None else None
+
+    async def claim_message_id(self, mid: str, sid: str) -> str:
+        """The session that owns a message id sent for a new message: the one whose stored
+        message has it, else the first session it was claimed for (atomically, `SET NX`), which
+        may be `sid`. The claim lasts until that message has long been ingested."""
+        owner = await self.session_of_message(mid)
+        if owner is not None:
+            return owner
+        claim = self.keys.message_claim(mid)
+        if await self.redis.set(claim, sid, nx=True, ex=_MESSAGE_CLAIM_SECONDS):
+            return sid
+        claimed = await self.redis.get(claim)
+        return text(claimed) if claimed is not None else sid
 
     async def message_ids(self, sid: str) -> list[str]:
         return zset_members(await self.redis.zrange(self.keys.session_messages(sid), 0, -1))
