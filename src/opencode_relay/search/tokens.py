@@ -17,10 +17,16 @@ MAX_LENGTH = 40
 MAX_TERMS_PER_TEXT = 2000  # a huge pasted text still indexes its first distinct words
 
 
+def _term(spelling: str) -> str | None:
+    """The term a word spelled so is: case-folded; None when too short or too long for one."""
+    word = spelling.casefold()
+    return word if MIN_LENGTH <= len(word) <= MAX_LENGTH else None
+
+
 def _spans(text: str) -> Iterator[tuple[str, int, int]]:
     for match in _WORD.finditer(text):
-        word = match.group().casefold()
-        if MIN_LENGTH <= len(word) <= MAX_LENGTH:
+        word = _term(match.group())
+        if word is not None:
             yield word, match.start(), match.end()
 
 
@@ -30,8 +36,8 @@ def terms(text: str) -> list[str]:
     # Each distinct spelling once (an answer repeats its words), first appearance first: the
     # first spelling that folds to a term is that term's first appearance.
     for spelling in dict.fromkeys(_WORD.findall(text)):
-        word = spelling.casefold()
-        if MIN_LENGTH <= len(word) <= MAX_LENGTH:
+        word = _term(spelling)
+        if word is not None:
             found[word] = None
             if len(found) >= MAX_TERMS_PER_TEXT:
                 break
