@@ -213,7 +213,14 @@ async def test_after_a_failover_refresh_finds_a_node_to_route_reads_by(tmp_path:
         assert isinstance(redis, RedisCluster)
         try:
             key = f"test-{uuid.uuid4().hex}:log"
-            await redis.xadd(key, {"e": "1"})
+            # Written on its primary and held by its replica before any kill: replication is
+            # asynchronous, and a write that had not reached the replica would be lost.
+            node = redis.get_node_from_key(key)
+            async with Redis(host=node.host, port=node.port) as primary:
+                pipe = primary.pipeline(transaction=False)  # one connection: the write, then WAIT
+                pipe.xadd(key, {"e": "1"})
+                pipe.execute_command("WAIT", 1, 10_000)
+                assert (await pipe.execute())[1] == 1
             asked = redis.commands_parser.node
             victim = next(n for n in cluster.primaries() if n.port == asked.port)
             victim.kill()
